@@ -1,0 +1,116 @@
+"""Shared building blocks: normalisation choice, padding to a size multiple, init."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+#: Normalisation kinds accepted by :func:`norm_layer`.
+NORM_KINDS = ("batch", "instance", "none")
+
+#: Padding modes accepted by :func:`pad_to_multiple`.
+PAD_MODES = ("reflect", "replicate", "constant")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """A normalisation layer for ``channels`` feature maps.
+
+    :param kind: ``"batch"`` (BatchNorm2d, affine, running statistics), ``"instance"``
+        (InstanceNorm2d without affine parameters or running statistics, as CycleGAN) or
+        ``"none"`` (identity).
+    :raises ValueError: for any other kind.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; valid kinds: {', '.join(NORM_KINDS)}")
+
+
+def conv_bias(norm: str) -> bool:
+    """Whether a conv followed by ``norm`` carries a bias.
+
+    BatchNorm's shift makes a bias redundant; InstanceNorm without affine parameters (and
+    no norm at all) needs it. This matches junyanz (bias iff InstanceNorm) for the two
+    norms its released weights use.
+    """
+    return norm != "batch"
+
+
+def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect") -> tuple[Tensor, tuple[int, int]]:
+    """Pad the bottom and right of ``x`` so H and W become multiples of ``multiple``.
+
+    Reflect padding cannot add more than ``size - 1`` pixels at once, so tiny images are
+    reflected repeatedly; a side of a single pixel is replicated instead. Nothing is copied
+    when H and W already are multiples.
+
+    :param x: ``(C, H, W)`` or ``(N, C, H, W)`` tensor.
+    :param mode: ``"reflect"``, ``"replicate"`` or ``"constant"`` (zeros).
+    :return: the padded tensor and the original ``(H, W)`` for :func:`crop_to`.
+    """
+    if multiple < 1:
+        raise ValueError(f"multiple must be a positive integer, got {multiple}")
+    if mode not in PAD_MODES:
+        raise ValueError(f"unknown padding mode {mode!r}; valid modes: {', '.join(PAD_MODES)}")
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x, (height, width)
+    if mode == "reflect":
+        return _reflect_pad(x, pad_h=pad_h, pad_w=pad_w), (height, width)
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+def _reflect_pad(x: Tensor, pad_h: int, pad_w: int) -> Tensor:
+    """Reflect-pad bottom/right by any amount, in steps of at most ``size - 1``."""
+    while pad_h > 0 or pad_w > 0:
+        step_h = min(pad_h, x.shape[-2] - 1)
+        step_w = min(pad_w, x.shape[-1] - 1)
+        if step_h == 0 and step_w == 0:  # a one-pixel side that still needs padding
+            return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x = F.pad(x, (0, step_w, 0, step_h), mode="reflect")
+        pad_h -= step_h
+        pad_w -= step_w
+    return x
+
+
+def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """The top-left ``size = (H, W)`` window of ``x``: undoes :func:`pad_to_multiple`."""
+    height, width = size
+    return x[..., :height, :width]
+
+
+def init_weights(module: nn.Module, gain: float = 0.02) -> None:
+    """Initialise ``module`` and its children in place (junyanz ``normal`` init).
+
+    Conv, transposed-conv and linear weights ~ N(0, gain), biases 0; BatchNorm weights
+    ~ N(1, gain), biases 0. Other layers keep PyTorch's defaults.
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
+            nn.init.normal_(layer.weight, mean=0.0, std=gain)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.affine:
+            nn.init.normal_(layer.weight, mean=1.0, std=gain)
+            nn.init.zeros_(layer.bias)
+
+
+class PadCrop(nn.Module):
+    """Run a fully convolutional ``net`` on inputs of any size.
+
+    The input is padded (reflect) to ``multiple``, passed through ``net``, and the output
+    is cropped back to the input's H and W. ``net``'s parameters appear under ``net.``
+    in this module's state dict.
+    """
+
+    def __init__(self, net: nn.Module, multiple: int) -> None:
+        super().__init__()
+        self.net = net
+        self.multiple = multiple
+
+    def forward(self, x: Tensor) -> Tensor:
+        padded, size = pad_to_multiple(x, multiple=self.multiple)
+        return crop_to(self.net(padded), size=size)

@@ -1,0 +1,119 @@
+"""CycleGAN's ResNet generator, laid out so junyanz ``latest_net_G.pth`` files load as-is."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from translate.nets.layers import conv_bias, norm_layer
+
+#: Padding kinds of the residual blocks' 3x3 convs.
+BLOCK_PADDINGS = ("reflect", "zero")
+
+
+def _block_pad(padding: str) -> nn.Module:
+    """A 1-pixel padding layer; a module (not conv padding) so key indices never shift."""
+    if padding == "reflect":
+        return nn.ReflectionPad2d(1)
+    if padding == "zero":
+        return nn.ZeroPad2d(1)
+    raise ValueError(f"unknown padding {padding!r}; valid kinds: {', '.join(BLOCK_PADDINGS)}")
+
+
+class ResnetBlock(nn.Module):
+    """``x + conv_block(x)`` with two 3x3 convs at constant width.
+
+    ``conv_block`` is ``[pad, conv, norm, ReLU, (Dropout 0.5), pad, conv, norm]``, so the
+    convs are ``conv_block.1`` and ``conv_block.5`` (``conv_block.6`` with dropout).
+    """
+
+    def __init__(self, channels: int, norm: str, dropout: bool, padding: str) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers = [
+            _block_pad(padding),
+            nn.Conv2d(channels, channels, kernel_size=3, bias=bias),
+            norm_layer(norm, channels),
+            nn.ReLU(inplace=True),
+        ]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [
+            _block_pad(padding),
+            nn.Conv2d(channels, channels, kernel_size=3, bias=bias),
+            norm_layer(norm, channels),
+        ]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Encoder, ``n_blocks`` residual blocks, decoder; output in [-1, 1] via tanh.
+
+    Stem (reflect pad 3, 7x7 conv), two stride-2 3x3 downsamplings, residual blocks at
+    ``4 * ngf`` channels, two stride-2 transposed-conv upsamplings, head (reflect pad 3,
+    7x7 conv, tanh). Everything lives in one ``nn.Sequential`` named ``model`` with the
+    junyanz indices (9 blocks: convs at ``model.1/4/7``, blocks ``model.10``-``model.18``,
+    up ``model.19/22``, head ``model.26``).
+
+    Output size equals input size when H and W are multiples of :attr:`size_multiple`;
+    wrap in :class:`~translate.nets.layers.PadCrop` for other sizes.
+
+    :param norm: ``"instance"`` (CycleGAN), ``"batch"`` or ``"none"``; convs carry a bias
+        unless followed by BatchNorm.
+    :param dropout: dropout 0.5 between the two convs of each residual block.
+    :param padding: ``"reflect"`` or ``"zero"`` padding inside the residual blocks (the
+        stem and head always reflect, as junyanz).
+    """
+
+    size_multiple = 4
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        dropout: bool = False,
+        padding: str = "reflect",
+    ) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, kernel_size=7, bias=bias),
+            norm_layer(norm, ngf),
+            nn.ReLU(inplace=True),
+        ]
+        for factor in (1, 2):
+            layers += [
+                nn.Conv2d(ngf * factor, ngf * factor * 2, kernel_size=3, stride=2, padding=1, bias=bias),
+                norm_layer(norm, ngf * factor * 2),
+                nn.ReLU(inplace=True),
+            ]
+        layers += [ResnetBlock(ngf * 4, norm=norm, dropout=dropout, padding=padding) for _ in range(n_blocks)]
+        for factor in (4, 2):
+            layers += [
+                nn.ConvTranspose2d(
+                    ngf * factor,
+                    ngf * factor // 2,
+                    kernel_size=3,
+                    stride=2,
+                    padding=1,
+                    output_padding=1,
+                    bias=bias,
+                ),
+                norm_layer(norm, ngf * factor // 2),
+                nn.ReLU(inplace=True),
+            ]
+        layers += [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, out_channels, kernel_size=7),
+            nn.Tanh(),
+        ]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)

@@ -1,0 +1,114 @@
+"""pix2pix's U-Net generator, laid out so junyanz ``latest_net_G.pth`` files load as-is."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from translate.nets.layers import conv_bias, norm_layer
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One U-Net level: downsample, ``submodule``, upsample, and (except outermost) a skip.
+
+    ``model`` is, by position:
+
+    - outermost: ``[downconv, submodule, ReLU, upconv, tanh]``
+    - intermediate: ``[LReLU, downconv, downnorm, submodule, ReLU, upconv, upnorm, (Dropout)]``
+    - innermost: ``[LReLU, downconv, ReLU, upconv, upnorm]``
+
+    Non-outermost blocks return ``cat(LReLU(x), model(x))``: the skip carries the
+    *activated* input, which is what junyanz computes (its in-place LeakyReLU overwrites
+    ``x`` before the concatenation), so released weights give the same outputs.
+
+    :param outer_channels: channels this block returns (before the skip concatenation).
+    :param inner_channels: channels after this block's downsampling.
+    :param in_channels: channels this block receives; defaults to ``outer_channels``.
+    """
+
+    def __init__(
+        self,
+        outer_channels: int,
+        inner_channels: int,
+        in_channels: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        norm: str = "batch",
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        innermost = submodule is None
+        bias = conv_bias(norm)
+        down_conv = nn.Conv2d(
+            outer_channels if in_channels is None else in_channels,
+            inner_channels,
+            kernel_size=4,
+            stride=2,
+            padding=1,
+            bias=bias,
+        )
+        up_in = inner_channels if innermost else inner_channels * 2
+        if outermost:
+            up_conv = nn.ConvTranspose2d(up_in, outer_channels, kernel_size=4, stride=2, padding=1)
+            layers = [down_conv, submodule, nn.ReLU(), up_conv, nn.Tanh()]
+        else:
+            up_conv = nn.ConvTranspose2d(up_in, outer_channels, kernel_size=4, stride=2, padding=1, bias=bias)
+            down = [nn.LeakyReLU(0.2), down_conv]
+            if not innermost:
+                down += [norm_layer(norm, inner_channels), submodule]
+            layers = down + [nn.ReLU(), up_conv, norm_layer(norm, outer_channels)]
+            if dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.outermost:
+            return self.model(x)
+        activated = self.model[0](x)
+        return torch.cat([activated, self.model[1:](activated)], dim=1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net with ``num_downs`` stride-2 levels (``unet_256``: 8, ``unet_128``: 7).
+
+    Widths ``ngf``, ``2 ngf``, ``4 ngf``, then ``8 ngf`` for every deeper level. With
+    ``dropout``, the ``num_downs - 5`` inner ``8 ngf`` blocks (not the innermost) apply
+    dropout 0.5 after their up-norm. ``model`` is the outermost
+    :class:`UnetSkipConnectionBlock`, so keys read ``model.model.0.weight``, ...
+
+    H and W must be multiples of :attr:`size_multiple` (``2 ** num_downs``); wrap in
+    :class:`~translate.nets.layers.PadCrop` for other sizes.
+
+    :param norm: ``"batch"`` (pix2pix), ``"instance"`` or ``"none"``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_downs: int = 8,
+        ngf: int = 64,
+        norm: str = "batch",
+        dropout: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_downs < 5:
+            raise ValueError(f"num_downs must be at least 5, got {num_downs}")
+        self.size_multiple = 2**num_downs
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+        for factor in (4, 2, 1):
+            block = UnetSkipConnectionBlock(ngf * factor, ngf * factor * 2, submodule=block, norm=norm)
+        self.model = UnetSkipConnectionBlock(
+            out_channels,
+            ngf,
+            in_channels=in_channels,
+            submodule=block,
+            outermost=True,
+            norm=norm,
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
