@@ -1,0 +1,124 @@
+"""Image I/O: decode any common file to RGB, list image folders, convert to and from tensors.
+
+Every image that enters ``translate`` goes through :func:`load_rgb`, so grayscale,
+alpha, palette, CMYK, 16-bit and float files, and photos with an EXIF rotation,
+all arrive as upright 8-bit RGB. Tensors use the project's normalisation: float
+``(3, H, W)`` in ``[-1, 1]``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps
+
+#: File extensions (lower case) that count as images when listing a folder.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+class ImageReadError(ValueError):
+    """A file could not be decoded as an image (missing, empty, not an image, truncated)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read image '{self.path}': {reason}")
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Decode ``path`` fully and return it as an upright mode-``RGB`` image.
+
+    The EXIF orientation tag is applied. Alpha channels (``LA``, ``RGBA``, palette
+    transparency) are dropped, not composited. 16-bit and 32-bit integer images are
+    scaled from ``0..65535`` to ``0..255``; float images are scaled from ``0..1``
+    when all values lie in that range and are otherwise taken as ``0..255``.
+
+    Raises:
+        ImageReadError: the file is missing, empty, not an image, truncated, or undecodable.
+    """
+    path = Path(path)
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            raise ImageReadError(path, "file is empty")
+        with Image.open(path) as img:
+            img.load()
+            return _to_rgb(ImageOps.exif_transpose(img))
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except Image.UnidentifiedImageError:
+        raise ImageReadError(path, "not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageReadError(path, str(exc) or type(exc).__name__) from None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in _HIGH_DEPTH_MODES:
+        return _high_depth_to_rgb(img)
+    if img.mode in ("P", "PA"):
+        # Going through RGBA keeps Pillow from warning about byte transparency.
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
+    """Scale a 16/32-bit integer or float single-channel image to 8-bit RGB (rounded, clipped)."""
+    values = img.convert("F")
+    if img.mode == "F":
+        low, high = values.getextrema()
+        scale = 255.0 if low >= 0.0 and high <= 1.0 else 1.0
+    else:
+        scale = 255.0 / 65535.0
+    # F -> L truncates and clips, so adding 0.5 rounds to nearest.
+    eight_bit = values.point(lambda v: v * scale + 0.5).convert("L")
+    return eight_bit.convert("RGB")
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files in ``folder`` (and its subfolders when ``recursive``), sorted.
+
+    A file counts as an image by its extension (case-insensitive, see
+    :data:`IMAGE_EXTENSIONS`). Hidden files and anything inside hidden folders
+    (names starting with ``.``) are skipped.
+
+    Raises:
+        NotADirectoryError: ``folder`` is not an existing folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"not a folder: '{folder}'")
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        path
+        for path in candidates
+        if path.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        and path.is_file()
+    )
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """An RGB image as a float tensor ``(3, H, W)`` in ``[-1, 1]``."""
+    if img.mode != "RGB":
+        raise ValueError(f"to_tensor expects an RGB image, got mode {img.mode!r} (use load_rgb)")
+    width, height = img.size
+    data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+    return data.view(height, width, 3).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """A ``(3, H, W)`` tensor in ``[-1, 1]`` as an RGB image (clamped, rounded to 8 bits)."""
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise ValueError(f"to_pil expects a (3, H, W) tensor, got shape {tuple(tensor.shape)}")
+    eight_bit = tensor.detach().float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round().to(torch.uint8)
+    height, width = eight_bit.shape[1:]
+    # A fresh contiguous copy owns exactly its bytes, so its storage is the pixel buffer.
+    pixels = eight_bit.permute(1, 2, 0).cpu().clone(memory_format=torch.contiguous_format)
+    return Image.frombytes("RGB", (width, height), bytes(pixels.untyped_storage()))
