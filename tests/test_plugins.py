@@ -1,0 +1,127 @@
+"""The plugin manager: entry points, --plugin, clashes, broken plugins, `translate plugins`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import objective_plugin
+from translate.cli import main
+from translate.objective import Objective
+from translate.plugins import PluginError, PluginRegistry
+
+BUILTIN_OBJECTIVES = {"lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"}
+
+
+def test_builtins_come_through_entry_points_of_the_distribution():
+    registry = PluginRegistry()
+    lsgan = registry.plugins["lsgan"]
+    assert lsgan.distribution == "image-translate"
+    assert lsgan.module == "translate_plugins.lsgan"
+    assert lsgan.objectives == ["lsgan"]
+    assert registry.plugins["vanilla"].objectives == ["vanilla"]
+    assert BUILTIN_OBJECTIVES <= set(registry.names("objective"))
+    assert {"pix2pix", "cyclegan"} <= set(registry.names("model"))
+    assert registry.problems == []
+
+
+def test_plugins_json_lists_builtins_with_source_and_provides():
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {p["name"]: p for p in json.loads(result.output)["plugins"]}
+    for name in ("lsgan", "vanilla"):
+        assert listed[name]["objectives"] == [name]
+        assert listed[name]["distribution"] == "image-translate"
+        assert listed[name]["module"] == f"translate_plugins.{name}"
+        assert listed[name]["hooks"] == ["translate_objectives"]
+    assert listed["cyclegan"]["models"] == ["cyclegan"]
+
+
+def test_third_party_entry_point_is_loaded_and_selectable(installed):
+    installed("my-loss", {"my_loss_pkg": objective_plugin("meanscore")}, {"meanscore": "my_loss_pkg"})
+    registry = PluginRegistry()
+    objective = registry.objective("meanscore")
+    assert issubclass(objective, Objective)
+    assert registry.plugins["meanscore"].distribution == "my-loss"
+    assert registry.plugins["meanscore"].version == "1.2.3"
+
+
+def test_autoload_switch_keeps_builtins_and_drops_third_party(installed, monkeypatch):
+    installed("my-loss", {"my_loss_pkg": objective_plugin("meanscore")}, {"meanscore": "my_loss_pkg"})
+    monkeypatch.setenv("TRANSLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    registry = PluginRegistry()
+    assert "meanscore" not in registry.names("objective")
+    assert "lsgan" in registry.names("objective")
+
+
+def test_same_objective_name_from_two_plugins_is_reported_not_shadowed(installed):
+    installed("loss-one", {"loss_one": objective_plugin("twin", "One")}, {"loss-one": "loss_one"})
+    installed("loss-two", {"loss_two": objective_plugin("twin", "Two")}, {"loss-two": "loss_two"})
+    registry = PluginRegistry()
+    assert any("objective 'twin'" in p and "loss-one" in p and "loss-two" in p for p in registry.problems)
+    with pytest.raises(PluginError, match="'loss-one' and 'loss-two'"):
+        registry.objective("twin")
+    assert registry.objective("lsgan").name == "lsgan"  # other names keep working
+
+
+def test_same_entry_point_name_in_two_distributions_is_reported(installed):
+    installed("dist-a", {"pkg_a": objective_plugin("from-a")}, {"shared": "pkg_a"})
+    installed("dist-b", {"pkg_b": objective_plugin("from-b")}, {"shared": "pkg_b"})
+    registry = PluginRegistry()
+    assert any("'shared'" in p and "dist-a" in p and "dist-b" in p for p in registry.problems)
+    assert {"from-a", "from-b"} <= set(registry.names("objective"))  # neither is silently dropped
+
+
+def test_clash_with_a_builtin_name_is_reported(installed):
+    installed("fake-lsgan", {"fake_lsgan": objective_plugin("lsgan")}, {"fake-lsgan": "fake_lsgan"})
+    registry = PluginRegistry()
+    with pytest.raises(PluginError, match="'lsgan' is provided by"):
+        registry.objective("lsgan")
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 1
+    assert "problem: objective 'lsgan' is provided by" in result.stderr
+
+
+def test_broken_entry_point_fails_with_an_error_naming_it(installed):
+    installed("broken-loss", {"broken_loss": "raise RuntimeError('boom')\n"}, {"broken": "broken_loss"})
+    with pytest.raises(PluginError, match=r"plugin 'broken' from 'broken-loss'.*RuntimeError: boom"):
+        PluginRegistry()
+
+
+def test_misspelt_hook_is_a_contract_error_naming_the_plugin(installed):
+    source = "from translate import hookimpl\n\n@hookimpl\ndef translate_objectivs():\n    return []\n"
+    installed("typo-loss", {"typo_loss": source}, {"typo": "typo_loss"})
+    with pytest.raises(PluginError, match="plugin 'typo' does not follow the contract"):
+        PluginRegistry()
+
+
+def test_plugin_module_option_loads_one_module(installed, tmp_path, monkeypatch):
+    site = tmp_path / "loose"
+    site.mkdir()
+    (site / "loose_loss.py").write_text(objective_plugin("loose"))
+    monkeypatch.syspath_prepend(str(site))
+    assert "loose" not in PluginRegistry().names("objective")
+    registry = PluginRegistry(extra_modules=("loose_loss",))
+    assert registry.objective("loose").name == "loose"
+    assert registry.plugins["loose_loss"].distribution is None
+
+
+def test_missing_plugin_module_is_a_one_line_cli_error():
+    result = CliRunner().invoke(main, ["plugins", "--plugin", "no_such_module_xyz"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("translate: error: plugin module 'no_such_module_xyz' failed to import")
+    assert "Traceback" not in result.output
+
+
+def test_returning_something_that_is_not_an_objective_is_an_error(installed):
+    source = "from translate import hookimpl\n\n@hookimpl\ndef translate_objectives():\n    return [object]\n"
+    installed("odd-loss", {"odd_loss": source}, {"odd": "odd_loss"})
+    with pytest.raises(PluginError, match="plugin 'odd' returned"):
+        PluginRegistry()
+
+
+def test_unknown_objective_lists_the_available_ones():
+    with pytest.raises(PluginError, match=r"unknown objective 'nope' \(available: .*lsgan.*vanilla"):
+        PluginRegistry().objective("nope")

@@ -1,0 +1,221 @@
+"""The plugin manager: finds plugins, records what each provides, reports clashes.
+
+Plugins come from three places, all through the same hooks (:mod:`translate.hookspecs`):
+
+* entry points of the group ``translate`` in installed distributions — the
+  built-in objectives and models of ``image-translate`` travel this road too;
+* ``--plugin MODULE`` on the command line (loaded for one run);
+* objects registered by tests through :meth:`PluginRegistry.register`.
+
+pluggy skips an entry point whose name is already registered without a word, so
+the entry points are read here and every clash is reported instead: two entry
+points with one name, or two plugins providing one objective or model name.
+Selecting a clashing name is an error naming both plugins; nothing is shadowed.
+
+``TRANSLATE_DISABLE_PLUGIN_AUTOLOAD=1`` skips third-party entry points (the
+built-ins of ``image-translate`` still load).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from translate import DISTRIBUTION, hookspecs
+from translate.errors import TranslateError
+
+if TYPE_CHECKING:
+    from translate.models.base import Model
+    from translate.objective import Objective
+
+ENTRY_POINT_GROUP = "translate"
+AUTOLOAD_SWITCH = "TRANSLATE_DISABLE_PLUGIN_AUTOLOAD"
+
+
+class PluginError(TranslateError):
+    """A plugin cannot be loaded, or a name it provides cannot be used."""
+
+
+@dataclass
+class PluginInfo:
+    """One registered plugin and what it provides."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    objectives: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``translate plugins --json``)."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "module": self.module,
+            "objectives": self.objectives,
+            "models": self.models,
+            "hooks": self.hooks,
+        }
+
+
+class PluginRegistry:
+    """All plugins of one run, and the objectives and models they provide."""
+
+    def __init__(self, extra_modules: tuple[str, ...] = (), autoload: bool | None = None):
+        self.manager = pluggy.PluginManager("translate")
+        self.manager.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._load_problems: list[str] = []
+        self._providers: dict[str, dict[str, list[tuple[type, str]]]] = {"objective": {}, "model": {}}
+        if autoload is None:
+            autoload = os.environ.get(AUTOLOAD_SWITCH, "") in ("", "0")
+        self._load_entry_points(third_party=autoload)
+        for module_name in extra_modules:
+            self._load_module(module_name)
+        self._collect()
+
+    # -- loading -------------------------------------------------------------------
+
+    def _load_entry_points(self, third_party: bool) -> None:
+        seen: dict[str, str] = {}
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, _dist_name(e) or "")):
+            dist = _dist_name(ep)
+            if not third_party and dist != DISTRIBUTION:
+                continue
+            name = ep.name
+            if name in seen:
+                self._load_problems.append(
+                    f"entry point name {name!r} is used by both {seen[name]!r} and {dist!r}; "
+                    f"both are loaded, the second as {name}@{dist}"
+                )
+                name = f"{name}@{dist}"
+            seen.setdefault(ep.name, dist or "?")
+            try:
+                module = ep.load()
+            except Exception as exc:  # a plugin's own bug: name it, do not show its traceback
+                raise PluginError(
+                    f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+                ) from exc
+            version = ep.dist.version if ep.dist is not None else None
+            self._register(module, name, dist, version)
+
+    def _load_module(self, module_name: str) -> None:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise PluginError(f"plugin module {module_name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+        if self.manager.is_registered(module):
+            return
+        self._register(module, module_name, None, None)
+
+    def register(self, plugin: object, name: str) -> None:
+        """Register a plugin object (a module or any object with hook functions).
+
+        Used by tests and programs that embed translate; re-collects what plugins provide.
+        """
+        self._register(plugin, name, None, None)
+        self._collect()
+
+    def _register(self, plugin: object, name: str, dist: str | None, version: str | None) -> None:
+        if name in self.plugins:
+            raise PluginError(f"a plugin named {name!r} is already registered")
+        try:
+            self.manager.register(plugin, name=name)
+            self.manager.check_pending()
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            if self.manager.is_registered(plugin):
+                self.manager.unregister(plugin)
+            raise PluginError(f"plugin {name!r} does not follow the contract: {exc}") from exc
+        hooks = _hook_names(self.manager, plugin)
+        module = getattr(plugin, "__name__", type(plugin).__name__)
+        self.plugins[name] = PluginInfo(name, dist, version, module, hooks=hooks)
+
+    # -- what plugins provide --------------------------------------------------------
+
+    def _collect(self) -> None:
+        from translate.models.base import Model
+        from translate.objective import Objective
+
+        self._providers = {"objective": {}, "model": {}}
+        for info in self.plugins.values():
+            info.objectives.clear()
+            info.models.clear()
+        for kind, hook, base in (
+            ("objective", self.manager.hook.translate_objectives, Objective),
+            ("model", self.manager.hook.translate_models, Model),
+        ):
+            for impl in hook.get_hookimpls():
+                plugin_name = self.manager.get_name(impl.plugin)
+                try:
+                    provided = list(impl.function() or [])
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {plugin_name!r} failed in {hook.name}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                for cls in provided:
+                    if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):
+                        raise PluginError(
+                            f"plugin {plugin_name!r} returned {cls!r} from {hook.name}; "
+                            f"expected a {base.__name__} subclass with a name"
+                        )
+                    self._providers[kind].setdefault(cls.name, []).append((cls, plugin_name))
+                    getattr(self.plugins[plugin_name], f"{kind}s").append(cls.name)
+
+    @property
+    def problems(self) -> list[str]:
+        """Every clash found: entry-point names and objective/model names provided twice."""
+        found = list(self._load_problems)
+        for kind, names in self._providers.items():
+            for name, providers in sorted(names.items()):
+                if len(providers) > 1:
+                    found.append(f"{kind} {name!r} is provided by {_plugin_list(providers)}")
+        return found
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted names of every objective (``kind="objective"``) or model (``"model"``)."""
+        return sorted(self._providers[kind])
+
+    def _get(self, kind: str, name: str) -> type:
+        providers = self._providers[kind].get(name)
+        if not providers:
+            valid = ", ".join(self.names(kind)) or "none installed"
+            raise PluginError(f"unknown {kind} {name!r} (available: {valid})")
+        if len(providers) > 1:
+            raise PluginError(
+                f"{kind} {name!r} is provided by {_plugin_list(providers)}; uninstall one of them or load only one with "
+                f"{AUTOLOAD_SWITCH}=1 and --plugin"
+            )
+        return providers[0][0]
+
+    def objective(self, name: str) -> type["Objective"]:
+        """The objective class that ``--loss NAME`` selects."""
+        return self._get("objective", name)
+
+    def model(self, name: str) -> type["Model"]:
+        """The model class that ``--model NAME`` selects."""
+        return self._get("model", name)
+
+
+def _dist_name(ep: Any) -> str | None:
+    """The entry point's distribution name, normalised as in PEP 503."""
+    if getattr(ep, "dist", None) is None:
+        return None
+    return re.sub(r"[-_.]+", "-", ep.dist.name).lower()
+
+
+def _plugin_list(providers: list[tuple[type, str]]) -> str:
+    return " and ".join(repr(plugin) for _, plugin in providers)
+
+
+def _hook_names(manager: pluggy.PluginManager, plugin: object) -> list[str]:
+    callers = manager.get_hookcallers(plugin) or []
+    return sorted(caller.name for caller in callers)
