@@ -1,0 +1,169 @@
+"""The ``translate`` command line: a thin layer over the library.
+
+Heavy modules (torch) are imported inside the commands, so ``translate --help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from translate import __version__
+from translate.errors import TranslateError
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix: printed as one line, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"translate: error: {self.format_message()}", err=True)
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn the library's user-facing exceptions into one-line errors (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except TranslateError as exc:
+            raise UserError(str(exc)) from exc
+
+    return wrapper
+
+
+def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``("gamma=0.5", "k=0")`` -> ``{"gamma": "0.5", "k": "0"}``."""
+    parsed = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx=ctx, param=param)
+        parsed[key.strip().replace("-", "_")] = value.strip()
+    return parsed
+
+
+plugin_option = click.option(
+    "--plugin", "plugins", multiple=True, metavar="MODULE",
+    help="Import MODULE as a plugin for this run (repeatable).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="translate")
+def main() -> None:
+    """Image-to-image translation: pix2pix, CycleGAN and more, with pluggable adversarial objectives."""
+
+
+@main.command()
+@click.option("--model", default="cyclegan", show_default=True, help="Model to train (see `translate plugins`).")
+@click.option("--loss", default="lsgan", show_default=True, help="Adversarial objective (see `translate plugins`).")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Data folder (aligned train/ test/, or trainA/ trainB/). Default: the embedded sample set.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder. Default: runs/MODEL-LOSS (a new -2, -3 ... folder if it exists).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Training steps. Default: 300 on the sample set, 200 epochs on your data.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (instead of --steps).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per step.")
+@click.option("--image-size", type=click.IntRange(min=16), default=None,
+              help="Training crop size in pixels. Default: 256, or 64 on the sample set.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Which side is the input (pix2pix) or the default conversion direction (CycleGAN).")
+@click.option("--model-opt", "model_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
+              help="Model option, e.g. --model-opt lambda_l1=50 (repeatable; see `translate plugins --json`).")
+@click.option("--loss-opt", "loss_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
+              help="Objective option, e.g. --loss-opt real_target=0.9 (repeatable).")
+@click.option("--device", default="auto", show_default=True,
+              help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (CPU runs are reproducible).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (or the newest runs/MODEL-LOSS*).")
+@click.option("--sample-every", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Write a sample grid every N steps.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Write a checkpoint every N steps (and at the end).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Data-loading worker processes.")
+@plugin_option
+@user_errors
+def train(direction: str | None, resume: bool, **options: Any) -> None:
+    """Train a model; writes checkpoints and sample grids into the run folder."""
+    from translate.train.trainer import Trainer, TrainConfig
+
+    if direction is not None:
+        options["model_options"] = {**options["model_options"], "direction": direction}
+    options["plugins"] = tuple(options["plugins"])
+    trainer = Trainer(TrainConfig(**options), resume=resume)
+    click.echo(f"training {trainer.config.model} with {trainer.config.loss} for {trainer.total_steps} steps "
+               f"on {trainer.device} -> {trainer.run_dir}", err=True)
+    saved = trainer.train()
+    click.echo(f"checkpoint: {saved}")
+    click.echo(f"samples:    {trainer.run_dir / 'samples'}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.argument("dst", type=click.Path(file_okay=False))
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Direction for two-way models (default: the one trained).")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@plugin_option
+@user_errors
+def convert(checkpoint: str, src: str, dst: str, direction: str | None, overwrite: bool, device: str,
+            plugins: tuple[str, ...]) -> None:
+    """Translate every image under SRC into DST (same relative paths, original sizes).
+
+    CHECKPOINT is a checkpoint folder or a run folder (its latest checkpoint).
+    """
+    from tqdm.auto import tqdm
+
+    from translate.convert import Translator
+    from translate.data.images import list_images
+    from translate.plugins import PluginRegistry
+
+    source, target = Path(src).resolve(), Path(dst).resolve()
+    if target == source or source in target.parents:
+        raise UserError(f"output folder '{dst}' is inside the input folder '{src}'; choose another output folder")
+    translator = Translator.load(checkpoint, device=device, registry=PluginRegistry(extra_modules=plugins))
+    condition = {"direction": direction} if direction else {}
+    with tqdm(total=len(list_images(source)), unit="img", dynamic_ncols=True) as bar:
+        report = translator.convert_folder(source, target, overwrite=overwrite,
+                                           progress=lambda _: bar.update(1), **condition)
+    for path, reason in report.failed:
+        click.echo(f"failed: {path}: {reason}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@plugin_option
+@user_errors
+def plugins(as_json: bool, plugins: tuple[str, ...]) -> None:
+    """List every plugin: where it comes from and the objectives and models it provides."""
+    from translate.plugins import PluginRegistry
+
+    registry = PluginRegistry(extra_modules=plugins)
+    if as_json:
+        click.echo(json.dumps({"plugins": [p.as_dict() for p in registry.plugins.values()],
+                               "problems": registry.problems}, indent=2))
+    else:
+        for info in registry.plugins.values():
+            source = f"{info.distribution} {info.version}" if info.distribution else info.module
+            provides = ", ".join([f"objective {n}" for n in info.objectives] + [f"model {n}" for n in info.models])
+            click.echo(f"{info.name:<14} {source:<28} {provides}")
+        for problem in registry.problems:
+            click.echo(f"problem: {problem}", err=True)
+    if registry.problems:
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Translation models; each module is a plugin registered through the ``translate`` entry points."""

@@ -1,0 +1,125 @@
+"""CycleGAN (Zhu et al. 2017): unpaired translation with two generators and two critics.
+
+``G_AB`` maps domain A to B and ``G_BA`` back; critic ``D_A`` judges domain A,
+``D_B`` domain B. Per iteration (as the reference): one generator step on
+
+    adv(D_B(G_AB(a))) + adv(D_A(G_BA(b)))
+    + λ_cyc · (|G_BA(G_AB(a)) − a| + |G_AB(G_BA(b)) − b|)
+    + λ_cyc · λ_id · (|G_AB(b) − b| + |G_BA(a) − a|)
+
+then one step of both critics, which see generated images through an image pool.
+λ_id is relative to λ_cyc as in the reference (0.5 · 10 = 5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from translate import hookimpl
+from translate.data import UnpairedDataset
+from translate.models.base import Model, ObjectiveFactory
+from translate.models.generators import build_translator_net, resnet_name
+from translate.models.pool import ImagePool
+from translate.nets import init_weights
+from translate.options import OptionError
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class CycleGAN(Model):
+    """CycleGAN; options default to the reference (ResNet generators, instance norm, pool 50)."""
+
+    name = "cyclegan"
+
+    def __init__(
+        self,
+        make_objective: ObjectiveFactory | None,
+        image_size: int = 256,
+        *,
+        direction: str = "AtoB",
+        generator: str = "auto",
+        ngf: int = 64,
+        ndf: int = 64,
+        norm: str = "instance",
+        dropout: bool = False,
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+    ):
+        super().__init__(make_objective, image_size)
+        if direction not in DIRECTIONS:
+            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
+        self.direction, self.ngf, self.ndf, self.norm, self.dropout = direction, ngf, ndf, norm, dropout
+        self.generator = resnet_name(image_size) if generator == "auto" else generator
+        self.lambda_cycle, self.lambda_identity, self.pool_size = lambda_cycle, lambda_identity, pool_size
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        self.G_AB = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
+        self.G_BA = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
+        self.D_A = self.add_critic("D_A", in_channels=3, ndf=ndf, norm=norm)
+        self.D_B = self.add_critic("D_B", in_channels=3, ndf=ndf, norm=norm)
+        self.pool_A, self.pool_B = ImagePool(pool_size), ImagePool(pool_size)
+        init_weights(self)
+
+    @classmethod
+    def dataset(cls, root: str, split: str, image_size: int, train: bool, options: dict[str, Any]):
+        return UnpairedDataset(root, split=split, image_size=image_size, train=train)
+
+    def parameter_groups(self):
+        generators = list(self.G_AB.parameters()) + list(self.G_BA.parameters())
+        critics = list(self.D_A.parameters()) + list(self.D_B.parameters())
+        return {"generator": generators, "critic": critics}
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        real_a, real_b = batch["A"], batch["B"]
+        with self.frozen(self.D_A, self.D_B):
+            fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
+            adversarial = self.adversarial_loss("D_B", self.D_B(fake_b)) + self.adversarial_loss("D_A", self.D_A(fake_a))
+            cycle = F.l1_loss(self.G_BA(fake_b), real_a) + F.l1_loss(self.G_AB(fake_a), real_b)
+            loss = adversarial + self.lambda_cycle * cycle
+            logged = {"G": adversarial.item(), "cycle": cycle.item()}
+            if self.lambda_identity > 0:
+                identity = F.l1_loss(self.G_AB(real_b), real_b) + F.l1_loss(self.G_BA(real_a), real_a)
+                loss = loss + self.lambda_cycle * self.lambda_identity * identity
+                logged["identity"] = identity.item()
+            self.optimize("generator", loss)
+        logged.update(
+            self.critic_step(
+                [
+                    ("D_A", self.D_A, real_a, self.pool_A.query(fake_a)),
+                    ("D_B", self.D_B, real_b, self.pool_B.query(fake_b)),
+                ]
+            )
+        )
+        return logged
+
+    def translate(self, images: Tensor, direction: str | None = None) -> Tensor:
+        direction = direction or self.direction
+        if direction not in DIRECTIONS:
+            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
+        return (self.G_AB if direction == "AtoB" else self.G_BA)(images)
+
+    def sample_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])
+        return [batch["A"], fake_b, self.G_BA(fake_b), batch["B"], fake_a, self.G_AB(fake_a)]
+
+    def training_state(self) -> dict[str, Any]:
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        device = next(self.parameters()).device
+        self.pool_A.load_state_dict(state["pool_A"], device)
+        self.pool_B.load_state_dict(state["pool_B"], device)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"directions": list(DIRECTIONS), "default_direction": self.direction}
+
+
+@hookimpl
+def translate_models():
+    return [CycleGAN]

@@ -1,0 +1,30 @@
+"""Choosing a generator network from a model's ``generator`` option."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from translate.nets import PadCrop, build_generator
+from translate.options import OptionError
+
+
+def unet_name(image_size: int) -> str:
+    """The U-Net whose bottleneck is 1×1 at the training size (junyanz ``unet_256`` at 256)."""
+    depth = max(5, min(8, int(math.log2(max(image_size, 2)))))
+    return f"unet_{2 ** depth}"
+
+
+def resnet_name(image_size: int) -> str:
+    """9 residual blocks from 256 px up, 6 below (CycleGAN paper, appendix)."""
+    return "resnet_9blocks" if image_size >= 256 else "resnet_6blocks"
+
+
+def build_translator_net(arch: str, *, ngf: int, norm: str, dropout: bool, in_channels: int = 3) -> nn.Module:
+    """The generator ``arch`` wrapped in :class:`PadCrop`, so it accepts any image size."""
+    try:
+        net = build_generator(arch, in_channels, 3, ngf=ngf, norm=norm, dropout=dropout)
+    except ValueError as exc:
+        raise OptionError(f"model option 'generator': {exc}") from None
+    return PadCrop(net, net.size_multiple)

@@ -1,0 +1,94 @@
+"""pix2pix (Isola et al. 2017): paired translation, U-Net generator, conditional PatchGAN, L1.
+
+Update order per iteration (as the reference): one critic step on
+``(A, B)`` vs ``(A, G(A))``, then one generator step on the adversarial loss plus
+``lambda_l1 · |G(A) − B|``. The critic sees ``cat(A, ·)``: it judges whether the
+output fits the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from translate import hookimpl
+from translate.data import AlignedDataset
+from translate.models.base import Model, ObjectiveFactory
+from translate.models.generators import build_translator_net, unet_name
+from translate.nets import init_weights
+from translate.options import OptionError
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class Pix2Pix(Model):
+    """pix2pix; options default to the reference (``unet_256``, batch norm, dropout, λ_L1 = 100)."""
+
+    name = "pix2pix"
+
+    def __init__(
+        self,
+        make_objective: ObjectiveFactory | None,
+        image_size: int = 256,
+        *,
+        direction: str = "AtoB",
+        generator: str = "auto",
+        ngf: int = 64,
+        ndf: int = 64,
+        norm: str = "batch",
+        dropout: bool = True,
+        lambda_l1: float = 100.0,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+    ):
+        super().__init__(make_objective, image_size)
+        if direction not in DIRECTIONS:
+            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
+        self.direction, self.ngf, self.ndf, self.norm, self.dropout = direction, ngf, ndf, norm, dropout
+        self.generator = unet_name(image_size) if generator == "auto" else generator
+        self.lambda_l1, self.lr, self.beta1, self.beta2 = lambda_l1, lr, beta1, beta2
+        self.G = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
+        self.D = self.add_critic("D", in_channels=6, ndf=ndf, norm=norm)
+        init_weights(self)
+
+    @classmethod
+    def dataset(cls, root: str, split: str, image_size: int, train: bool, options: dict[str, Any]):
+        return AlignedDataset(root, split=split, image_size=image_size, direction=options.get("direction", "AtoB"), train=train)
+
+    def parameter_groups(self):
+        return {"generator": list(self.G.parameters()), "critic": list(self.D.parameters())}
+
+    def _conditioned(self, condition: Tensor):
+        return lambda images: self.D(torch.cat([condition, images], 1))
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        real_a, real_b = batch["A"], batch["B"]
+        critic = self._conditioned(real_a)
+        fake_b = self.G(real_a)
+        logged = self.critic_step([("D", critic, real_b, fake_b)])
+        with self.frozen(self.D):
+            adversarial = self.adversarial_loss("D", critic(fake_b))
+            l1 = F.l1_loss(fake_b, real_b)
+            self.optimize("generator", adversarial + self.lambda_l1 * l1)
+        logged.update({"G": adversarial.item(), "L1": l1.item()})
+        return logged
+
+    def translate(self, images: Tensor, **condition: Any) -> Tensor:
+        if condition:
+            raise OptionError(f"pix2pix takes no conversion options, got {sorted(condition)}")
+        return self.G(images)
+
+    def sample_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        return [batch["A"], self.translate(batch["A"]), batch["B"]]
+
+    def metadata(self) -> dict[str, Any]:
+        return {"input": self.direction[0], "output": self.direction[-1]}
+
+
+@hookimpl
+def translate_models():
+    return [Pix2Pix]

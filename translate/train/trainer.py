@@ -1,0 +1,339 @@
+"""The training loop: data, device, optimisers, schedules, samples, checkpoints.
+
+The trainer knows no particular model or loss: it builds the model the registry
+names, hands it optimisers, feeds it batches and saves what it reports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from translate import __version__
+from translate.errors import TranslateError
+from translate.models.base import Model
+from translate.options import parse_options
+from translate.plugins import PluginRegistry
+from translate.train import checkpoint
+from translate.train.samples import save_sample_grid
+
+#: Steps of the default run on the embedded sample set (a few minutes on 2 CPU cores).
+SAMPLE_SET_STEPS = 300
+#: Crop size on the embedded sample set; user data defaults to 256 as the references.
+SAMPLE_SET_IMAGE_SIZE = 64
+#: Epochs on user data when neither --steps nor --epochs is given (reference: 100 + 100 decay).
+DEFAULT_EPOCHS = 200
+
+
+class TrainingError(TranslateError):
+    """Training cannot start or cannot go on (bad configuration, diverged loss)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``translate train`` takes; saved as ``config.json`` in the run folder."""
+
+    model: str = "cyclegan"
+    loss: str = "lsgan"
+    data: str | None = None
+    out: str | None = None
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = 1
+    image_size: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    model_options: dict[str, str] = field(default_factory=dict)
+    loss_options: dict[str, str] = field(default_factory=dict)
+    plugins: tuple[str, ...] = ()
+    sample_every: int = 100
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    lr_decay_from: float = 0.5
+    workers: int = 0
+    log_every: int = 10
+
+    def resolved_image_size(self) -> int:
+        if self.image_size is not None:
+            return self.image_size
+        return SAMPLE_SET_IMAGE_SIZE if self.data is None else 256
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    return torch.device(name)
+
+
+def new_run_dir(base: Path) -> Path:
+    """``base`` if it is free, else ``base-2``, ``base-3``, ... (never reuses a run folder)."""
+    if not base.exists():
+        return base
+    index = 2
+    while base.with_name(f"{base.name}-{index}").exists():
+        index += 1
+    return base.with_name(f"{base.name}-{index}")
+
+
+def last_run_dir(base: Path) -> Path:
+    """The newest of ``base``, ``base-2``, ... (what ``--resume`` continues without ``--out``)."""
+    pattern = re.compile(re.escape(base.name) + r"(?:-(\d+))?$")
+    found = [(int(m.group(1) or 1), p) for p in base.parent.glob(base.name + "*") if (m := pattern.match(p.name))]
+    if not found:
+        raise TrainingError(f"--resume: no run folder '{base}' to continue")
+    return max(found)[1]
+
+
+class Trainer:
+    """Runs one training run; see :class:`TrainConfig`."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False, registry: PluginRegistry | None = None):
+        self.registry = registry or PluginRegistry(extra_modules=config.plugins)
+        self.run_dir = self._run_dir(config, resume)
+        if resume:
+            config = self._saved_config(config)
+        self.config = config
+        self.device = resolve_device(config.device)
+        model_cls = self.registry.model(config.model)
+        objective_cls = self.registry.objective(config.loss)
+        loss_options = parse_options(objective_cls, config.loss_options, f"objective {config.loss!r}")
+        model_options = parse_options(model_cls, config.model_options, f"model {config.model!r}")
+        model_options.pop("image_size", None)
+        self.image_size = config.resolved_image_size()
+        self.objective_options = objective_cls(**loss_options).options()  # bad values fail before any work
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        self.model: Model = model_cls(lambda: objective_cls(**loss_options), image_size=self.image_size, **model_options)
+        self.model.to(self.device)
+        self.dataset = self._dataset("train", train=True)
+        self.sample_batch = self._sample_batch()
+        self.steps_per_epoch = math.ceil(len(self.dataset) / config.batch_size)
+        self.total_steps = self._total_steps()
+        self.model.optimizers = {
+            group: torch.optim.Adam(params, **self.model.optimizer_settings(group), foreach=True)
+            for group, params in self.model.parameter_groups().items()
+        }
+        self.schedulers = {
+            group: torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+            for group, optimizer in self.model.optimizers.items()
+        }
+        self.step = 0
+        if resume:
+            self._restore(checkpoint.load(self.run_dir))
+        else:
+            self.run_dir.mkdir(parents=True)
+            (self.run_dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+
+    # -- setup ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _run_dir(config: TrainConfig, resume: bool) -> Path:
+        if config.out is not None:
+            run_dir = Path(config.out)
+            if resume and not run_dir.exists():
+                raise TrainingError(f"--resume: no run folder '{run_dir}' to continue")
+            if not resume and run_dir.exists():
+                raise TrainingError(f"run folder '{run_dir}' exists; pass --resume to continue it or choose another --out")
+            return run_dir
+        base = Path("runs") / f"{config.model}-{config.loss}"
+        return last_run_dir(base) if resume else new_run_dir(base)
+
+    def _saved_config(self, requested: TrainConfig) -> TrainConfig:
+        path = self.run_dir / "config.json"
+        try:
+            saved = TrainConfig(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise TrainingError(f"--resume: cannot read '{path}': {exc}") from exc
+        for key in ("model", "loss"):
+            if getattr(saved, key) != getattr(requested, key):
+                raise TrainingError(
+                    f"--resume: run '{self.run_dir}' trained --{key} {getattr(saved, key)}, not {getattr(requested, key)}"
+                )
+        saved.plugins = tuple(saved.plugins)
+        saved.out = str(self.run_dir)
+        if requested.steps is not None or requested.epochs is not None:
+            saved.steps, saved.epochs = requested.steps, requested.epochs
+        saved.device = requested.device
+        return saved
+
+    def _data_root(self) -> str:
+        if self.config.data is not None:
+            return self.config.data
+        from translate.data.sample import SAMPLE_ROOT
+
+        return str(SAMPLE_ROOT)
+
+    def _dataset(self, split: str, train: bool) -> Dataset:
+        return self.model.dataset(
+            self._data_root(), split=split, image_size=self.image_size, train=train, options=self.model.options()
+        )
+
+    def _sample_batch(self, count: int = 4) -> dict[str, Any]:
+        """A fixed batch (test split when there is one) shown in every sample grid."""
+        from translate.data import DataError
+
+        try:
+            dataset = self._dataset("test", train=False)
+        except DataError:
+            dataset = self._dataset("train", train=False)
+        items = [dataset[i] for i in range(min(count, len(dataset)))]
+        return torch.utils.data.default_collate(items)
+
+    def _total_steps(self) -> int:
+        if self.config.steps is not None:
+            return self.config.steps
+        if self.config.epochs is not None:
+            return self.config.epochs * self.steps_per_epoch
+        if self.config.data is None:
+            return SAMPLE_SET_STEPS
+        return DEFAULT_EPOCHS * self.steps_per_epoch
+
+    def _lr_factor(self, step: int) -> float:
+        """Constant, then linear decay to 0 over the last ``1 - lr_decay_from`` of the run."""
+        start = int(self.total_steps * self.config.lr_decay_from)
+        if step < start:
+            return 1.0
+        return max(0.0, (self.total_steps - step) / max(1, self.total_steps - start))
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """Batches from the current step on; the order of epoch e is fixed by (seed, e)."""
+        while True:
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+            order = torch.randperm(len(self.dataset), generator=generator).tolist()
+            indices = order[offset * self.config.batch_size :]
+            loader = DataLoader(
+                torch.utils.data.Subset(self.dataset, indices),
+                batch_size=self.config.batch_size,
+                num_workers=self.config.workers,
+                pin_memory=self.device.type == "cuda",
+            )
+            yield from loader
+
+    def train(self, progress: bool = True) -> Path:
+        """Train until the configured number of steps; return the last checkpoint folder."""
+        from tqdm.auto import tqdm
+
+        self.model.train()
+        metrics = (self.run_dir / "metrics.jsonl").open("a")
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True)
+        last_saved = None
+        started, started_step = time.perf_counter(), self.step
+        try:
+            for batch in self.batches():
+                if self.step >= self.total_steps:
+                    break
+                batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+                logged = self.model.train_step(batch)
+                self._check_finite(logged)
+                for scheduler in self.schedulers.values():
+                    scheduler.step()
+                self.step += 1
+                bar.update(1)
+                if self.step % self.config.log_every == 0 or self.step == self.total_steps:
+                    elapsed = time.perf_counter() - started
+                    record = {
+                        "step": self.step,
+                        **{f"lr/{g}": o.param_groups[0]["lr"] for g, o in self.model.optimizers.items()},
+                        **logged,
+                        "s_per_iter": elapsed / max(1, self.step - started_step),
+                    }
+                    metrics.write(json.dumps(record) + "\n")
+                    metrics.flush()
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items()}, refresh=False)
+                if self.step % self.config.sample_every == 0 or self.step == self.total_steps:
+                    self.save_samples()
+                if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
+                    last_saved = self.save()
+        finally:
+            bar.close()
+            metrics.close()
+        return last_saved or self.save()
+
+    def _check_finite(self, logged: dict[str, float]) -> None:
+        for name, value in logged.items():
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"loss {name!r} is {value} at step {self.step + 1}; stopped, the last checkpoint in "
+                    f"'{self.run_dir}' is kept (try a lower learning rate or another --loss)"
+                )
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        """Write ``samples/step_NNNNNN.png`` for the fixed sample batch."""
+        self.model.eval()
+        batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in self.sample_batch.items()}
+        columns = self.model.sample_columns(batch)
+        self.model.train()
+        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        save_sample_grid(columns, path)
+        return path
+
+    def save(self) -> Path:
+        """Checkpoint the current state (atomically) and return its folder."""
+        metadata = {
+            "translate_version": __version__,
+            "model": self.config.model,
+            "model_options": self.model.options(),
+            "model_metadata": self.model.metadata(),
+            "image_size": self.image_size,
+            "objective": self.config.loss,
+            "objective_options": self.objective_options,
+            "objective_state": self.model.objective_state(),
+            "step": self.step,
+            "total_steps": self.total_steps,
+        }
+        state = {
+            "optimizers": {g: o.state_dict() for g, o in self.model.optimizers.items()},
+            "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
+            "model": self.model.training_state(),
+            "rng": {"torch": torch.get_rng_state(), "python": _python_rng_state()},
+        }
+        return checkpoint.save(self.run_dir, self.step, self.model, metadata, state, self.config.keep_checkpoints)
+
+    def _restore(self, saved: checkpoint.Checkpoint) -> None:
+        missing, unexpected = self.model.load_state_dict(saved.weights, strict=False)
+        if missing or unexpected:
+            raise checkpoint.CheckpointError(
+                f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {self.config.model!r}: "
+                f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
+        self.model.load_objective_state(saved.metadata.get("objective_state", {}))
+        state = saved.training_state()
+        for group, optimizer in self.model.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][group])
+        for group, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][group])
+        self.model.load_training_state(state["model"])
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(_python_rng_from(state["rng"]["python"]))
+        self.step = saved.metadata["step"]
+
+
+def _python_rng_state() -> list[Any]:
+    """Python's RNG state as plain lists (``weights_only`` loading accepts these)."""
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _python_rng_from(state: list[Any]) -> tuple[Any, ...]:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
