@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 
+#: The console script pip installed next to this Python.
+TRANSLATE = Path(sys.executable).parent / "translate"
+
+
 def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
     """Make ``dist`` look installed under ``root``: its modules plus a ``.dist-info`` folder.
 

@@ -21,13 +21,15 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from translate.errors import TranslateError
+
 from .images import IMAGE_EXTENSIONS, list_images, load_rgb
 from .transforms import EvalTransform, TrainTransform
 
 PathLike = str | os.PathLike
 
 
-class DataError(ValueError):
+class DataError(TranslateError, ValueError):
     """A data folder is missing, empty, or not in a layout ``translate`` can read."""
 
 

@@ -14,13 +14,15 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps
 
+from translate.errors import TranslateError
+
 #: File extensions (lower case) that count as images when listing a folder.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 _HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(TranslateError, ValueError):
     """A file could not be decoded as an image (missing, empty, not an image, truncated)."""
 
     def __init__(self, path: str | os.PathLike, reason: str):

@@ -225,6 +225,7 @@ class Trainer:
                 batch_size=self.config.batch_size,
                 num_workers=self.config.workers,
                 pin_memory=self.device.type == "cuda",
+                generator=generator,  # its base seed must not come from (and shift) the global RNG
             )
             yield from loader
 
@@ -244,6 +245,7 @@ class Trainer:
                 batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
                 logged = self.model.train_step(batch)
                 self._check_finite(logged)
+                learning_rates = {f"lr/{g}": o.param_groups[0]["lr"] for g, o in self.model.optimizers.items()}
                 for scheduler in self.schedulers.values():
                     scheduler.step()
                 self.step += 1
@@ -252,7 +254,7 @@ class Trainer:
                     elapsed = time.perf_counter() - started
                     record = {
                         "step": self.step,
-                        **{f"lr/{g}": o.param_groups[0]["lr"] for g, o in self.model.optimizers.items()},
+                        **learning_rates,
                         **logged,
                         "s_per_iter": elapsed / max(1, self.step - started_step),
                     }
@@ -322,6 +324,9 @@ class Trainer:
             optimizer.load_state_dict(state["optimizers"][group])
         for group, scheduler in self.schedulers.items():
             scheduler.load_state_dict(state["schedulers"][group])
+            # the saved rate belongs to the saved run length; --steps may have changed it
+            for param_group, base_lr in zip(self.model.optimizers[group].param_groups, scheduler.base_lrs):
+                param_group["lr"] = base_lr * self._lr_factor(saved.metadata["step"])
         self.model.load_training_state(state["model"])
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(_python_rng_from(state["rng"]["python"]))

@@ -1,0 +1,159 @@
+"""The command line: help, one-line errors, train -> convert end to end, third-party losses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import TRANSLATE, objective_plugin, write_distribution
+from translate.cli import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_every_option_of_every_command_has_help():
+    for name, command in main.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"translate {name} {param.opts[0]} has no help"
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from translate.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "translate", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "train" in result.stdout and "convert" in result.stdout
+
+
+def test_unknown_loss_option_is_one_line_with_the_valid_ones(tmp_path):
+    result = run("train", "--loss", "began", "--loss-opt", "gama=0.5", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "translate: error: objective 'began' has no option 'gama' (valid: gamma, k, lambda_k)"
+    )
+
+
+def test_malformed_option_pair_names_the_option(tmp_path):
+    result = run("train", "--model-opt", "ngf", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "--model-opt" in result.stderr and "expected KEY=VALUE" in result.stderr
+
+
+def test_unknown_model_lists_the_available_ones(tmp_path):
+    result = run("train", "--model", "stargun", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "unknown model 'stargun' (available: cyclegan, pix2pix" in result.stderr
+
+
+def test_missing_data_folder_is_a_one_line_error(tmp_path):
+    (tmp_path / "data" / "trainA").mkdir(parents=True)
+    result = run("train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("translate: error: ") and "trainA" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A CycleGAN run trained for two steps at 32 px from the CLI."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = run("train", "--model", "cyclegan", "--loss", "lsgan", "--steps", "2", "--image-size", "32",
+                 "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--out", str(out), "--direction", "BtoA")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def make_tree(root):
+    """Valid images of several modes and sizes, nested, plus files that are not images."""
+    (root / "nested" / "deeper").mkdir(parents=True)
+    Image.new("RGB", (300, 200), (200, 30, 30)).save(root / "wide photo.jpg")
+    Image.new("L", (7, 5), 128).save(root / "nested" / "gray.png")
+    Image.new("RGBA", (257, 263), (10, 200, 10, 128)).save(root / "nested" / "deeper" / "ünïcode.png")
+    (root / "nested" / "empty.png").write_bytes(b"")
+    (root / "nested" / "text.png").write_text("not an image")
+    Image.new("RGB", (64, 64)).save(root / "whole.png")
+    (root / "truncated.png").write_bytes((root / "whole.png").read_bytes()[:60])
+    (root / "whole.png").unlink()
+    (root / "notes.txt").write_text("ignored: not an image extension")
+    return {"wide photo.jpg": (300, 200), "nested/gray.png": (7, 5), "nested/deeper/ünïcode.png": (257, 263)}
+
+
+def test_convert_a_tree_keeps_paths_and_sizes_and_reports_bad_files(trained_run, tmp_path):
+    source, target = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    expected = make_tree(source)
+    result = run("convert", str(trained_run), str(source), str(target))
+    assert result.exit_code == 1  # some inputs could not be read
+    for relative, size in expected.items():
+        with Image.open(target / relative) as output:
+            assert output.size == size and output.mode == "RGB"
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
+    assert sorted(line.split(": ")[1] for line in failed) == sorted(
+        str(source / name) for name in ("nested/empty.png", "nested/text.png", "truncated.png")
+    )
+    assert "3 converted, 0 skipped (output exists), 3 failed" in result.stdout
+    assert not list(target.rglob("*.partial"))
+
+    again = run("convert", str(trained_run), str(source), str(target))
+    assert "0 converted, 3 skipped (output exists), 3 failed" in again.stdout
+
+
+def test_convert_uses_the_direction_in_the_checkpoint_unless_told(trained_run, tmp_path):
+    from translate.convert import Translator
+
+    translator = Translator.load(trained_run, device="cpu")
+    image = Image.new("RGB", (40, 24), (20, 120, 220))
+    trained_direction = translator(image)
+    assert trained_direction.tobytes() == translator(image, direction="BtoA").tobytes()
+    assert trained_direction.tobytes() != translator(image, direction="AtoB").tobytes()
+
+
+def test_convert_never_writes_inside_its_input(trained_run, tmp_path):
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "in" / "a.png")
+    result = run("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "in" / "out"))
+    assert result.exit_code == 2 and "inside the input folder" in result.stderr
+    assert not (tmp_path / "in" / "out").exists()
+
+
+def test_convert_overwrite_replaces_existing_outputs(trained_run, tmp_path):
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "in" / "a.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_text("placeholder")
+    assert run("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "out")).exit_code == 0
+    assert (tmp_path / "out" / "a.png").read_text() == "placeholder"
+    assert run("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "out"), "--overwrite").exit_code == 0
+    with Image.open(tmp_path / "out" / "a.png") as image:
+        assert image.size == (8, 8)
+
+
+@pytest.mark.slow
+def test_a_pip_visible_third_party_loss_trains_from_the_console_script(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    write_distribution(site, "meanscore-loss", {"meanscore_loss": objective_plugin("meanscore")},
+                       {"meanscore": "meanscore_loss"})
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    listed = subprocess.run([str(TRANSLATE), "plugins"], capture_output=True, text=True, env=env)
+    assert "meanscore-loss 1.2.3" in listed.stdout
+    result = subprocess.run(
+        [str(TRANSLATE), "train", "--model", "pix2pix", "--loss", "meanscore", "--loss-opt", "scale=0.5",
+         "--steps", "2", "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"objective": "meanscore"' in (tmp_path / "run" / "latest" / "checkpoint.json").read_text()

@@ -1,0 +1,141 @@
+"""The trainer: run folders, checkpoints, resume, sample grids, guard rails."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import objective_plugin
+from translate.train import checkpoint
+from translate.train.trainer import Trainer, TrainConfig, TrainingError
+
+TINY = {"ngf": "8", "ndf": "8"}
+
+
+def config(tmp_path, name="run", **overrides) -> TrainConfig:
+    settings = dict(model="cyclegan", loss="lsgan", out=str(tmp_path / name), steps=4, image_size=32,
+                    model_options=dict(TINY), sample_every=2, checkpoint_every=2)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_run_folder_holds_config_metrics_samples_and_checkpoints(tmp_path):
+    trainer = Trainer(config(tmp_path, log_every=1))
+    last = trainer.train(progress=False)
+    run = tmp_path / "run"
+    assert last == run / "checkpoints" / "000004"
+    assert (run / "latest").resolve() == last.resolve()
+    assert sorted(p.name for p in last.iterdir()) == ["checkpoint.json", "model.safetensors", "training.pt"]
+    meta = json.loads((last / "checkpoint.json").read_text())
+    assert meta["model"] == "cyclegan" and meta["objective"] == "lsgan" and meta["step"] == 4
+    assert meta["model_options"]["ngf"] == 8 and meta["model_options"]["generator"] == "resnet_6blocks"
+    assert set(meta["objective_state"]) == {"D_A", "D_B"}
+    assert json.loads((run / "config.json").read_text())["model_options"] == TINY
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert {"G", "cycle", "identity", "D_A", "D_B", "lr/generator", "lr/critic"} <= set(lines[-1])
+    grids = sorted(p.name for p in (run / "samples").iterdir())
+    assert grids == ["step_000002.png", "step_000004.png"]
+    with Image.open(run / "samples" / grids[-1]) as grid:
+        # 4 test images at the 32 px training size (rows), 6 columns: A, G_AB(A), cycle, B, G_BA(B), cycle
+        assert grid.size == (6 * 32 + 5 * 2, 4 * 32 + 3 * 2)
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    Trainer(config(tmp_path, steps=8, checkpoint_every=1, keep_checkpoints=3)).train(progress=False)
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert kept == ["000006", "000007", "000008"]
+
+
+def test_learning_rate_decays_linearly_over_the_second_half(tmp_path):
+    trainer = Trainer(config(tmp_path, steps=8, log_every=1))
+    trainer.train(progress=False)
+    lrs = [json.loads(line)["lr/generator"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    # the rate each step used: constant for 4 steps, then (8 - i) / 4 for step index i = 4..7
+    assert lrs == pytest.approx([2e-4 * f for f in (1, 1, 1, 1, 1, 0.75, 0.5, 0.25)])
+
+
+def weights(run_dir):
+    return checkpoint.load(run_dir).weights
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
+    # a stateful objective (BEGAN's k per critic) and an image pool must both come back
+    common = dict(loss="began", steps=6, lr_decay_from=1.0, checkpoint_every=3)
+    Trainer(config(tmp_path, "straight", **common)).train(progress=False)
+    Trainer(config(tmp_path, "split", **{**common, "steps": 3})).train(progress=False)
+    resumed = Trainer(config(tmp_path, "split", **common), resume=True)
+    assert resumed.step == 3
+    resumed.train(progress=False)
+    straight, split = weights(tmp_path / "straight"), weights(tmp_path / "split")
+    assert straight.keys() == split.keys()
+    for key in straight:
+        assert torch.equal(straight[key], split[key]), key
+    meta = lambda run: json.loads((tmp_path / run / "latest" / "checkpoint.json").read_text())  # noqa: E731
+    assert meta("straight")["objective_state"] == meta("split")["objective_state"]
+    assert meta("split")["objective_state"]["D_A"]["k"] > 0
+
+
+def test_an_existing_run_folder_is_never_reused_without_resume(tmp_path):
+    Trainer(config(tmp_path, steps=1)).train(progress=False)
+    with pytest.raises(TrainingError, match="exists; pass --resume"):
+        Trainer(config(tmp_path, steps=1))
+
+
+def test_default_run_folders_get_a_new_suffix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = Trainer(config(tmp_path, out=None, steps=1))
+    first.train(progress=False)
+    second = Trainer(config(tmp_path, out=None, steps=1))
+    second.train(progress=False)
+    assert (first.run_dir.name, second.run_dir.name) == ("cyclegan-lsgan", "cyclegan-lsgan-2")
+    resumed = Trainer(config(tmp_path, out=None, steps=2), resume=True)
+    assert resumed.run_dir.resolve() == second.run_dir.resolve()
+    assert resumed.step == 1
+
+
+def test_resume_refuses_another_model_or_loss(tmp_path):
+    Trainer(config(tmp_path, steps=1)).train(progress=False)
+    with pytest.raises(TrainingError, match="trained --loss lsgan, not vanilla"):
+        Trainer(config(tmp_path, loss="vanilla"), resume=True)
+
+
+def test_non_finite_loss_stops_with_the_name_and_step(tmp_path, installed):
+    source = objective_plugin("explodes").replace(
+        "return -self.scale * fake.score.mean()", "return fake.score.mean() * float('nan')"
+    )
+    installed("explodes", {"explodes_loss": source}, {"explodes": "explodes_loss"})
+    trainer = Trainer(config(tmp_path, loss="explodes", checkpoint_every=1))
+    with pytest.raises(TrainingError, match=r"loss 'G' is nan at step 1"):
+        trainer.train(progress=False)
+    assert not (tmp_path / "run" / "latest").exists()  # nothing non-finite was saved
+
+
+def test_corrupt_weights_are_reported_with_the_file_name(tmp_path):
+    last = Trainer(config(tmp_path, steps=1)).train(progress=False)
+    (last / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot read '.*model\.safetensors'"):
+        checkpoint.load(tmp_path / "run")
+
+
+def test_a_checkpoint_of_another_model_does_not_load_silently(tmp_path):
+    Trainer(config(tmp_path, steps=1)).train(progress=False)
+    meta_path = tmp_path / "run" / "latest" / "checkpoint.json"
+    meta = json.loads(meta_path.read_text())
+    meta["model"], meta["model_options"] = "pix2pix", {"ngf": 8}
+    meta_path.write_text(json.dumps(meta))
+    from translate.convert import Translator
+
+    with pytest.raises(checkpoint.CheckpointError, match="lacks weights for model 'pix2pix'"):
+        Translator.load(tmp_path / "run", device="cpu")
+
+
+def test_unknown_objective_option_lists_the_valid_ones(tmp_path):
+    from translate.options import OptionError
+
+    with pytest.raises(OptionError, match=r"objective 'began' has no option 'gama' \(valid: gamma, k, lambda_k\)"):
+        Trainer(config(tmp_path, loss="began", loss_options={"gama": "0.5"}))
+    assert not (tmp_path / "run").exists()
