@@ -85,3 +85,13 @@ def test_cyclegan_learns_from_unpaired_images(tmp_path):
     # A few hundred unpaired steps do not reach the identity baseline (about 23 dB on this
     # mild grading); they do move far from the untrained generator (about 9 dB).
     assert trained > untrained + 4
+
+
+@pytest.mark.parametrize("loss", ["began", "ebgan"])
+def test_energy_objectives_learn_the_colour_grading(tmp_path, loss):
+    untrained, trained, identity = train_and_score(
+        tmp_path, model="pix2pix", loss=loss, steps=300, batch_size=4,
+        model_options={"ngf": "16", "ndf": "16", "lr": "0.001"},
+    )
+    assert trained > untrained + 5
+    assert trained > identity + 1, f"pix2pix + {loss}: {trained:.2f} dB vs identity {identity:.2f} dB"

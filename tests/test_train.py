@@ -23,7 +23,7 @@ def config(tmp_path, name="run", **overrides) -> TrainConfig:
 
 
 def test_run_folder_holds_config_metrics_samples_and_checkpoints(tmp_path):
-    trainer = Trainer(config(tmp_path, log_every=1))
+    trainer = Trainer(config(tmp_path))
     last = trainer.train(progress=False)
     run = tmp_path / "run"
     assert last == run / "checkpoints" / "000004"
@@ -51,7 +51,7 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path):
 
 
 def test_learning_rate_decays_linearly_over_the_second_half(tmp_path):
-    trainer = Trainer(config(tmp_path, steps=8, log_every=1))
+    trainer = Trainer(config(tmp_path, steps=8))
     trainer.train(progress=False)
     lrs = [json.loads(line)["lr/generator"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     # the rate each step used: constant for 4 steps, then (8 - i) / 4 for step index i = 4..7

@@ -90,6 +90,8 @@ def main() -> None:
               help="Write a sample grid every N steps.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
               help="Write a checkpoint every N steps (and at the end).")
+@click.option("--log-every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Append losses, learning rates and objective state to metrics.jsonl every N steps.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Data-loading worker processes.")
 @plugin_option

@@ -60,7 +60,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     lr_decay_from: float = 0.5
     workers: int = 0
-    log_every: int = 10
+    log_every: int = 1
 
     def resolved_image_size(self) -> int:
         if self.image_size is not None:
@@ -260,7 +260,7 @@ class Trainer:
                     }
                     metrics.write(json.dumps(record) + "\n")
                     metrics.flush()
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items()}, refresh=False)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items()}, refresh=False)
                 if self.step % self.config.sample_every == 0 or self.step == self.total_steps:
                     self.save_samples()
                 if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
