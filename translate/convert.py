@@ -1,28 +1,39 @@
 """Conversion of images and folder trees with a trained checkpoint (the inference side).
 
 :class:`Translator` loads a checkpoint by itself — the checkpoint says which model,
-options and direction — and translates PIL images of any size (the generator pads
-to its multiple and crops back). :meth:`Translator.convert_folder` walks a tree,
-mirrors relative paths, writes each output atomically, and reports files it could
-not read instead of stopping.
+options and direction — and translates images of any size: the generator pads to
+its multiple and crops back, and images larger than ``tile`` pixels go through in
+overlapping tiles (:mod:`translate.tiling`), so memory stays bounded.
+
+:meth:`Translator.convert_folder` decodes and encodes in worker threads while the
+model runs, batches consecutive images of one size, writes every output atomically,
+skips outputs that exist, and reports files it could not read instead of stopping.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from PIL import Image
 
-from translate.data.images import ImageReadError, list_images, load_rgb, to_pil, to_tensor
+from translate.data.images import ImageReadError, alpha_of, load_rgb_and_alpha, to_pil, to_tensor
+from translate.errors import TranslateError
 from translate.models.base import Model
+from translate.outputs import Job, plan_jobs, save_atomically, shard
 from translate.plugins import PluginRegistry
+from translate.tiling import translate_tiled
 from translate.train import checkpoint
 from translate.train.trainer import resolve_device
+
+#: ``--precision`` choices: the autocast dtype of each (fp32 runs without autocast).
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -32,6 +43,7 @@ class ConvertReport:
     converted: list[Path] = field(default_factory=list)
     skipped_existing: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,62 +69,159 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
     return model
 
 
+def distributed_share() -> tuple[int, int]:
+    """(rank, world size) from ``torchrun``'s environment; (0, 1) when run alone."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 class Translator:
     """A trained model ready to translate images: ``Translator.load(run)(image)``."""
 
-    def __init__(self, model: Model, device: torch.device, metadata: dict[str, Any]):
-        self.model = model.to(device).eval()
+    def __init__(self, model: Model, device: torch.device, metadata: dict[str, Any], precision: str = "fp32",
+                 tile: int = 1024, overlap: int = 64, compile: bool = False):
+        if precision not in PRECISIONS:
+            raise TranslateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.device = device
+        self.model = model.to(device, memory_format=torch.channels_last).eval()
         self.metadata = metadata
+        self.precision = precision
+        self.tile, self.overlap = tile, overlap
+        self._forward: Callable[..., torch.Tensor] = self.model.translate
+        if compile:
+            self._forward = torch.compile(self.model.translate, dynamic=True)
 
     @classmethod
-    def load(cls, checkpoint_or_run: str | os.PathLike, device: str = "auto",
-             registry: PluginRegistry | None = None) -> "Translator":
-        """Load a checkpoint folder, or a run folder's latest checkpoint."""
+    def load(cls, checkpoint_or_run: str | os.PathLike, device: str = "auto", precision: str = "fp32",
+             registry: PluginRegistry | None = None, **options: Any) -> "Translator":
+        """Load a checkpoint folder, or a run folder's latest checkpoint.
+
+        ``options``: ``tile`` (largest side translated whole, default 1024),
+        ``overlap`` (tile overlap, default 64), ``compile`` (``torch.compile``).
+        """
         saved = checkpoint.load(checkpoint_or_run)
         model = model_from_checkpoint(saved, registry or PluginRegistry())
-        return cls(model, resolve_device(device), saved.metadata)
+        return cls(model, resolve_device(device), saved.metadata, precision=precision, **options)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
 
     @torch.inference_mode()
+    def translate_batch(self, images: torch.Tensor, **condition: Any) -> torch.Tensor:
+        """Translate ``(N, 3, H, W)`` in [-1, 1]; returns float32 on the CPU, same shape."""
+        images = images.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            output = translate_tiled(lambda x: self._forward(x, **condition), images, self.tile, self.overlap)
+        return output.float().cpu()
+
     def __call__(self, image: Image.Image, **condition: Any) -> Image.Image:
-        """Translate one RGB image; the output has the input's size."""
-        batch = to_tensor(image.convert("RGB")).unsqueeze(0).to(self.device)
-        return to_pil(self.model.translate(batch, **condition)[0].float().cpu())
+        """Translate one image; same size, alpha channel (if any) carried over unchanged."""
+        alpha = alpha_of(image)
+        output = to_pil(self.translate_batch(to_tensor(image.convert("RGB")).unsqueeze(0), **condition)[0])
+        if alpha is not None:
+            output.putalpha(alpha)
+        return output
 
-    def convert_folder(self, src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = False,
-                       progress: Callable[[Path], None] | None = None, **condition: Any) -> ConvertReport:
-        """Translate every image under ``src`` into the same relative path under ``dst``.
+    def variants(self, every_target: bool, **condition: Any) -> list[tuple[str, dict[str, Any]]]:
+        """(output subfolder, condition) pairs: one per target when ``every_target``, else the given one."""
+        if not every_target:
+            return [("", condition)]
+        targets = self.model.conversion_targets()
+        if not targets:
+            raise TranslateError(f"model {self.metadata['model']!r} has a single output; drop --every-target")
+        return [(name, {**condition, **target}) for name, target in targets.items()]
 
-        Unreadable files are reported in the result, not raised; existing outputs are
-        kept unless ``overwrite``. ``progress`` is called after each input file.
+    def convert_folder(
+        self,
+        src: str | os.PathLike,
+        dst: str | os.PathLike,
+        *,
+        sources: list[Path] | None = None,
+        fmt: str = "same",
+        quality: int = 95,
+        overwrite: bool = False,
+        batch_size: int = 4,
+        workers: int = 2,
+        every_target: bool = False,
+        progress: Callable[[Path], None] | None = None,
+        **condition: Any,
+    ) -> ConvertReport:
+        """Translate every image under ``src`` (or the given ``sources`` below it) into ``dst``.
+
+        Relative paths are mirrored; under ``torchrun`` each rank takes a disjoint
+        share. Unreadable files are reported in the result, not raised; existing
+        outputs are kept unless ``overwrite``. ``progress`` is called after each input.
         """
+        from translate.data.images import list_images
+
         src, dst = Path(src), Path(dst)
-        report = ConvertReport()
-        for path in list_images(src):
-            target = dst / path.relative_to(src)
-            if target.exists() and not overwrite:
-                report.skipped_existing.append(target)
-            else:
-                try:
-                    output = self(load_rgb(path), **condition)
-                except ImageReadError as exc:
-                    report.failed.append((path, exc.reason))
+        jobs, clashes = plan_jobs(sources if sources is not None else list_images(src), src, dst, fmt)
+        report = ConvertReport(clashes=clashes)
+        variants = self.variants(every_target, **condition)
+        todo: list[tuple[Job, list[tuple[Path, dict[str, Any]]]]] = []
+        for job in shard(jobs, *distributed_share()):
+            outputs = []
+            for subfolder, variant in variants:
+                target = dst / subfolder / job.target.relative_to(dst) if subfolder else job.target
+                if target.exists() and not overwrite:
+                    report.skipped_existing.append(target)
                 else:
-                    write_atomically(output, target)
+                    outputs.append((target, variant))
+            if outputs:
+                todo.append((job, outputs))
+            elif progress is not None:
+                progress(job.source)
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            writes: list[tuple[Path, Future]] = []
+            for batch in self._batches(self._decoded(todo, pool, depth=batch_size + 2 * workers), batch_size, report,
+                                       progress):
+                for variant_index in range(len(batch[0][1])):
+                    variant = batch[0][1][variant_index][1]
+                    stacked = torch.stack([to_tensor(rgb) for _, _, rgb, _ in batch])
+                    translated = self.translate_batch(stacked, **variant)
+                    for (job, outputs, _, alpha), image in zip(batch, translated):
+                        target = outputs[variant_index][0]
+                        writes.append((target, pool.submit(save_atomically, to_pil(image), target, alpha, quality)))
+                for job, *_ in batch:
+                    if progress is not None:
+                        progress(job.source)
+            for target, future in writes:
+                try:
+                    future.result()
                     report.converted.append(target)
-            if progress is not None:
-                progress(path)
+                except OSError as exc:
+                    report.failed.append((target, f"cannot write: {exc}"))
         return report
 
+    @staticmethod
+    def _decoded(todo, pool: ThreadPoolExecutor, depth: int) -> Iterator[tuple[Job, list, Future]]:
+        """Decode ahead in worker threads, at most ``depth`` images in flight."""
+        queue: deque = deque()
+        for job, outputs in todo:
+            queue.append((job, outputs, pool.submit(load_rgb_and_alpha, job.source)))
+            if len(queue) >= depth:
+                yield queue.popleft()
+        while queue:
+            yield queue.popleft()
 
-def write_atomically(image: Image.Image, target: Path) -> None:
-    """Save ``image`` to ``target`` through a temporary file and a rename (no partial outputs)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(handle)
-    try:
-        image.save(temporary, format=Image.registered_extensions().get(target.suffix.lower(), "PNG"))
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    @staticmethod
+    def _batches(decoded, batch_size: int, report: ConvertReport, progress) -> Iterator[list]:
+        """Group consecutive decoded images of one size and one set of outputs into batches."""
+        batch: list = []
+        for job, outputs, future in decoded:
+            try:
+                rgb, alpha = future.result()
+            except ImageReadError as exc:
+                report.failed.append((job.source, exc.reason))
+                if progress is not None:
+                    progress(job.source)
+                continue
+            if batch and (len(batch) == batch_size or batch[0][2].size != rgb.size
+                          or [v for _, v in batch[0][1]] != [v for _, v in outputs]):
+                yield batch
+                batch = []
+            batch.append((job, outputs, rgb, alpha))
+        if batch:
+            yield batch

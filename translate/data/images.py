@@ -42,13 +42,35 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     Raises:
         ImageReadError: the file is missing, empty, not an image, truncated, or undecodable.
     """
+    return _to_rgb(open_upright(path))
+
+
+def load_rgb_and_alpha(path: str | os.PathLike) -> tuple[Image.Image, Image.Image | None]:
+    """Like :func:`load_rgb`, plus the image's alpha channel (mode ``L``) when it has one."""
+    img = open_upright(path)
+    return _to_rgb(img), alpha_of(img)
+
+
+def alpha_of(img: Image.Image) -> Image.Image | None:
+    """The alpha channel of ``img`` as a mode-``L`` image, or ``None`` when it has none."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        return img.convert("RGBA").getchannel("A")
+    return None
+
+
+def open_upright(path: str | os.PathLike) -> Image.Image:
+    """Decode ``path`` fully (so truncation fails here) and apply its EXIF orientation.
+
+    Raises:
+        ImageReadError: the file is missing, empty, not an image, truncated, or undecodable.
+    """
     path = Path(path)
     try:
         if path.is_file() and path.stat().st_size == 0:
             raise ImageReadError(path, "file is empty")
         with Image.open(path) as img:
             img.load()
-            return _to_rgb(ImageOps.exif_transpose(img))
+            return ImageOps.exif_transpose(img)
     except ImageReadError:
         raise
     except FileNotFoundError:

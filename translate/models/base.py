@@ -76,6 +76,10 @@ class Model(nn.Module):
         """What conversion needs to know besides the options (directions, domains)."""
         return {}
 
+    def conversion_targets(self) -> dict[str, dict[str, Any]]:
+        """Named conditions for ``convert --every-target`` (e.g. both directions); empty for one output."""
+        return {}
+
     # -- shared machinery -------------------------------------------------------------
 
     def options(self) -> dict[str, Any]:

@@ -119,6 +119,9 @@ class CycleGAN(Model):
     def metadata(self) -> dict[str, Any]:
         return {"directions": list(DIRECTIONS), "default_direction": self.direction}
 
+    def conversion_targets(self) -> dict[str, dict[str, Any]]:
+        return {direction: {"direction": direction} for direction in DIRECTIONS}
+
 
 @hookimpl
 def translate_models():

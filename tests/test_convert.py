@@ -1,0 +1,226 @@
+"""Batch conversion: every input kind, output names, formats, tiling, interruption, sharding."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TRANSLATE
+from translate.convert import Translator
+from translate.outputs import collect_inputs, plan_jobs, shard
+from translate.tiling import tile_starts, translate_tiled
+from translate.train.trainer import Trainer, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("convert") / "run"
+    Trainer(TrainConfig(model="cyclegan", loss="lsgan", out=str(out), steps=1, image_size=32,
+                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def translator(run_dir):
+    return Translator.load(run_dir, device="cpu")
+
+
+def corpus(root):
+    """The kinds of input a real folder holds, with the size each output must have."""
+    (root / "sub dir" / "ñested").mkdir(parents=True)
+    sizes = {}
+
+    def add(name, image, **save):
+        image.save(root / name, **save)
+        sizes[name] = image.size
+
+    add("rgb.jpg", Image.new("RGB", (40, 30), (200, 20, 20)))
+    add("gray.png", Image.new("L", (7, 5), 90))
+    add("sub dir/rgba.png", Image.new("RGBA", (257, 263), (0, 90, 200, 77)))
+    add("sub dir/palette.png", Image.new("RGB", (33, 17), (10, 200, 30)).convert("P"))
+    add("sub dir/ñested/cmyk.jpg", Image.new("CMYK", (24, 20), (0, 128, 128, 0)))
+    add("sixteen.png", Image.new("I;16", (19, 11), 40000))
+    rotated = Image.new("RGB", (50, 20), (0, 0, 255))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise when displayed
+    rotated.save(root / "rotated.jpg", exif=exif)
+    sizes["rotated.jpg"] = (20, 50)
+    return sizes
+
+
+def plant_bad_files(root):
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(root / "whole.png")
+    (root / "truncated.png").write_bytes((root / "whole.png").read_bytes()[:80])
+    (root / "whole.png").unlink()
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "sub dir" / "text.png").write_text("hello")
+    return {"truncated.png", "empty.jpg", "sub dir/text.png"}
+
+
+def test_every_valid_input_kind_is_converted_at_its_own_size(translator, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    sizes = corpus(source)
+    bad = plant_bad_files(source)
+    report = translator.convert_folder(source, tmp_path / "out")
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in report.converted) == sorted(sizes)
+    for name, size in sizes.items():
+        with Image.open(tmp_path / "out" / name) as output:
+            assert output.size == size, name
+    assert sorted(str(p.relative_to(source)) for p, _ in report.failed) == sorted(bad)
+    assert all(reason for _, reason in report.failed)
+    assert not report.ok
+
+
+def test_alpha_is_carried_over_unchanged(translator, tmp_path):
+    image = Image.new("RGBA", (30, 20), (50, 60, 70, 0))
+    image.putpixel((3, 4), (50, 60, 70, 200))
+    output = translator(image)
+    assert output.mode == "RGBA"
+    assert output.getchannel("A").tobytes() == image.getchannel("A").tobytes()
+
+
+def test_formats_and_name_clashes_keep_every_output(translator, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("RGB", (16, 16), (255, 0, 0)).save(source / "a.png")
+    Image.new("RGB", (16, 16), (0, 255, 0)).save(source / "a.jpg")
+    report = translator.convert_folder(source, tmp_path / "out", fmt="webp")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.webp", "a_png.webp"]
+    assert len(report.clashes) == 1 and "a.png" in report.clashes[0] and "a.jpg" in report.clashes[0]
+    with Image.open(tmp_path / "out" / "a.webp") as image:
+        assert image.format == "WEBP"
+
+
+def test_every_target_writes_both_directions(translator, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("RGB", (16, 12)).save(source / "x.png")
+    translator.convert_folder(source, tmp_path / "out", every_target=True)
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png")) == [
+        "AtoB/x.png", "BtoA/x.png"]
+
+
+def test_same_sized_images_are_batched_with_identical_results(translator, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for i in range(5):
+        Image.effect_noise((24, 24), 40 + i * 10).convert("RGB").save(source / f"{i}.png")
+    translator.convert_folder(source, tmp_path / "batched", batch_size=4)
+    translator.convert_folder(source, tmp_path / "single", batch_size=1)
+    for i in range(5):
+        with Image.open(tmp_path / "batched" / f"{i}.png") as a, Image.open(tmp_path / "single" / f"{i}.png") as b:
+            difference = torch.tensor(list(a.tobytes()), dtype=torch.int16) - torch.tensor(list(b.tobytes()))
+            assert difference.abs().max() <= 1  # batched convolutions may round differently
+
+
+def test_bf16_output_stays_close_to_fp32(run_dir):
+    image = Image.effect_noise((48, 40), 60).convert("RGB")
+    fp32 = Translator.load(run_dir, device="cpu")(image)
+    bf16 = Translator.load(run_dir, device="cpu", precision="bf16")(image)
+    difference = torch.tensor(list(fp32.tobytes()), dtype=torch.int16) - torch.tensor(list(bf16.tobytes()))
+    assert difference.abs().float().mean() < 4
+
+
+def test_tile_starts_cover_the_image_with_the_overlap():
+    assert tile_starts(100, 128, 16) == [0]
+    starts = tile_starts(300, 128, 32)
+    assert starts[0] == 0 and starts[-1] == 300 - 128
+    assert all(b - a <= 128 - 32 for a, b in zip(starts, starts[1:]))
+
+
+def test_tiled_translation_matches_whole_translation_away_from_seams(translator):
+    torch.manual_seed(0)
+    texture = torch.rand(1, 3, 256, 256) * 2 - 1  # uniform statistics: instance norm per tile ~ whole image
+    model = translator.model
+    with torch.no_grad():
+        whole = model.translate(texture)
+        coarse = translate_tiled(model.translate, texture, tile=128, overlap=32)
+        fine = translate_tiled(model.translate, texture, tile=192, overlap=64)
+    assert fine.shape == whole.shape
+    # away from seams (inside the first tile, far from its edges) tiles agree closely with the whole image
+    assert (fine - whole)[..., 16:112, 16:112].abs().mean() < 0.02
+    # larger tiles and overlaps bring the blended result closer everywhere
+    assert (fine - whole).abs().mean() < (coarse - whole).abs().mean() < 0.05
+    # a pure identity "network" must come back exactly: blending weights sum to one everywhere
+    assert torch.allclose(translate_tiled(lambda x: x, texture, tile=96, overlap=24), texture, atol=1e-6)
+
+
+def test_large_images_go_through_tiles(run_dir):
+    translator = Translator.load(run_dir, device="cpu", tile=64, overlap=16)
+    seen = []
+    forward = translator._forward
+    translator._forward = lambda x, **c: seen.append(tuple(x.shape[-2:])) or forward(x, **c)
+    assert translator(Image.new("RGB", (150, 100))).size == (150, 100)
+    assert max(seen) <= (64, 64) and len(seen) == 3 * 2
+
+
+def test_inputs_may_be_a_file_or_a_glob(tmp_path):
+    (tmp_path / "p" / "q").mkdir(parents=True)
+    for name in ("p/a.jpg", "p/q/b.jpg", "p/q/c.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name)
+    base, files = collect_inputs(str(tmp_path / "p" / "**" / "*.jpg"))
+    assert base == tmp_path / "p" and [f.relative_to(base).as_posix() for f in files] == ["a.jpg", "q/b.jpg"]
+    base, files = collect_inputs(tmp_path / "p" / "q" / "c.png")
+    assert base == tmp_path / "p" / "q" and files == [tmp_path / "p" / "q" / "c.png"]
+
+
+def test_shards_are_disjoint_and_complete(tmp_path):
+    sources = [tmp_path / f"{i}.png" for i in range(11)]
+    jobs, _ = plan_jobs(sources, tmp_path, tmp_path / "out")
+    shares = [shard(jobs, rank, 3) for rank in range(3)]
+    assert sorted(j.source for share in shares for j in share) == sorted(sources)
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_partial_files_and_a_rerun_completes(run_dir, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for i in range(60):
+        Image.effect_noise((160, 160), 50).convert("RGB").save(source / f"{i:03d}.png")
+    out = tmp_path / "out"
+    command = [str(TRANSLATE), "convert", str(run_dir), str(source), str(out), "--device", "cpu", "--batch-size", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*.png"))) < 5:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(list(out.glob("*.png")))
+    assert 5 <= done_before < 60, "the run was not interrupted midway"
+    leftovers = list(out.glob(".*.partial"))
+    for partial in leftovers:  # a partial file can only be a hidden temporary, never an output name
+        partial.unlink()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert f"{60 - done_before} converted, {done_before} skipped" in result.stdout
+    for i in range(60):
+        with Image.open(out / f"{i:03d}.png") as image:
+            image.load()  # decodes fully: no truncated output
+            assert image.size == (160, 160)
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_processes_converts_each_image_exactly_once(run_dir, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for i in range(9):
+        Image.new("RGB", (16, 16), (i * 20, 0, 0)).save(source / f"{i}.png")
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    result = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "translate", "convert", str(run_dir), str(source),
+         str(tmp_path / "out"), "--device", "cpu"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = sorted(int(line.split("rank ")[1].split(": ")[1].split()[0])
+                    for line in result.stdout.splitlines() if line.startswith("rank "))
+    assert counts == [4, 5]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i}.png" for i in range(9)]

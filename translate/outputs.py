@@ -1,0 +1,100 @@
+"""Where conversion outputs go: inputs, mirrored output names, clashes, shards, atomic writes."""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from translate.data.images import IMAGE_EXTENSIONS, list_images
+from translate.errors import TranslateError
+
+#: ``--format`` choices and the file extension each writes (``same`` keeps the input's).
+FORMATS = {"same": None, "png": ".png", "jpg": ".jpg", "webp": ".webp"}
+_PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                ".tif": "TIFF", ".tiff": "TIFF"}
+_NO_ALPHA = {"JPEG", "BMP"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the output file it becomes."""
+
+    source: Path
+    target: Path
+
+
+def collect_inputs(spec: str | os.PathLike) -> tuple[Path, list[Path]]:
+    """The base folder and image files named by ``spec``: a folder (walked), a file, or a glob.
+
+    Output paths mirror each file's path relative to the base folder. A glob's
+    base is its longest folder prefix without wildcards (``photos/**/*.jpg`` -> ``photos``).
+    """
+    path = Path(spec)
+    if path.is_dir():
+        return path, list_images(path)
+    if path.is_file():
+        return path.parent, [path]
+    if glob.has_magic(str(spec)):
+        parts = Path(spec).parts
+        fixed = [part for part in parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))]]
+        base = Path(*fixed) if fixed else Path(".")
+        files = sorted(
+            Path(p) for p in glob.glob(str(spec), recursive=True)
+            if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_EXTENSIONS
+        )
+        return base, files
+    raise TranslateError(f"input '{spec}' is not a folder, a file or a glob pattern")
+
+
+def plan_jobs(sources: list[Path], base: Path, dst: Path, fmt: str = "same") -> tuple[list[Job], list[str]]:
+    """Mirror ``sources`` under ``dst``; returns the jobs and a message per name clash.
+
+    Two inputs can only clash when ``fmt`` changes extensions (``a.png`` and ``a.jpg``
+    both become ``a.png``): the first keeps the name, the others get their original
+    extension in the name (``a_jpg.png``), and the clash is reported. Nothing is
+    overwritten by another input of the same run.
+    """
+    extension = FORMATS[fmt]
+    jobs, taken, clashes = [], {}, []
+    for source in sources:
+        relative = source.relative_to(base)
+        target = dst / (relative.with_suffix(extension) if extension else relative)
+        if target.as_posix().lower() in taken:
+            first = taken[target.as_posix().lower()]
+            target = target.with_name(f"{target.stem}_{source.suffix.lstrip('.').lower()}{target.suffix}")
+            counter = 2
+            while target.as_posix().lower() in taken:
+                target = target.with_name(f"{target.stem}_{counter}{target.suffix}")
+                counter += 1
+            clashes.append(f"'{source}' and '{first}' map to one output name; '{source}' is written as '{target}'")
+        taken[target.as_posix().lower()] = source
+        jobs.append(Job(source, target))
+    return jobs, clashes
+
+
+def shard(jobs: list[Job], rank: int, world_size: int) -> list[Job]:
+    """This process's share of ``jobs`` under ``torchrun`` (disjoint, together complete)."""
+    return jobs[rank::world_size]
+
+
+def save_atomically(image: Image.Image, target: Path, alpha: Image.Image | None = None, quality: int = 95) -> None:
+    """Write ``image`` (with ``alpha`` where the format keeps one) via a temporary file and a rename."""
+    pil_format = _PIL_FORMATS.get(target.suffix.lower(), "PNG")
+    if alpha is not None and pil_format not in _NO_ALPHA:
+        image = image.copy()
+        image.putalpha(alpha)
+    options = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(handle)
+    try:
+        image.save(temporary, format=pil_format, **options)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
