@@ -183,6 +183,29 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
 
 
 @main.command()
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True,
+              help="onnx (needs the 'export' extra) or torchscript.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Which generator of a two-way model (default: the one trained).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@plugin_option
+@user_errors
+def export(checkpoint: str, out: str, fmt: str, direction: str | None, overwrite: bool,
+           plugins: tuple[str, ...]) -> None:
+    """Export the generator of CHECKPOINT to OUT, taking any height and width."""
+    from translate.export import export as export_generator
+    from translate.plugins import PluginRegistry
+
+    if Path(out).exists() and not overwrite:
+        raise UserError(f"'{out}' exists; pass --overwrite to replace it")
+    condition = {"direction": direction} if direction else {}
+    path = export_generator(checkpoint, out, fmt, registry=PluginRegistry(extra_modules=plugins), **condition)
+    click.echo(f"exported: {path}")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @plugin_option
 @user_errors

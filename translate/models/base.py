@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from translate.nets import build_critic
 from translate.objective import CriticFn, CriticOutput, Objective
-from translate.options import option_defaults
+from translate.options import OptionError, option_defaults
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -56,6 +56,18 @@ class Model(nn.Module):
         """The data set this model trains on (``root`` is the user's ``--data``)."""
         raise NotImplementedError
 
+    @classmethod
+    def options_from_data(cls, root: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Complete ``options`` from the training data before the model is built.
+
+        The trainer calls this with the data root and the parsed ``--model-opt`` values
+        (given keys only); options a model cannot know without the data, such as
+        StarGAN's domain names, are filled in here. They then travel in
+        :meth:`options` into checkpoints, so conversion never needs the data.
+        The default returns ``options`` unchanged.
+        """
+        return options
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters of each optimiser, keyed by :attr:`optimizer_names`."""
         raise NotImplementedError
@@ -75,6 +87,14 @@ class Model(nn.Module):
     def metadata(self) -> dict[str, Any]:
         """What conversion needs to know besides the options (directions, domains)."""
         return {}
+
+    def inference_network(self, **condition: Any) -> nn.Module:
+        """The padded generator (:class:`translate.nets.PadCrop`) that ``translate`` runs for ``condition``.
+
+        Used by ``translate export``; models whose translation is more than one
+        generator call leave it unimplemented.
+        """
+        raise OptionError(f"model {self.name!r} cannot be exported as one generator")
 
     def conversion_targets(self) -> dict[str, dict[str, Any]]:
         """Named conditions for ``convert --every-target`` (e.g. both directions); empty for one output."""

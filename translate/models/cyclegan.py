@@ -99,10 +99,13 @@ class CycleGAN(Model):
         return logged
 
     def translate(self, images: Tensor, direction: str | None = None) -> Tensor:
+        return self.inference_network(direction)(images)
+
+    def inference_network(self, direction: str | None = None):
         direction = direction or self.direction
         if direction not in DIRECTIONS:
             raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
-        return (self.G_AB if direction == "AtoB" else self.G_BA)(images)
+        return self.G_AB if direction == "AtoB" else self.G_BA
 
     def sample_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
         fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])

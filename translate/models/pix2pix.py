@@ -78,9 +78,12 @@ class Pix2Pix(Model):
         return logged
 
     def translate(self, images: Tensor, **condition: Any) -> Tensor:
+        return self.inference_network(**condition)(images)
+
+    def inference_network(self, **condition: Any):
         if condition:
             raise OptionError(f"pix2pix takes no conversion options, got {sorted(condition)}")
-        return self.G(images)
+        return self.G
 
     def sample_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
         return [batch["A"], self.translate(batch["A"]), batch["B"]]

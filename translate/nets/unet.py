@@ -65,8 +65,15 @@ class UnetSkipConnectionBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.outermost:
             return self.model(x)
-        activated = self.model[0](x)
-        return torch.cat([activated, self.model[1:](activated)], dim=1)
+        # the first layer is junyanz's in-place LeakyReLU: the skip carries its output.
+        # A loop instead of slicing the Sequential keeps this scriptable (translate export).
+        activated = x
+        out = x
+        for index, layer in enumerate(self.model):
+            out = layer(out)
+            if index == 0:
+                activated = out
+        return torch.cat([activated, out], dim=1)
 
 
 class UnetGenerator(nn.Module):

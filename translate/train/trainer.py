@@ -115,6 +115,10 @@ class Trainer:
         loss_options = parse_options(objective_cls, config.loss_options, f"objective {config.loss!r}")
         model_options = parse_options(model_cls, config.model_options, f"model {config.model!r}")
         model_options.pop("image_size", None)
+        filled = model_cls.options_from_data(self._data_root(), dict(model_options))
+        # what the data decided goes into config.json too, so --resume rebuilds the same model
+        config.model_options = {**config.model_options, **{k: str(v) for k, v in filled.items() if k not in model_options}}
+        model_options = filled
         self.image_size = config.resolved_image_size()
         self.objective_options = objective_cls(**loss_options).options()  # bad values fail before any work
         torch.manual_seed(config.seed)

@@ -1,0 +1,58 @@
+"""`translate export`: TorchScript and ONNX graphs that match PyTorch on odd sizes."""
+
+from __future__ import annotations
+
+import onnxruntime
+import pytest
+import torch
+from click.testing import CliRunner
+
+from translate.cli import main
+from translate.convert import Translator
+from translate.train.trainer import Trainer, TrainConfig
+
+
+@pytest.fixture(scope="module", params=["cyclegan", "pix2pix"])
+def run_dir(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / request.param
+    Trainer(TrainConfig(model=request.param, loss="lsgan", out=str(out), steps=2, image_size=32,
+                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
+    return out
+
+
+def reference(run_dir, images, **condition):
+    translator = Translator.load(run_dir, device="cpu")
+    with torch.no_grad():
+        return translator.model.translate(images, **condition)
+
+
+@pytest.mark.parametrize("size", [(67, 45), (40, 97)])
+def test_torchscript_matches_pytorch_on_odd_sizes(run_dir, tmp_path, size):
+    result = CliRunner().invoke(main, ["export", str(run_dir), str(tmp_path / "g.pt"), "--format", "torchscript"])
+    assert result.exit_code == 0, result.output
+    scripted = torch.jit.load(str(tmp_path / "g.pt"))
+    images = torch.rand(2, 3, *size) * 2 - 1
+    assert torch.allclose(scripted(images), reference(run_dir, images), atol=1e-5)
+
+
+def test_onnx_matches_pytorch_on_an_odd_size(run_dir, tmp_path):
+    result = CliRunner().invoke(main, ["export", str(run_dir), str(tmp_path / "g.onnx"), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    session = onnxruntime.InferenceSession(str(tmp_path / "g.onnx"))
+    for size in [(67, 45), (99, 33)]:
+        images = torch.rand(1, 3, *size) * 2 - 1
+        (output,) = session.run(None, {"images": images.numpy()})
+        assert torch.allclose(torch.from_numpy(output), reference(run_dir, images), atol=1e-4)
+
+
+def test_export_picks_the_direction_and_refuses_to_overwrite(tmp_path):
+    run_dir = tmp_path / "run"
+    Trainer(TrainConfig(model="cyclegan", loss="lsgan", out=str(run_dir), steps=1, image_size=32,
+                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
+    out = tmp_path / "ba.pt"
+    assert CliRunner().invoke(main, ["export", str(run_dir), str(out), "--format", "torchscript",
+                                     "--direction", "BtoA"]).exit_code == 0
+    images = torch.rand(1, 3, 36, 44) * 2 - 1
+    assert torch.allclose(torch.jit.load(str(out))(images), reference(run_dir, images, direction="BtoA"), atol=1e-5)
+    again = CliRunner().invoke(main, ["export", str(run_dir), str(out), "--format", "torchscript"])
+    assert again.exit_code == 2 and "pass --overwrite" in again.stderr

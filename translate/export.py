@@ -1,0 +1,86 @@
+"""Export a checkpoint's generator to TorchScript or ONNX with dynamic height and width.
+
+The exported graph holds the generator and its padding: the input is
+reflect-padded at the bottom/right to the network's multiple and the output
+cropped back, as :class:`translate.nets.PadCrop` does in PyTorch. The padding is
+one branch-free reflect step, so exported graphs take images whose sides are at
+least the network's multiple (4 for ResNet generators, 2^depth for U-Nets);
+within that range they match the PyTorch output.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from translate.errors import TranslateError
+from translate.plugins import PluginRegistry
+from translate.train import checkpoint
+
+FORMATS = ("onnx", "torchscript")
+
+
+class ExportableGenerator(nn.Module):
+    """A bare generator with branch-free pad-to-multiple and crop, traceable with dynamic sizes."""
+
+    def __init__(self, net: nn.Module, multiple: int):
+        super().__init__()
+        self.net = net
+        self.multiple = multiple
+
+    def forward(self, images: Tensor) -> Tensor:
+        height, width = images.shape[-2], images.shape[-1]
+        pad_h = (self.multiple - height % self.multiple) % self.multiple
+        pad_w = (self.multiple - width % self.multiple) % self.multiple
+        padded = F.pad(images, [0, pad_w, 0, pad_h], mode="reflect")
+        return self.net(padded)[:, :, :height, :width]
+
+
+def exportable(checkpoint_or_run: str | os.PathLike, registry: PluginRegistry | None = None,
+               **condition: Any) -> ExportableGenerator:
+    """The checkpoint's generator for ``condition`` (e.g. a direction), ready to export."""
+    from translate.convert import model_from_checkpoint
+
+    model = model_from_checkpoint(checkpoint.load(checkpoint_or_run), registry or PluginRegistry()).eval()
+    generator = model.inference_network(**condition)
+    return ExportableGenerator(generator.net, generator.multiple).eval()
+
+
+def export(checkpoint_or_run: str | os.PathLike, out: str | os.PathLike, fmt: str,
+           registry: PluginRegistry | None = None, **condition: Any) -> Path:
+    """Write the generator as ``fmt`` (``onnx`` or ``torchscript``) to ``out``; returns the path."""
+    if fmt not in FORMATS:
+        raise TranslateError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    module = exportable(checkpoint_or_run, registry, **condition)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    side = max(module.multiple, 8)
+    example = torch.zeros(1, 3, side + 3, side + 1)
+    with torch.no_grad():
+        if fmt == "torchscript":
+            torch.jit.script(module).save(str(partial))
+        else:
+            _export_onnx(module, example, partial)
+    os.replace(partial, out)
+    return out
+
+
+def _export_onnx(module: nn.Module, example: Tensor, path: Path) -> None:
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it; the error below says how to get it)
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise TranslateError("ONNX export needs the packages onnx and onnxscript: "
+                             "pip install 'image-translate[export]'") from None
+    from torch.export import Dim
+
+    batch, height, width = Dim("batch", min=1), Dim("height", min=module.multiple), Dim("width", min=module.multiple)
+    torch.onnx.export(module, (example,), str(path), input_names=["images"], output_names=["translated"],
+                      dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, dynamo=True,
+                      verbose=False)
