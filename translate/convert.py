@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 import torch
 from PIL import Image
 
-from translate.data.images import ImageReadError, alpha_of, load_rgb_and_alpha, to_pil, to_tensor
+from translate.data.images import ImageReadError, alpha_of, list_images, load_rgb_and_alpha, to_pil, to_tensor
 from translate.errors import TranslateError
 from translate.models.base import Model
 from translate.outputs import Job, plan_jobs, save_atomically, shard
@@ -154,8 +154,6 @@ class Translator:
         share. Unreadable files are reported in the result, not raised; existing
         outputs are kept unless ``overwrite``. ``progress`` is called after each input.
         """
-        from translate.data.images import list_images
-
         src, dst = Path(src), Path(dst)
         jobs, clashes = plan_jobs(sources if sources is not None else list_images(src), src, dst, fmt)
         report = ConvertReport(clashes=clashes)
