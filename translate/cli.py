@@ -78,6 +78,8 @@ def main() -> None:
               help="Training crop size in pixels. Default: 256, or 64 on the sample set.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
               help="Which side is the input (pix2pix) or the default conversion direction (CycleGAN).")
+@click.option("--attrs", default=None, metavar="A,B,...",
+              help="StarGAN on CelebA: the attributes to learn (e.g. Black_Hair,Blond_Hair,Male).")
 @click.option("--model-opt", "model_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
               help="Model option, e.g. --model-opt lambda_l1=50 (repeatable; see `translate plugins --json`).")
 @click.option("--loss-opt", "loss_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
@@ -96,12 +98,13 @@ def main() -> None:
               help="Data-loading worker processes.")
 @plugin_option
 @user_errors
-def train(direction: str | None, resume: bool, **options: Any) -> None:
+def train(direction: str | None, attrs: str | None, resume: bool, **options: Any) -> None:
     """Train a model; writes checkpoints and sample grids into the run folder."""
     from translate.train.trainer import Trainer, TrainConfig
 
-    if direction is not None:
-        options["model_options"] = {**options["model_options"], "direction": direction}
+    shortcuts = {"direction": direction, "attrs": attrs}  # flags that are model options
+    options["model_options"] = {**options["model_options"],
+                                **{key: value for key, value in shortcuts.items() if value is not None}}
     options["plugins"] = tuple(options["plugins"])
     trainer = Trainer(TrainConfig(**options), resume=resume)
     click.echo(f"training {trainer.config.model} with {trainer.config.loss} for {trainer.total_steps} steps "
@@ -189,10 +192,12 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
               help="onnx (needs the 'export' extra) or torchscript.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
               help="Which generator of a two-way model (default: the one trained).")
+@click.option("--to", "target", default=None, metavar="TARGET",
+              help="Target domain or attributes a multi-domain model is exported for (e.g. --to Blond_Hair).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @plugin_option
 @user_errors
-def export(checkpoint: str, out: str, fmt: str, direction: str | None, overwrite: bool,
+def export(checkpoint: str, out: str, fmt: str, direction: str | None, target: str | None, overwrite: bool,
            plugins: tuple[str, ...]) -> None:
     """Export the generator of CHECKPOINT to OUT, taking any height and width."""
     from translate.export import export as export_generator
@@ -200,7 +205,7 @@ def export(checkpoint: str, out: str, fmt: str, direction: str | None, overwrite
 
     if Path(out).exists() and not overwrite:
         raise UserError(f"'{out}' exists; pass --overwrite to replace it")
-    condition = {"direction": direction} if direction else {}
+    condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
     path = export_generator(checkpoint, out, fmt, registry=PluginRegistry(extra_modules=plugins), **condition)
     click.echo(f"exported: {path}")
 

@@ -11,7 +11,7 @@ import math
 import random
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -116,8 +116,9 @@ class Trainer:
         model_options = parse_options(model_cls, config.model_options, f"model {config.model!r}")
         model_options.pop("image_size", None)
         filled = model_cls.options_from_data(self._data_root(), dict(model_options))
-        # what the data decided goes into config.json too, so --resume rebuilds the same model
-        config.model_options = {**config.model_options, **{k: str(v) for k, v in filled.items() if k not in model_options}}
+        added = {key: str(value) for key, value in filled.items() if key not in model_options}
+        if added:  # what the data decided goes into config.json, so --resume rebuilds the same model
+            self.config = config = replace(config, model_options={**config.model_options, **added})
         model_options = filled
         self.image_size = config.resolved_image_size()
         self.objective_options = objective_cls(**loss_options).options()  # bad values fail before any work

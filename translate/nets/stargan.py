@@ -1,0 +1,170 @@
+"""StarGAN networks: one label-conditioned generator and a size-agnostic domain classifier.
+
+:class:`StarGenerator` follows ``yunjey/stargan`` (``model.py`` ``Generator``): the
+target label vector ``c`` (``c_dim`` values) is tiled into ``c_dim`` constant planes
+and concatenated to the image, then
+
+* 7×7 conv (``3 + c_dim`` → ``conv_dim``), IN, ReLU;
+* 2 × [4×4 conv stride 2], doubling the width (64 → 128 → 256), IN, ReLU;
+* ``repeat_num`` residual blocks [3×3 conv, IN, ReLU, 3×3 conv, IN] + identity;
+* 2 × [4×4 transposed conv stride 2], halving the width, IN, ReLU;
+* 7×7 conv to 3 channels, tanh.
+
+Every conv is bias-free and zero-padded: the authors note that reflection padding
+breaks the constant label planes. (IN right after the first conv removes whatever is
+spatially constant, so the label reaches the rest of the net only through the zero-padded
+borders of that conv and the shift they cause in the instance mean; with reflection
+padding it would vanish entirely.) IN is affine. The layers sit in one
+``nn.Sequential`` named ``main`` with the reference indices (stem ``main.0``/``main.1``,
+down ``main.3``/``main.6``, blocks ``main.9`` … each ``main.k.main.{0,1,3,4}``, up
+and head after them), so released G weights map key for key. Unlike the reference,
+IN keeps **no running statistics**: the reference tests in train mode (per-instance
+statistics), and ``.eval()`` here gives the same outputs as training. Drop the
+``running_mean``/``running_var``/``num_batches_tracked`` entries when porting.
+
+H and W must be multiples of 4 inside the net; :meth:`StarGenerator.forward` reflect-pads
+the image to a multiple of :attr:`StarGenerator.size_multiple`, builds the label planes
+at the padded size (they are constant, so padding them is meaningless), and crops back.
+
+:class:`DomainClassifier` is the reference critic's trunk (``n_layers`` × [4×4 conv
+stride 2, LeakyReLU(0.01)], widths ``conv_dim · 2^i``, no normalisation) with a
+size-agnostic head: a 1×1 conv to ``c_dim`` logits averaged over the whole map
+(global average pooling). The reference's ``cls`` head is a conv whose kernel equals
+``image_size / 64``, so a critic built for 128 px fails on 256 px; this head works
+at any size. Inputs are reflect-padded to a multiple of ``2 ** n_layers``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from translate.nets.layers import crop_to, init_weights, pad_to_multiple
+
+
+def _instance_norm(channels: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+
+
+class StarResidualBlock(nn.Module):
+    """``x + main(x)``: [3×3 conv, IN, ReLU, 3×3 conv, IN] at constant width, zero padding."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False),
+            _instance_norm(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False),
+            _instance_norm(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.main(x)
+
+
+class StarGenerator(nn.Module):
+    """StarGAN's generator: ``G(x, c)`` for images ``x`` (N, 3, H, W) and labels ``c`` (N, c_dim).
+
+    Any H and W work (padded to :attr:`size_multiple` and cropped back); the output has
+    the input's shape and lies in [-1, 1].
+
+    :param c_dim: length of the label vector (number of domains or attributes).
+    :param conv_dim: width of the first layer (64 in the reference); the residual body runs at ``4 · conv_dim``.
+    :param repeat_num: number of residual blocks (6 in the reference).
+    """
+
+    size_multiple = 4
+
+    def __init__(self, c_dim: int, conv_dim: int = 64, repeat_num: int = 6) -> None:
+        super().__init__()
+        for label, value, low in (("c_dim", c_dim, 1), ("conv_dim", conv_dim, 1), ("repeat_num", repeat_num, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"StarGenerator {label} must be an integer >= {low}, got {value!r}")
+        self.c_dim = c_dim
+        layers: list[nn.Module] = [
+            nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
+            _instance_norm(conv_dim),
+            nn.ReLU(inplace=True),
+        ]
+        width = conv_dim
+        for _ in range(2):
+            layers += [
+                nn.Conv2d(width, width * 2, kernel_size=4, stride=2, padding=1, bias=False),
+                _instance_norm(width * 2),
+                nn.ReLU(inplace=True),
+            ]
+            width *= 2
+        layers += [StarResidualBlock(width) for _ in range(repeat_num)]
+        for _ in range(2):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, kernel_size=4, stride=2, padding=1, bias=False),
+                _instance_norm(width // 2),
+                nn.ReLU(inplace=True),
+            ]
+            width //= 2
+        layers += [nn.Conv2d(width, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        if c.dim() != 2 or c.shape[1] != self.c_dim or c.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"StarGenerator expects labels of shape ({x.shape[0]}, {self.c_dim}), got {tuple(c.shape)}"
+            )
+        padded, size = pad_to_multiple(x, self.size_multiple, mode="reflect")
+        height, width = padded.shape[-2:]
+        planes = c.to(padded.dtype).view(c.shape[0], self.c_dim, 1, 1).expand(-1, -1, height, width)
+        return crop_to(self.main(torch.cat([padded, planes], dim=1)), size)
+
+
+class LabelledGenerator(nn.Module):
+    """A :class:`StarGenerator`'s layers with the labels fixed: one input, for export.
+
+    ``forward`` takes images whose H and W are already multiples of 4 (wrap in
+    :class:`~translate.nets.layers.PadCrop`, as ``Model.inference_network`` does) and adds
+    the constant label planes itself. It shares the generator's parameters.
+    """
+
+    def __init__(self, generator: StarGenerator, labels: Tensor) -> None:
+        super().__init__()
+        if labels.numel() != generator.c_dim:
+            raise ValueError(f"LabelledGenerator needs {generator.c_dim} label values, got {labels.numel()}")
+        self.main = generator.main
+        self.register_buffer("labels", labels.detach().float().reshape(1, -1, 1, 1).clone(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        planes = self.labels.to(x.dtype).expand(x.shape[0], -1, x.shape[2], x.shape[3])
+        return self.main(torch.cat([x, planes], dim=1))
+
+
+class DomainClassifier(nn.Module):
+    """Domain/attribute logits ``(N, c_dim)`` for images of any size.
+
+    ``n_layers`` × [4×4 conv stride 2 pad 1 (with bias), LeakyReLU(0.01)] with widths
+    ``conv_dim · 2^i`` (the reference critic's trunk: 64 → 2048 for 6 layers), then a
+    1×1 conv to ``c_dim`` and the mean over the spatial map. The same weights serve every
+    input size; inputs are reflect-padded to a multiple of :attr:`size_multiple` (``2 ** n_layers``).
+    """
+
+    def __init__(self, c_dim: int, conv_dim: int = 64, n_layers: int = 6) -> None:
+        super().__init__()
+        for label, value in (("c_dim", c_dim), ("conv_dim", conv_dim), ("n_layers", n_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"DomainClassifier {label} must be an integer >= 1, got {value!r}")
+        self.size_multiple = 2**n_layers
+        layers: list[nn.Module] = []
+        width, prev = conv_dim, 3
+        for _ in range(n_layers):
+            layers += [nn.Conv2d(prev, width, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.01)]
+            prev, width = width, width * 2
+        self.main = nn.Sequential(*layers)
+        self.head = nn.Conv2d(prev, c_dim, kernel_size=1, bias=True)
+        init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        padded, _ = pad_to_multiple(x, self.size_multiple, mode="reflect")
+        return self.head(self.main(padded)).mean(dim=(2, 3))
+
+
+__all__ = ["DomainClassifier", "LabelledGenerator", "StarGenerator", "StarResidualBlock"]
