@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import objective_plugin
 from translate.cli import main
 from translate.objective import Objective
-from translate.plugins import PluginError, PluginRegistry
+from translate.plugins import PluginError, PluginRegistry, PluginWarning
 
 BUILTIN_OBJECTIVES = {"lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"}
 
@@ -25,6 +25,15 @@ def test_builtins_come_through_entry_points_of_the_distribution():
     assert BUILTIN_OBJECTIVES <= set(registry.names("objective"))
     assert {"pix2pix", "cyclegan"} <= set(registry.names("model"))
     assert registry.problems == []
+
+
+def test_the_four_builtin_models_are_plugins_of_the_distribution():
+    registry = PluginRegistry()
+    for name in ("pix2pix", "cyclegan", "stargan", "unit"):
+        info = registry.plugins[name]
+        assert (info.distribution, info.module) == ("image-translate", f"translate.models.{name}")
+        assert info.models == [name] and info.hooks == ["translate_models"]
+        assert registry.model(name).name == name
 
 
 def test_plugins_json_lists_builtins_with_source_and_provides():
@@ -84,17 +93,80 @@ def test_clash_with_a_builtin_name_is_reported(installed):
     assert "problem: objective 'lsgan' is provided by" in result.stderr
 
 
-def test_broken_entry_point_fails_with_an_error_naming_it(installed):
-    installed("broken-loss", {"broken_loss": "raise RuntimeError('boom')\n"}, {"broken": "broken_loss"})
-    with pytest.raises(PluginError, match=r"plugin 'broken' from 'broken-loss'.*RuntimeError: boom"):
-        PluginRegistry()
+BROKEN_AT_IMPORT = "raise RuntimeError('boom')\n"
+MISSPELT_HOOK = "from translate import hookimpl\n\n@hookimpl\ndef translate_objectivs():\n    return []\n"
+RAISES_IN_HOOK = "from translate import hookimpl\n\n@hookimpl\ndef translate_models():\n    raise KeyError('x')\n"
 
 
-def test_misspelt_hook_is_a_contract_error_naming_the_plugin(installed):
-    source = "from translate import hookimpl\n\n@hookimpl\ndef translate_objectivs():\n    return []\n"
-    installed("typo-loss", {"typo_loss": source}, {"typo": "typo_loss"})
-    with pytest.raises(PluginError, match="plugin 'typo' does not follow the contract"):
-        PluginRegistry()
+def test_broken_entry_point_is_skipped_with_a_warning_naming_it(installed):
+    installed("broken-loss", {"broken_loss": BROKEN_AT_IMPORT}, {"broken": "broken_loss"})
+    problem = "plugin 'broken' from 'broken-loss' (broken_loss) failed to load: RuntimeError: boom; skipped"
+    with pytest.warns(PluginWarning) as warned:
+        registry = PluginRegistry()
+    assert [str(w.message) for w in warned] == [problem]
+    assert registry.problems == [problem]
+    assert "broken" not in registry.plugins
+    assert registry.objective("lsgan").name == "lsgan"  # the rest works
+
+
+def test_misspelt_hook_is_skipped_with_a_contract_warning_naming_the_plugin(installed):
+    installed("typo-loss", {"typo_loss": MISSPELT_HOOK}, {"typo": "typo_loss"})
+    with pytest.warns(PluginWarning, match=r"plugin 'typo' does not follow the contract: .*translate_objectivs.*"
+                                           r"\(from 'typo-loss'\); skipped"):
+        registry = PluginRegistry()
+    assert "typo" not in registry.plugins
+    assert BUILTIN_OBJECTIVES <= set(registry.names("objective"))
+
+
+def test_plugin_failing_in_its_hook_is_skipped_and_unregistered(installed):
+    installed("odd-model", {"odd_model": RAISES_IN_HOOK}, {"odd": "odd_model"})
+    with pytest.warns(PluginWarning, match=r"plugin 'odd' failed in translate_models: KeyError: 'x'; skipped"):
+        registry = PluginRegistry()
+    assert "odd" not in registry.plugins and not registry.manager.has_plugin("odd")
+    assert {"pix2pix", "cyclegan"} <= set(registry.names("model"))
+
+
+def test_a_plugin_asked_for_by_name_fails_loudly(tmp_path, monkeypatch):
+    (tmp_path / "typo_module.py").write_text(MISSPELT_HOOK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match="plugin 'typo_module' does not follow the contract"):
+        PluginRegistry(extra_modules=("typo_module",))
+
+
+def test_the_autoload_switch_keeps_a_broken_plugin_from_being_imported(installed, monkeypatch):
+    installed("broken-loss", {"broken_loss": BROKEN_AT_IMPORT}, {"broken": "broken_loss"})
+    monkeypatch.setenv("TRANSLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert listed["problems"] == []
+    assert {p["distribution"] for p in listed["plugins"]} == {"image-translate"}
+
+
+def test_plugins_json_lists_hooks_and_problems_of_broken_plugins(installed):
+    both = objective_plugin("both") + "\n\n@hookimpl\ndef translate_models():\n    return []\n"
+    installed("both-hooks", {"both_hooks": both}, {"both": "both_hooks"})
+    installed("broken-loss", {"broken_loss": BROKEN_AT_IMPORT}, {"broken": "broken_loss"})
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 1  # problems found
+    listed = json.loads(result.stdout)
+    plugins = {p["name"]: p for p in listed["plugins"]}
+    assert plugins["both"]["hooks"] == ["translate_models", "translate_objectives"]
+    assert "broken" not in plugins and "lsgan" in plugins
+    assert listed["problems"] == ["plugin 'broken' from 'broken-loss' (broken_loss) failed to load: "
+                                  "RuntimeError: boom; skipped"]
+    table = CliRunner().invoke(main, ["plugins"])
+    assert table.stderr == f"problem: {listed['problems'][0]}\n"  # listed once, not warned as well
+
+
+def test_training_works_beside_a_broken_plugin_and_warns_in_one_line(installed, tmp_path):
+    installed("broken-loss", {"broken_loss": BROKEN_AT_IMPORT}, {"broken": "broken_loss"})
+    result = CliRunner().invoke(main, ["train", "--model", "pix2pix", "--steps", "1", "--image-size", "32",
+                                       "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert ("translate: warning: plugin 'broken' from 'broken-loss' (broken_loss) failed to load: "
+            "RuntimeError: boom; skipped\n") in result.stderr
+    assert (tmp_path / "run" / "latest" / "checkpoint.json").is_file()
 
 
 def test_plugin_module_option_loads_one_module(installed, tmp_path, monkeypatch):
@@ -115,11 +187,15 @@ def test_missing_plugin_module_is_a_one_line_cli_error():
     assert "Traceback" not in result.output
 
 
-def test_returning_something_that_is_not_an_objective_is_an_error(installed):
+def test_returning_something_that_is_not_an_objective_is_skipped(installed):
     source = "from translate import hookimpl\n\n@hookimpl\ndef translate_objectives():\n    return [object]\n"
     installed("odd-loss", {"odd_loss": source}, {"odd": "odd_loss"})
-    with pytest.raises(PluginError, match="plugin 'odd' returned"):
-        PluginRegistry()
+    with pytest.warns(PluginWarning, match="plugin 'odd' returned <class 'object'> from translate_objectives"):
+        registry = PluginRegistry()
+    assert "odd" not in registry.plugins
+    with pytest.raises(PluginError, match="plugin 'odd-again' returned"):  # registered by name: an error
+        registry.register(__import__("odd_loss"), "odd-again")
+    assert "odd-again" not in registry.plugins and registry.objective("lsgan").name == "lsgan"
 
 
 def test_unknown_objective_lists_the_available_ones():

@@ -426,7 +426,7 @@ def test_stargan_learns_from_domain_folders(tmp_path):
     data = write_domains(tmp_path / "data", names=("photo", "graded"), count=72, size=64)
     load = lambda folder: torch.stack([to_tensor(load_rgb(p)) for p in list_images(SAMPLE_ROOT / folder)])  # noqa: E731
     inputs, targets = load("testA"), load("testB")
-    options = {"conv_dim": "8", "critic_dim": "8", "repeat_num": "1", "critic_layers": "3", "lr": "0.002"}
+    options = {"conv_dim": "8", "critic_dim": "8", "repeat_num": "1", "critic_layers": "3", "lr": "0.001"}
     trainer = Trainer(trainer_config(tmp_path, data, loss="lsgan", steps=400, batch_size=16, model_options=options))
     with torch.no_grad():
         untrained = psnr(trainer.model.eval().translate(inputs, to="graded"), targets)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from conftest import objective_plugin
 from translate.train import checkpoint
@@ -139,3 +144,56 @@ def test_unknown_objective_option_lists_the_valid_ones(tmp_path):
     with pytest.raises(OptionError, match=r"objective 'began' has no option 'gama' \(valid: gamma, k, lambda_k\)"):
         Trainer(config(tmp_path, loss="began", loss_options={"gama": "0.5"}))
     assert not (tmp_path / "run").exists()
+
+
+def test_weights_of_another_shape_are_reported_with_the_file_and_tensor(tmp_path):
+    Trainer(config(tmp_path, steps=1)).train(progress=False)
+    path = tmp_path / "run" / "latest" / "model.safetensors"
+    weights = load_file(path)
+    name = next(key for key in weights if key.endswith("weight") and weights[key].dim() == 4)
+    weights[name] = torch.zeros(1, 1, 1, 1)
+    save_file(weights, path)
+    with pytest.raises(checkpoint.CheckpointError, match=rf"model\.safetensors' does not fit model 'cyclegan'.*{name}"):
+        Trainer(config(tmp_path, steps=2), resume=True)
+
+
+def launch_training(run, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "translate", "train", "--model", "cyclegan", "--loss", "began", "--out", str(run),
+               "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--sample-every", "1000",
+               "--checkpoint-every", "5", "--steps", "40", "--ema", "0.9", "--workers", "1", "--device", "cpu", *extra]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def logged_steps(run) -> int:
+    path = run / "metrics.jsonl"
+    text = path.read_text() if path.exists() else ""
+    return text.count("\n")
+
+
+def learning_record(run) -> list[dict]:
+    """metrics.jsonl without the timing columns."""
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k not in ("s_per_iter", "images_per_s")} for line in lines]
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path):
+    """BEGAN's k, CycleGAN's pools, the EMA, RNG and data position all come back from the checkpoint."""
+    straight = launch_training(tmp_path / "straight")
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()
+
+    killed = launch_training(tmp_path / "killed")
+    deadline = time.monotonic() + 600
+    while logged_steps(tmp_path / "killed") < 12 and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+    saved_step = json.loads((tmp_path / "killed" / "latest" / "checkpoint.json").read_text())["step"]
+    assert 10 <= saved_step < 40 and logged_steps(tmp_path / "killed") > saved_step  # it died between checkpoints
+
+    resumed = launch_training(tmp_path / "killed", "--resume")
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert learning_record(tmp_path / "killed") == learning_record(tmp_path / "straight")
+    for name in ("model.safetensors", "ema.safetensors"):
+        expected, got = load_file(tmp_path / "straight" / "latest" / name), load_file(tmp_path / "killed" / "latest" / name)
+        assert all(torch.equal(expected[key], got[key]) for key in expected), name

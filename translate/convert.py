@@ -12,7 +12,6 @@ skips outputs that exist, and reports files it could not read instead of stoppin
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,12 +27,11 @@ from translate.errors import TranslateError
 from translate.models.base import Model
 from translate.outputs import Job, plan_jobs, save_atomically, shard
 from translate.plugins import PluginRegistry
+from translate.precision import PRECISIONS, autocast
 from translate.tiling import translate_tiled
 from translate.train import checkpoint
 from translate.train.trainer import resolve_device
 
-#: ``--precision`` choices: the autocast dtype of each (fp32 runs without autocast).
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -56,12 +54,25 @@ class ConvertReport:
         )
 
 
-def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry) -> Model:
-    """Build the checkpoint's model for inference (no critics) and load its weights."""
+def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry, use_ema: bool = True) -> Model:
+    """Build the checkpoint's model for inference (no critics) and load its weights.
+
+    With ``use_ema`` the generators' averaged weights (``ema.safetensors``, from ``--ema``) replace
+    the raw ones when the checkpoint has them.
+    """
     meta = saved.metadata
     model_cls = registry.model(meta["model"])
     model = model_cls(None, image_size=meta["image_size"], **meta["model_options"])
-    missing, _critic_weights = model.load_state_dict(saved.weights, strict=False)
+    weights = saved.weights
+    if use_ema and (saved.path / checkpoint.EMA_WEIGHTS).exists():
+        weights = {**weights, **saved.extra_weights(checkpoint.EMA_WEIGHTS)}
+    try:
+        missing, _critic_weights = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        raise checkpoint.CheckpointError(
+            f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {meta['model']!r}: "
+            + str(exc).strip().splitlines()[-1].strip()
+        ) from exc
     if missing:
         raise checkpoint.CheckpointError(
             f"'{saved.path / checkpoint.WEIGHTS}' lacks weights for model {meta['model']!r}: {missing[:3]}"
@@ -92,27 +103,37 @@ class Translator:
 
     @classmethod
     def load(cls, checkpoint_or_run: str | os.PathLike, device: str = "auto", precision: str = "fp32",
-             registry: PluginRegistry | None = None, **options: Any) -> "Translator":
+             registry: PluginRegistry | None = None, arch: str | None = None, **options: Any) -> "Translator":
         """Load a checkpoint folder, or a run folder's latest checkpoint.
 
+        A ``.pth``/``.pt`` file is a generator trained by the PyTorch CycleGAN/pix2pix
+        reference (``latest_net_G.pth``); ``arch`` names its architecture
+        (``resnet_9blocks``, ``resnet_6blocks``, ``unet_256``, ``unet_128``), see
+        :mod:`translate.reference_weights`.
         ``options``: ``tile`` (largest side translated whole, default 1024),
         ``overlap`` (tile overlap, default 64), ``compile`` (``torch.compile``).
         """
+        from translate.reference_weights import REFERENCE_SUFFIXES, reference_model
+
+        if Path(checkpoint_or_run).is_file() and Path(checkpoint_or_run).suffix.lower() in REFERENCE_SUFFIXES:
+            if arch is None:
+                raise TranslateError(
+                    f"'{checkpoint_or_run}' is a reference weights file: name its architecture with --arch "
+                    "(resnet_9blocks, resnet_6blocks, unet_256 or unet_128)"
+                )
+            model, metadata = reference_model(checkpoint_or_run, arch)
+            return cls(model, resolve_device(device), metadata, precision=precision, **options)
+        if arch is not None:
+            raise TranslateError(f"--arch is for reference .pth files only; '{checkpoint_or_run}' is a checkpoint")
         saved = checkpoint.load(checkpoint_or_run)
         model = model_from_checkpoint(saved, registry or PluginRegistry())
         return cls(model, resolve_device(device), saved.metadata, precision=precision, **options)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        dtype = PRECISIONS[self.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
 
     @torch.inference_mode()
     def translate_batch(self, images: torch.Tensor, **condition: Any) -> torch.Tensor:
         """Translate ``(N, 3, H, W)`` in [-1, 1]; returns float32 on the CPU, same shape."""
         images = images.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with autocast(self.device, self.precision):
             output = translate_tiled(lambda x: self._forward(x, **condition), images, self.tile, self.overlap)
         return output.float().cpu()
 

@@ -14,6 +14,12 @@ Selecting a clashing name is an error naming both plugins; nothing is shadowed.
 
 ``TRANSLATE_DISABLE_PLUGIN_AUTOLOAD=1`` skips third-party entry points (the
 built-ins of ``image-translate`` still load).
+
+A plugin that raises while it is imported, breaks the contract (a misspelt hook) or
+fails in its hook is skipped with a :class:`PluginWarning` naming it, and listed in
+:attr:`PluginRegistry.problems`; everything else keeps working. A plugin the user
+asked for by name (``--plugin MODULE``, :meth:`PluginRegistry.register`) fails loudly
+with a :class:`PluginError` instead.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -33,6 +40,7 @@ from translate.errors import TranslateError
 if TYPE_CHECKING:
     from translate.models.base import Model
     from translate.objective import Objective
+    from translate.train.loggers import RunLogger
 
 ENTRY_POINT_GROUP = "translate"
 AUTOLOAD_SWITCH = "TRANSLATE_DISABLE_PLUGIN_AUTOLOAD"
@@ -40,6 +48,10 @@ AUTOLOAD_SWITCH = "TRANSLATE_DISABLE_PLUGIN_AUTOLOAD"
 
 class PluginError(TranslateError):
     """A plugin cannot be loaded, or a name it provides cannot be used."""
+
+
+class PluginWarning(UserWarning):
+    """An installed plugin was skipped because it is broken; the message names it and the error."""
 
 
 @dataclass
@@ -52,6 +64,7 @@ class PluginInfo:
     module: str
     objectives: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    loggers: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,6 +76,7 @@ class PluginInfo:
             "module": self.module,
             "objectives": self.objectives,
             "models": self.models,
+            "loggers": self.loggers,
             "hooks": self.hooks,
         }
 
@@ -75,6 +89,7 @@ class PluginRegistry:
         self.manager.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._load_problems: list[str] = []
+        self._explicit: set[str] = set()  # asked for by name: their failures are errors, not warnings
         self._providers: dict[str, dict[str, list[tuple[type, str]]]] = {"objective": {}, "model": {}}
         if autoload is None:
             autoload = os.environ.get(AUTOLOAD_SWITCH, "") in ("", "0")
@@ -102,11 +117,19 @@ class PluginRegistry:
             try:
                 module = ep.load()
             except Exception as exc:  # a plugin's own bug: name it, do not show its traceback
-                raise PluginError(
-                    f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
-                ) from exc
+                self._skip(f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {_one_line(exc)}")
+                continue
             version = ep.dist.version if ep.dist is not None else None
-            self._register(module, name, dist, version)
+            try:
+                self._register(module, name, dist, version)
+            except PluginError as exc:
+                self._skip(f"{exc} (from {dist!r})")
+
+    def _skip(self, problem: str) -> None:
+        """Record and warn about a broken installed plugin that is left out."""
+        problem = f"{problem}; skipped"
+        self._load_problems.append(problem)
+        warnings.warn(problem, PluginWarning, stacklevel=3)
 
     def _load_module(self, module_name: str) -> None:
         try:
@@ -116,14 +139,24 @@ class PluginRegistry:
         if self.manager.is_registered(module):
             return
         self._register(module, module_name, None, None)
+        self._explicit.add(module_name)
 
     def register(self, plugin: object, name: str) -> None:
         """Register a plugin object (a module or any object with hook functions).
 
         Used by tests and programs that embed translate; re-collects what plugins provide.
+        A plugin whose hooks fail raises :class:`PluginError` and is left out.
         """
         self._register(plugin, name, None, None)
-        self._collect()
+        self._explicit.add(name)
+        try:
+            self._collect()
+        except PluginError:
+            self.manager.unregister(name=name)
+            del self.plugins[name]
+            self._explicit.discard(name)
+            self._collect()
+            raise
 
     def _register(self, plugin: object, name: str, dist: str | None, version: str | None) -> None:
         if name in self.plugins:
@@ -134,7 +167,7 @@ class PluginRegistry:
         except (ValueError, pluggy.PluginValidationError) as exc:
             if self.manager.is_registered(plugin):
                 self.manager.unregister(plugin)
-            raise PluginError(f"plugin {name!r} does not follow the contract: {exc}") from exc
+            raise PluginError(f"plugin {name!r} does not follow the contract: {_one_line(exc, with_type=False)}") from exc
         hooks = _hook_names(self.manager, plugin)
         module = getattr(plugin, "__name__", type(plugin).__name__)
         self.plugins[name] = PluginInfo(name, dist, version, module, hooks=hooks)
@@ -142,33 +175,37 @@ class PluginRegistry:
     # -- what plugins provide --------------------------------------------------------
 
     def _collect(self) -> None:
-        from translate.models.base import Model
-        from translate.objective import Objective
-
-        self._providers = {"objective": {}, "model": {}}
+        self._providers = {"objective": {}, "model": {}, "logger": {}}
         for info in self.plugins.values():
             info.objectives.clear()
             info.models.clear()
-        for kind, hook, base in (
-            ("objective", self.manager.hook.translate_objectives, Objective),
-            ("model", self.manager.hook.translate_models, Model),
-        ):
+            info.loggers.clear()
+        provided: dict[str, list[tuple[str, type]]] = {}
+        failed: dict[str, str] = {}
+        for kind, hook in (("objective", self.manager.hook.translate_objectives),
+                           ("model", self.manager.hook.translate_models),
+                           ("logger", self.manager.hook.translate_loggers)):
             for impl in hook.get_hookimpls():
                 plugin_name = self.manager.get_name(impl.plugin)
+                if plugin_name in failed:
+                    continue
                 try:
-                    provided = list(impl.function() or [])
-                except Exception as exc:
-                    raise PluginError(
-                        f"plugin {plugin_name!r} failed in {hook.name}: {type(exc).__name__}: {exc}"
-                    ) from exc
-                for cls in provided:
-                    if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):
-                        raise PluginError(
-                            f"plugin {plugin_name!r} returned {cls!r} from {hook.name}; "
-                            f"expected a {base.__name__} subclass with a name"
-                        )
-                    self._providers[kind].setdefault(cls.name, []).append((cls, plugin_name))
-                    getattr(self.plugins[plugin_name], f"{kind}s").append(cls.name)
+                    classes = _provided_classes(impl.function, kind, hook.name, plugin_name)
+                except PluginError as exc:
+                    if plugin_name in self._explicit:
+                        raise
+                    failed[plugin_name] = str(exc)
+                    continue
+                provided.setdefault(plugin_name, []).extend((kind, cls) for cls in classes)
+        for plugin_name, problem in failed.items():
+            self.manager.unregister(name=plugin_name)
+            del self.plugins[plugin_name]
+            provided.pop(plugin_name, None)
+            self._skip(problem)
+        for plugin_name, classes in provided.items():
+            for kind, cls in classes:
+                self._providers[kind].setdefault(cls.name, []).append((cls, plugin_name))
+                getattr(self.plugins[plugin_name], f"{kind}s").append(cls.name)
 
     @property
     def problems(self) -> list[str]:
@@ -181,7 +218,7 @@ class PluginRegistry:
         return found
 
     def names(self, kind: str) -> list[str]:
-        """Sorted names of every objective (``kind="objective"``) or model (``"model"``)."""
+        """Sorted names of every objective (``kind="objective"``), model (``"model"``) or logger (``"logger"``)."""
         return sorted(self._providers[kind])
 
     def _get(self, kind: str, name: str) -> type:
@@ -204,12 +241,41 @@ class PluginRegistry:
         """The model class that ``--model NAME`` selects."""
         return self._get("model", name)
 
+    def logger(self, name: str) -> type["RunLogger"]:
+        """The logger class that ``--logger NAME`` selects."""
+        return self._get("logger", name)
+
 
 def _dist_name(ep: Any) -> str | None:
     """The entry point's distribution name, normalised as in PEP 503."""
     if getattr(ep, "dist", None) is None:
         return None
     return re.sub(r"[-_.]+", "-", ep.dist.name).lower()
+
+
+def _provided_classes(hook_function: Any, kind: str, hook_name: str, plugin_name: str) -> list[type]:
+    """Call one plugin's hook; its result must be a list of named Objective/Model/RunLogger subclasses."""
+    from translate.models.base import Model
+    from translate.objective import Objective
+    from translate.train.loggers import RunLogger
+
+    base = {"objective": Objective, "model": Model, "logger": RunLogger}[kind]
+    try:
+        classes = list(hook_function() or [])
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {_one_line(exc)}") from exc
+    for cls in classes:
+        if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):
+            raise PluginError(
+                f"plugin {plugin_name!r} returned {cls!r} from {hook_name}; expected a {base.__name__} subclass with a name"
+            )
+    return classes
+
+
+def _one_line(exc: BaseException, with_type: bool = True) -> str:
+    """``RuntimeError: boom`` with any line breaks of the message folded into spaces."""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if with_type else message
 
 
 def _plugin_list(providers: list[tuple[type, str]]) -> str:

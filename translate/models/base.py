@@ -13,6 +13,7 @@ without needing the objective plugin that trained it.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
@@ -41,6 +42,9 @@ class Model(nn.Module):
     name: ClassVar[str] = ""
     #: Names of the optimiser groups, in the order :meth:`parameter_groups` returns them.
     optimizer_names: ClassVar[tuple[str, ...]] = ("generator", "critic")
+    #: Options of the smallest instance that still runs every network at 32 px, used by
+    #: :mod:`translate.testing` to check objectives against this model in seconds.
+    tiny_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256):
         super().__init__()
@@ -48,6 +52,10 @@ class Model(nn.Module):
         self.image_size = image_size
         self.objectives: dict[str, Objective] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        #: Gradient scalers of the optimisers that need one (fp16 on CUDA); set by the trainer.
+        self.grad_scalers: dict[str, torch.amp.GradScaler] = {}
+        #: Data-parallel wrappers that attribute access returns instead of the plain networks (see distribute).
+        self.replicas: dict[str, nn.Module] = {}
 
     # -- what subclasses implement ----------------------------------------------------
 
@@ -114,6 +122,8 @@ class Model(nn.Module):
     def add_critic(self, name: str, in_channels: int, ndf: int = 64, norm: str = "batch") -> nn.Module | None:
         """Build the critic the objective asks for and give it its own objective instance.
 
+        ``name`` is the attribute the model stores the critic under (``self.D_A = self.add_critic("D_A", ...)``).
+
         Returns ``None`` for an inference-only model. Batch norm is replaced by
         instance norm when the objective needs per-sample critics (gradient penalty).
         """
@@ -134,11 +144,52 @@ class Model(nn.Module):
         return {"lr": self.lr, "betas": (self.beta1, self.beta2)}
 
     def optimize(self, group: str, loss: Tensor) -> None:
-        """Back-propagate ``loss`` and step the optimiser of ``group``."""
+        """Back-propagate ``loss`` and step the optimiser of ``group`` (through its gradient scaler, if any)."""
         optimizer = self.optimizers[group]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler = self.grad_scalers.get(group)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Wrap every trainable network for data-parallel training (DDP under ``torchrun``).
+
+        Each child network with trainable parameters gets ``wrap(child)`` as the value of
+        its attribute, so ``self.G(x)`` runs the wrapper and its gradients are averaged
+        over the ranks, while the module tree, ``state_dict()`` keys and parameters stay
+        those of the plain networks. Frozen networks (:meth:`frozen`) and sampling
+        (:meth:`unwrapped`) run the plain modules, whose gradients nobody waits for.
+        Models that call a network other than through its attribute (UNIT's shared
+        blocks) extend this.
+        """
+        for name, child in self.named_children():
+            if any(parameter.requires_grad for parameter in child.parameters()):
+                self.replicas[name] = wrap(child)
+                object.__setattr__(self, name, self.replicas[name])  # shadows the child for attribute access
+
+    def compile_networks(self) -> None:
+        """``torch.compile`` every trainable network in place (state-dict keys unchanged).
+
+        Critics whose objective takes a gradient penalty stay eager: compiled graphs do
+        not support the double backward the penalty needs. Critics are found by the
+        name given to :meth:`add_critic`, which is the attribute they are stored under.
+        """
+        penalised = {name for name, objective in self.objectives.items()
+                     if type(objective).penalty is not Objective.penalty}
+        for name, child in self.named_children():
+            if name not in penalised and any(parameter.requires_grad for parameter in child.parameters()):
+                child.compile()
+
+    def unwrapped(self, *modules: nn.Module | None) -> contextlib.AbstractContextManager:
+        """Context in which ``modules`` (default: all) are the plain networks, not their DDP wrappers."""
+        chosen = [m for m in modules if m is not None]
+        names = [name for name, wrapper in self.replicas.items() if not chosen or wrapper in chosen]
+        return _Unwrapped(self, names)
 
     def critic_step(
         self, updates: list[tuple[str, CriticFn, Tensor, Tensor]], group: str = "critic"
@@ -187,9 +238,16 @@ class Model(nn.Module):
         for name, objective in self.objectives.items():
             objective.load_state_dict(state.get(name, {}))
 
-    def frozen(self, *modules: nn.Module | None) -> "_Frozen":
-        """Context in which ``modules`` get no gradients (critics during a generator step)."""
-        return _Frozen([m for m in modules if m is not None])
+    def frozen(self, *modules: nn.Module | None) -> contextlib.AbstractContextManager:
+        """Context in which ``modules`` get no gradients (critics during a generator step).
+
+        Under DDP they run unwrapped, as no gradient of theirs is synchronised.
+        """
+        stack = contextlib.ExitStack()
+        stack.enter_context(_Frozen([m for m in modules if m is not None]))
+        if self.replicas and any(m is not None for m in modules):
+            stack.enter_context(self.unwrapped(*modules))
+        return stack
 
     def training_state(self) -> dict[str, Any]:
         """Extra tensors a resumed run needs (e.g. image pools); saved with optimiser state."""
@@ -198,6 +256,20 @@ class Model(nn.Module):
     def load_training_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`training_state` returned."""
 
+
+
+class _Unwrapped:
+    def __init__(self, model: Model, names: list[str]):
+        self.model, self.names = model, names
+
+    def __enter__(self) -> None:
+        self.removed = [name for name in self.names if name in self.model.__dict__]  # nested contexts
+        for name in self.removed:
+            del self.model.__dict__[name]  # attribute access falls back to the plain child module
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.removed:
+            object.__setattr__(self.model, name, self.model.replicas[name])
 
 
 class _Frozen:

@@ -33,6 +33,7 @@ class CycleGAN(Model):
     """CycleGAN; options default to the reference (ResNet generators, instance norm, pool 50)."""
 
     name = "cyclegan"
+    tiny_options = {"ngf": 8, "ndf": 8}
 
     def __init__(
         self,

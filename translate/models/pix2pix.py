@@ -28,6 +28,7 @@ class Pix2Pix(Model):
     """pix2pix; options default to the reference (``unet_256``, batch norm, dropout, λ_L1 = 100)."""
 
     name = "pix2pix"
+    tiny_options = {"ngf": 8, "ndf": 8}
 
     def __init__(
         self,

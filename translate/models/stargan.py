@@ -97,6 +97,7 @@ class StarGAN(Model):
 
     name = "stargan"
     optimizer_names = ("generator", "critic", "classifier")
+    tiny_options = {"conv_dim": 8, "repeat_num": 1, "critic_dim": 8, "critic_layers": 3}
 
     def __init__(
         self,

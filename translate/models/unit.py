@@ -72,6 +72,7 @@ class UNIT(Model):
     """UNIT with the paper's weight sharing; options default to the paper-era configuration."""
 
     name = "unit"
+    tiny_options = {"ngf": 8, "ndf": 8, "n_res": 1}
 
     def __init__(
         self,
@@ -154,6 +155,14 @@ class UNIT(Model):
         return pad_to_multiple(images, self.size_multiple)[0]
 
     # -- the Model contract -----------------------------------------------------------------
+
+    def distribute(self, wrap) -> None:
+        """DDP-wrap the networks, and let the encoders and decoders apply the wrapped shared blocks."""
+        super().distribute(wrap)
+        for shared, users in (("shared_encoder", ("E_A", "E_B")), ("shared_decoder", ("G_A", "G_B"))):
+            if shared in self.replicas:
+                for user in users:
+                    object.__setattr__(self._modules[user], "shared", self.replicas[shared])
 
     @classmethod
     def dataset(cls, root: str, split: str, image_size: int, train: bool, options: dict[str, Any]):

@@ -6,6 +6,7 @@ Layout of a run folder::
       config.json                 the resolved training configuration
       checkpoints/000200/
         model.safetensors         every network's weights
+        ema.safetensors           the generators' averaged weights (with --ema; preferred by convert)
         checkpoint.json           model, options, objective and its state, step (self-describing)
         training.pt               optimiser/scheduler/RNG state and image pools (for --resume)
       latest -> checkpoints/000200
@@ -25,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_model
+from safetensors.torch import load_file, save_file, save_model
 
 from translate.errors import TranslateError
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
+EMA_WEIGHTS = "ema.safetensors"
 METADATA = "checkpoint.json"
 TRAINING = "training.pt"
 LATEST = "latest"
@@ -47,6 +49,16 @@ class Checkpoint:
     path: Path
     metadata: dict[str, Any]
     weights: dict[str, torch.Tensor]
+
+    def extra_weights(self, name: str) -> dict[str, torch.Tensor]:
+        """Tensors of another safetensors file of the checkpoint (e.g. :data:`EMA_WEIGHTS`)."""
+        path = self.path / name
+        if not path.exists():
+            raise CheckpointError(f"checkpoint '{self.path}' has no {name}")
+        try:
+            return load_file(path)
+        except Exception as exc:
+            raise CheckpointError(f"cannot read '{path}': {exc}") from exc
 
     def training_state(self) -> dict[str, Any]:
         """Optimiser, scheduler, RNG and pool state saved for ``--resume``."""
@@ -89,16 +101,27 @@ def load(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(folder, metadata, weights)
 
 
+def folder(run_dir: Path, step: int) -> Path:
+    """Where the checkpoint of ``step`` lives in ``run_dir``."""
+    return run_dir / "checkpoints" / f"{step:06d}"
+
+
 def save(run_dir: Path, step: int, model: torch.nn.Module, metadata: dict[str, Any],
-         training_state: dict[str, Any], keep: int) -> Path:
-    """Write ``checkpoints/<step>/`` atomically, point ``latest`` at it, keep the newest ``keep``."""
-    checkpoints = run_dir / "checkpoints"
+         training_state: dict[str, Any], keep: int, extra_weights: dict[str, dict[str, torch.Tensor]] | None = None
+         ) -> Path:
+    """Write ``checkpoints/<step>/`` atomically, point ``latest`` at it, keep the newest ``keep``.
+
+    ``extra_weights`` maps further safetensors file names to their tensors (e.g. EMA weights).
+    """
+    final = folder(run_dir, step)
+    checkpoints = final.parent
     checkpoints.mkdir(parents=True, exist_ok=True)
-    final = checkpoints / f"{step:06d}"
     partial = checkpoints / f".{final.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     save_model(model, str(partial / WEIGHTS))
+    for name, tensors in (extra_weights or {}).items():
+        save_file(tensors, str(partial / name))
     (partial / METADATA).write_text(json.dumps({"format": FORMAT_VERSION, **metadata}, indent=2))
     torch.save(training_state, partial / TRAINING)
     _fsync_dir(partial)

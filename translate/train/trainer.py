@@ -2,28 +2,46 @@
 
 The trainer knows no particular model or loss: it builds the model the registry
 names, hands it optimisers, feeds it batches and saves what it reports.
+
+Speed settings (none changes fp32 eager results): ``precision`` (bf16/fp16 autocast,
+fp16 with one gradient scaler per optimiser, CUDA only), ``compile`` (``torch.compile``
+of the networks), ``channels_last``; on CUDA also cuDNN autotuning, fused Adam and
+pinned memory. Under ``torchrun`` every network trains in DDP
+(:mod:`translate.train.distributed`); rank 0 logs, draws samples and saves.
+
+Exact resume: a checkpoint holds the weights, optimiser and scheduler states, the
+step (hence the position in the data order), the model's training state (image
+pools, StarGAN's schedule), the objective state, the EMA weights and every rank's RNG
+state. Data augmentation draws from an RNG seeded by (seed, epoch, sample index),
+so it does not depend on the number of ranks or workers or on where a run resumed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import random
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from translate import __version__
 from translate.errors import TranslateError
 from translate.models.base import Model
 from translate.options import parse_options
 from translate.plugins import PluginRegistry
-from translate.train import checkpoint
+from translate.precision import PRECISIONS, autocast
+from translate.train import checkpoint, distributed
+from translate.train.ema import ExponentialMovingAverage
+from translate.train.loggers import JsonLinesLogger, Loggers, RunLogger, truncate_metrics
 from translate.train.samples import save_sample_grid
 
 #: Steps of the default run on the embedded sample set (a few minutes on 2 CPU cores).
@@ -34,13 +52,21 @@ SAMPLE_SET_IMAGE_SIZE = 64
 DEFAULT_EPOCHS = 200
 
 
+#: Settings a resumed run takes from its command line rather than from the saved configuration.
+RESUME_MAY_CHANGE = ("device", "precision", "compile", "channels_last", "workers", "log_every", "sample_every",
+                     "checkpoint_every", "loggers")
+
+
 class TrainingError(TranslateError):
     """Training cannot start or cannot go on (bad configuration, diverged loss)."""
 
 
 @dataclass
 class TrainConfig:
-    """Everything ``translate train`` takes; saved as ``config.json`` in the run folder."""
+    """Everything ``translate train`` takes; saved as ``config.json`` in the run folder.
+
+    ``loggers`` empty means every available logger (``jsonl`` is always on).
+    """
 
     model: str = "cyclegan"
     loss: str = "lsgan"
@@ -61,6 +87,11 @@ class TrainConfig:
     lr_decay_from: float = 0.5
     workers: int = 0
     log_every: int = 1
+    precision: str = "fp32"
+    compile: bool = False
+    channels_last: bool = False
+    ema: float | None = None
+    loggers: tuple[str, ...] = ()
 
     def resolved_image_size(self) -> int:
         if self.image_size is not None:
@@ -100,16 +131,40 @@ def last_run_dir(base: Path) -> Path:
     return max(found)[1]
 
 
+class SeededSamples(Dataset):
+    """``dataset[i]`` with torch's RNG seeded from (seed, epoch, i) while it loads.
+
+    Random crops and flips then depend on the sample only: the same with any number of
+    ranks or workers, and after ``--resume``.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            key = hashlib.blake2b(f"{self.seed}/{self.epoch}/{index}".encode(), digest_size=8).digest()
+            torch.manual_seed(int.from_bytes(key, "little") >> 1)  # well-spread seeds for neighbouring samples
+            return self.dataset[index]
+
+
 class Trainer:
     """Runs one training run; see :class:`TrainConfig`."""
 
     def __init__(self, config: TrainConfig, resume: bool = False, registry: PluginRegistry | None = None):
         self.registry = registry or PluginRegistry(extra_modules=config.plugins)
-        self.run_dir = self._run_dir(config, resume)
+        self._check_speed_settings(config)
+        self.distributed = distributed.setup(resolve_device(config.device))
+        self.run_dir = self.distributed.broadcast(self._run_dir(config, resume))
         if resume:
             config = self._saved_config(config)
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = self.distributed.device(resolve_device(config.device))
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         model_cls = self.registry.model(config.model)
         objective_cls = self.registry.objective(config.loss)
         loss_options = parse_options(objective_cls, config.loss_options, f"objective {config.loss!r}")
@@ -125,27 +180,65 @@ class Trainer:
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         self.model: Model = model_cls(lambda: objective_cls(**loss_options), image_size=self.image_size, **model_options)
-        self.model.to(self.device)
-        self.dataset = self._dataset("train", train=True)
+        self.model.to(self.device, memory_format=torch.channels_last if config.channels_last else torch.preserve_format)
+        for objective in self.model.objectives.values():
+            objective.reduce = self.distributed.all_reduce_mean  # every rank keeps the same objective state
+        if self.distributed.enabled:
+            self.model.distribute(lambda network: self.distributed.wrap(network, self.device))
+            torch.manual_seed(config.seed + self.distributed.rank)  # own noise and pools per rank
+        if config.compile:
+            self.model.compile_networks()
+        self.dataset = SeededSamples(self._dataset("train", train=True), config.seed)
+        self.sampler = DistributedSampler(self.dataset, num_replicas=self.distributed.world_size,
+                                          rank=self.distributed.rank, shuffle=True, seed=config.seed)
         self.sample_batch = self._sample_batch()
-        self.steps_per_epoch = math.ceil(len(self.dataset) / config.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.sampler) / config.batch_size)
         self.total_steps = self._total_steps()
         self.model.optimizers = {
-            group: torch.optim.Adam(params, **self.model.optimizer_settings(group), foreach=True)
+            group: torch.optim.Adam(params, **self.model.optimizer_settings(group), **self._adam_implementation())
             for group, params in self.model.parameter_groups().items()
         }
+        if config.precision == "fp16":
+            self.model.grad_scalers = {group: torch.amp.GradScaler(self.device.type) for group in self.model.optimizers}
         self.schedulers = {
             group: torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
             for group, optimizer in self.model.optimizers.items()
         }
+        self.ema = None
+        if config.ema is not None:
+            self.ema = ExponentialMovingAverage(self.model, self.model.parameter_groups()["generator"], config.ema)
+        self.logger_classes = self._logger_classes(config.loggers)
         self.step = 0
         if resume:
             self._restore(checkpoint.load(self.run_dir))
-        else:
+        elif self.distributed.is_main:
             self.run_dir.mkdir(parents=True)
             (self.run_dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
 
     # -- setup ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_speed_settings(config: TrainConfig) -> None:
+        if config.precision not in PRECISIONS:
+            raise TrainingError(f"--precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+        if config.precision == "fp16" and not resolve_device(config.device).type == "cuda":
+            raise TrainingError("--precision fp16 needs CUDA (it trains with a gradient scaler); use bf16 on the CPU")
+
+    def _adam_implementation(self) -> dict[str, bool]:
+        """Fused Adam on CUDA (one kernel per step), the multi-tensor ``foreach`` one elsewhere."""
+        return {"fused": True} if self.device.type == "cuda" else {"foreach": True}
+
+    def _logger_classes(self, names: tuple[str, ...]) -> list[type[RunLogger]]:
+        """The loggers of ``--logger`` (default: every available one), always with ``jsonl`` first."""
+        if names:
+            chosen = [self.registry.logger(name) for name in names]
+            unavailable = [cls.name for cls in chosen if not cls.available()]
+            if unavailable:
+                raise TrainingError(f"--logger {unavailable[0]} cannot run here: its package is not installed "
+                                    f"(for tensorboard: pip install \"image-translate[tensorboard]\")")
+        else:
+            chosen = [cls for cls in map(self.registry.logger, self.registry.names("logger")) if cls.available()]
+        return [JsonLinesLogger, *(cls for cls in chosen if cls is not JsonLinesLogger)]
 
     @staticmethod
     def _run_dir(config: TrainConfig, resume: bool) -> Path:
@@ -170,11 +263,12 @@ class Trainer:
                 raise TrainingError(
                     f"--resume: run '{self.run_dir}' trained --{key} {getattr(saved, key)}, not {getattr(requested, key)}"
                 )
-        saved.plugins = tuple(saved.plugins)
+        saved.plugins, saved.loggers = tuple(saved.plugins), tuple(saved.loggers)
         saved.out = str(self.run_dir)
         if requested.steps is not None or requested.epochs is not None:
             saved.steps, saved.epochs = requested.steps, requested.epochs
-        saved.device = requested.device
+        for key in RESUME_MAY_CHANGE:  # where and how fast it runs, not what it learns
+            setattr(saved, key, getattr(requested, key))
         return saved
 
     def _data_root(self) -> str:
@@ -219,61 +313,85 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------
 
     def batches(self) -> Iterator[dict[str, Any]]:
-        """Batches from the current step on; the order of epoch e is fixed by (seed, e)."""
+        """This rank's batches from the current step on; epoch e's order is fixed by (seed, e)."""
         while True:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
-            generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
-            order = torch.randperm(len(self.dataset), generator=generator).tolist()
-            indices = order[offset * self.config.batch_size :]
+            self.sampler.set_epoch(epoch)
+            self.dataset.epoch = epoch
+            indices = list(self.sampler)[offset * self.config.batch_size :]
             loader = DataLoader(
                 torch.utils.data.Subset(self.dataset, indices),
                 batch_size=self.config.batch_size,
                 num_workers=self.config.workers,
                 pin_memory=self.device.type == "cuda",
-                generator=generator,  # its base seed must not come from (and shift) the global RNG
+                generator=torch.Generator().manual_seed(self.config.seed),  # not from (and shifting) the global RNG
             )
             yield from loader
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the last completed step, counted from 1."""
+        return (max(self.step, 1) - 1) // self.steps_per_epoch + 1
 
     def train(self, progress: bool = True) -> Path:
         """Train until the configured number of steps; return the last checkpoint folder."""
         from tqdm.auto import tqdm
 
+        main = self.distributed.is_main
         self.model.train()
-        metrics = (self.run_dir / "metrics.jsonl").open("a")
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True)
+        loggers = Loggers([cls(self.run_dir) for cls in self.logger_classes] if main else [])
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (progress and main), unit="step",
+                   dynamic_ncols=True)
+        images_per_step = self.config.batch_size * self.distributed.world_size
         last_saved = None
         started, started_step = time.perf_counter(), self.step
         try:
             for batch in self.batches():
                 if self.step >= self.total_steps:
                     break
-                batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-                logged = self.model.train_step(batch)
-                self._check_finite(logged)
+                logged = self._train_step(batch)
                 learning_rates = {f"lr/{g}": o.param_groups[0]["lr"] for g, o in self.model.optimizers.items()}
-                for scheduler in self.schedulers.values():
-                    scheduler.step()
+                self._step_schedules()
                 self.step += 1
+                seconds = (time.perf_counter() - started) / (self.step - started_step)
+                speed = {"s_per_iter": seconds, "images_per_s": images_per_step / seconds}
                 bar.update(1)
+                bar.set_postfix({"s/it": f"{seconds:.3g}", "img/s": f"{speed['images_per_s']:.3g}",
+                                 **{k: f"{v:.3g}" for k, v in logged.items()}}, refresh=False)
                 if self.step % self.config.log_every == 0 or self.step == self.total_steps:
-                    elapsed = time.perf_counter() - started
-                    record = {
-                        "step": self.step,
-                        **learning_rates,
-                        **logged,
-                        "s_per_iter": elapsed / max(1, self.step - started_step),
-                    }
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items()}, refresh=False)
-                if self.step % self.config.sample_every == 0 or self.step == self.total_steps:
-                    self.save_samples()
+                    loggers.log_metrics(self.step, {**learning_rates, **logged, **speed})
+                if main and (self.step % self.config.sample_every == 0 or self.step == self.total_steps):
+                    loggers.log_samples(self.step, self.epoch, self.save_samples())
                 if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
                     last_saved = self.save()
         finally:
             bar.close()
-            metrics.close()
+            loggers.close()
         return last_saved or self.save()
+
+    def _to_device(self, value: Any) -> Any:
+        if not torch.is_tensor(value):
+            return value
+        value = value.to(self.device, non_blocking=True)
+        if self.config.channels_last and value.dim() == 4:
+            return value.contiguous(memory_format=torch.channels_last)
+        return value
+
+    def _train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        batch = {key: self._to_device(value) for key, value in batch.items()}
+        with autocast(self.device, self.config.precision):
+            logged = self.model.train_step(batch)
+        self._check_finite(logged)
+        if self.ema is not None:
+            self.ema.update()
+        return logged
+
+    def _step_schedules(self) -> None:
+        with warnings.catch_warnings():
+            # StarGAN's generator skips iterations; its schedule still follows the step count
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
+            for scheduler in self.schedulers.values():
+                scheduler.step()
 
     def _check_finite(self, logged: dict[str, float]) -> None:
         for name, value in logged.items():
@@ -285,17 +403,19 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self) -> Path:
-        """Write ``samples/step_NNNNNN.png`` for the fixed sample batch."""
+        """Write ``samples/step_NNNNNN.png`` for the fixed sample batch (with the EMA weights if kept)."""
         self.model.eval()
-        batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in self.sample_batch.items()}
-        columns = self.model.sample_columns(batch)
+        batch = {key: self._to_device(value) for key, value in self.sample_batch.items()}
+        averaged = self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+        with averaged, self.model.unwrapped(), autocast(self.device, self.config.precision):
+            columns = self.model.sample_columns(batch)
         self.model.train()
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         save_sample_grid(columns, path)
         return path
 
     def save(self) -> Path:
-        """Checkpoint the current state (atomically) and return its folder."""
+        """Checkpoint the current state (atomically, on rank 0) and return its folder."""
         metadata = {
             "translate_version": __version__,
             "model": self.config.model,
@@ -307,17 +427,31 @@ class Trainer:
             "objective_state": self.model.objective_state(),
             "step": self.step,
             "total_steps": self.total_steps,
+            "world_size": self.distributed.world_size,
         }
+        rng = self.distributed.gather({"torch": torch.get_rng_state(), "python": _python_rng_state()})
         state = {
             "optimizers": {g: o.state_dict() for g, o in self.model.optimizers.items()},
+            "grad_scalers": {g: s.state_dict() for g, s in self.model.grad_scalers.items()},
             "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
             "model": self.model.training_state(),
-            "rng": {"torch": torch.get_rng_state(), "python": _python_rng_state()},
+            "rng": rng,  # one per rank
         }
-        return checkpoint.save(self.run_dir, self.step, self.model, metadata, state, self.config.keep_checkpoints)
+        folder = checkpoint.folder(self.run_dir, self.step)
+        if self.distributed.is_main:
+            extra = {checkpoint.EMA_WEIGHTS: self.ema.state_dict()} if self.ema is not None else {}
+            checkpoint.save(self.run_dir, self.step, self.model, metadata, state, self.config.keep_checkpoints, extra)
+        self.distributed.barrier()
+        return folder
 
     def _restore(self, saved: checkpoint.Checkpoint) -> None:
-        missing, unexpected = self.model.load_state_dict(saved.weights, strict=False)
+        try:
+            missing, unexpected = self.model.load_state_dict(saved.weights, strict=False)
+        except RuntimeError as exc:  # a tensor of another shape
+            raise checkpoint.CheckpointError(
+                f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {self.config.model!r}: "
+                + str(exc).strip().splitlines()[-1].strip()
+            ) from exc
         if missing or unexpected:
             raise checkpoint.CheckpointError(
                 f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {self.config.model!r}: "
@@ -327,15 +461,24 @@ class Trainer:
         state = saved.training_state()
         for group, optimizer in self.model.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][group])
+        for group, scaler in self.model.grad_scalers.items():
+            if group in state.get("grad_scalers", {}):
+                scaler.load_state_dict(state["grad_scalers"][group])
         for group, scheduler in self.schedulers.items():
             scheduler.load_state_dict(state["schedulers"][group])
             # the saved rate belongs to the saved run length; --steps may have changed it
             for param_group, base_lr in zip(self.model.optimizers[group].param_groups, scheduler.base_lrs):
                 param_group["lr"] = base_lr * self._lr_factor(saved.metadata["step"])
         self.model.load_training_state(state["model"])
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(_python_rng_from(state["rng"]["python"]))
+        if self.ema is not None:
+            self.ema.load_state_dict(saved.extra_weights(checkpoint.EMA_WEIGHTS), str(saved.path / checkpoint.EMA_WEIGHTS))
+        rng = state["rng"]  # per rank; a run resumed on other ranks than it was saved from reuses rank 0's
+        own = rng[self.distributed.rank] if len(rng) == self.distributed.world_size else rng[0]
+        torch.set_rng_state(own["torch"])
+        random.setstate(_python_rng_from(own["python"]))
         self.step = saved.metadata["step"]
+        if self.distributed.is_main:
+            truncate_metrics(self.run_dir, self.step)  # lines a killed run logged after this checkpoint
 
 
 def _python_rng_state() -> list[Any]:

@@ -1,0 +1,199 @@
+"""Where a training run reports: metrics every step, sample grids as they are drawn.
+
+Every logger receives the same values — losses, learning rates (``lr/<group>``),
+objective state (``D/k``, ``D/M``), ``s_per_iter`` and ``images_per_s`` — so each sink
+shows the same picture. Built in:
+
+- ``jsonl``: ``metrics.jsonl``, one JSON object per logged step (always on; ``--resume``
+  reads it back);
+- ``gallery``: ``index.html``, the sample grids grouped by epoch, newest first, each with
+  the metrics of its step — open it in a browser while the run trains;
+- ``tensorboard``: event files in ``tensorboard/`` when the ``tensorboard`` package is
+  installed (``pip install "image-translate[tensorboard]"``).
+
+Plugins add loggers through the ``translate_loggers`` hook (see :mod:`translate.hookspecs`); the
+built-ins are registered the same way (entry point ``loggers``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from translate import hookimpl
+
+
+class RunLogger:
+    """Base class of loggers: override what the sink needs; every method may be left as is.
+
+    A logger is built once per run (on rank 0 only) with the run folder. Its ``name``
+    is what ``--logger`` selects.
+    """
+
+    #: What ``--logger`` selects.
+    name: ClassVar[str] = ""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether this logger can run here (e.g. its package is installed)."""
+        return True
+
+    def log_metrics(self, step: int, values: dict[str, float]) -> None:
+        """Scalars of one step (losses, ``lr/<group>``, objective state, speed)."""
+
+    def log_samples(self, step: int, epoch: int, path: Path) -> None:
+        """A sample grid was written to ``path`` at ``step`` (in ``epoch``, counted from 1)."""
+
+    def close(self) -> None:
+        """The run stopped (finished, failed or interrupted)."""
+
+
+class JsonLinesLogger(RunLogger):
+    """``metrics.jsonl``: ``{"step": N, ...values}`` per logged step, flushed each time."""
+
+    name = "jsonl"
+    FILE = "metrics.jsonl"
+
+    def __init__(self, run_dir: Path):
+        super().__init__(run_dir)
+        self.file = (run_dir / self.FILE).open("a")
+
+    def log_metrics(self, step: int, values: dict[str, float]) -> None:
+        self.file.write(json.dumps({"step": step, **values}) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def truncate_metrics(run_dir: Path, last_step: int) -> None:
+    """Drop lines after ``last_step`` from ``metrics.jsonl`` (steps a killed run logged past its checkpoint)."""
+    path = run_dir / JsonLinesLogger.FILE
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= last_step]
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(line + "\n" for line in kept))
+    os.replace(partial, path)
+
+
+class GalleryLogger(RunLogger):
+    """``index.html``: every sample grid, grouped by epoch, with the metrics of its step."""
+
+    name = "gallery"
+    FILE = "index.html"
+
+    def __init__(self, run_dir: Path):
+        super().__init__(run_dir)
+        self.latest: dict[str, float] = {}
+        self.entries: list[dict[str, Any]] = []
+        self.state = run_dir / "gallery.json"  # the entries so far, so a resumed run keeps them
+        if self.state.exists():
+            self.entries = json.loads(self.state.read_text())
+
+    def log_metrics(self, step: int, values: dict[str, float]) -> None:
+        self.latest = {"step": step, **values}
+
+    def log_samples(self, step: int, epoch: int, path: Path) -> None:
+        metrics = self.latest if self.latest.get("step") == step else {}
+        self.entries = [entry for entry in self.entries if entry["step"] < step]  # a resumed run redraws
+        self.entries.append({"step": step, "epoch": epoch, "image": path.relative_to(self.run_dir).as_posix(),
+                             "metrics": {k: v for k, v in metrics.items() if k != "step"}})
+        _write_atomically(self.state, json.dumps(self.entries))
+        _write_atomically(self.run_dir / self.FILE, render_gallery(self.run_dir.name, self.entries))
+
+
+def render_gallery(title: str, entries: list[dict[str, Any]]) -> str:
+    """The gallery page: one section per epoch (newest first), one figure per grid."""
+    by_epoch: dict[int, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_epoch.setdefault(entry["epoch"], []).append(entry)
+    sections = []
+    for epoch in sorted(by_epoch, reverse=True):
+        figures = []
+        for entry in sorted(by_epoch[epoch], key=lambda e: e["step"], reverse=True):
+            rows = "".join(
+                f"<tr><th>{html.escape(key)}</th><td>{value:.4g}</td></tr>" for key, value in entry["metrics"].items()
+            )
+            figures.append(
+                f'<figure><img src="{html.escape(entry["image"])}" alt="step {entry["step"]}">'
+                f"<figcaption>step {entry['step']}<table>{rows}</table></figcaption></figure>"
+            )
+        sections.append(f"<section><h2>epoch {epoch}</h2>{''.join(figures)}</section>")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif}figure{display:inline-block;vertical-align:top;margin:8px}"
+        "img{max-width:100%;image-rendering:pixelated}th{text-align:left;font-weight:normal;padding-right:1em}"
+        "td{font-family:monospace}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>\n"
+    )
+
+
+class TensorBoardLogger(RunLogger):
+    """TensorBoard event files in ``tensorboard/``: every scalar, and the sample grids as images."""
+
+    name = "tensorboard"
+
+    def __init__(self, run_dir: Path):
+        super().__init__(run_dir)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    @classmethod
+    def available(cls) -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec("tensorboard") is not None
+
+    def log_metrics(self, step: int, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.writer.add_scalar(key, value, step)
+
+    def log_samples(self, step: int, epoch: int, path: Path) -> None:
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(path) as grid:
+            self.writer.add_image("samples", np.asarray(grid.convert("RGB")), step, dataformats="HWC")
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@hookimpl
+def translate_loggers() -> list[type[RunLogger]]:
+    """The loggers that ship with translate, registered through the same hook as a plugin's."""
+    return [JsonLinesLogger, GalleryLogger, TensorBoardLogger]
+
+
+class Loggers:
+    """Fans each report out to several loggers."""
+
+    def __init__(self, loggers: list[RunLogger]):
+        self.loggers = loggers
+
+    def log_metrics(self, step: int, values: dict[str, float]) -> None:
+        for logger in self.loggers:
+            logger.log_metrics(step, values)
+
+    def log_samples(self, step: int, epoch: int, path: Path) -> None:
+        for logger in self.loggers:
+            logger.log_samples(step, epoch, path)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
