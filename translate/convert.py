@@ -66,13 +66,7 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
     weights = saved.weights
     if use_ema and (saved.path / checkpoint.EMA_WEIGHTS).exists():
         weights = {**weights, **saved.extra_weights(checkpoint.EMA_WEIGHTS)}
-    try:
-        missing, _critic_weights = model.load_state_dict(weights, strict=False)
-    except RuntimeError as exc:  # a tensor of another shape
-        raise checkpoint.CheckpointError(
-            f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {meta['model']!r}: "
-            + str(exc).strip().splitlines()[-1].strip()
-        ) from exc
+    missing, _critic_weights = saved.load_into(model, meta["model"], weights)
     if missing:
         raise checkpoint.CheckpointError(
             f"'{saved.path / checkpoint.WEIGHTS}' lacks weights for model {meta['model']!r}: {missing[:3]}"

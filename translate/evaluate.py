@@ -317,7 +317,7 @@ class _CriticRecorder:
         options = meta.get("objective_options", {})
         model = registry.model(meta["model"])(lambda: objective_cls(**options), image_size=meta["image_size"],
                                               **meta["model_options"])
-        missing, _ = model.load_state_dict(saved.weights, strict=False)
+        missing, _ = saved.load_into(model, meta["model"])
         if missing:
             raise _Unavailable
         model.load_state_dict(inference_state, strict=False)  # the generators as translated (EMA, if any)

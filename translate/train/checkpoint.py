@@ -60,6 +60,20 @@ class Checkpoint:
         except Exception as exc:
             raise CheckpointError(f"cannot read '{path}': {exc}") from exc
 
+    def load_into(self, model: torch.nn.Module, model_name: str,
+                  weights: dict[str, torch.Tensor] | None = None) -> tuple[list[str], list[str]]:
+        """Load ``weights`` (default: :attr:`weights`) into ``model`` non-strictly; return (missing, unexpected).
+
+        A tensor of another shape is a :class:`CheckpointError` naming the file and the tensor.
+        """
+        try:
+            missing, unexpected = model.load_state_dict(self.weights if weights is None else weights, strict=False)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"'{self.path / WEIGHTS}' does not fit model {model_name!r}: {str(exc).strip().splitlines()[-1].strip()}"
+            ) from exc
+        return list(missing), list(unexpected)
+
     def training_state(self) -> dict[str, Any]:
         """Optimiser, scheduler, RNG and pool state saved for ``--resume``."""
         path = self.path / TRAINING

@@ -445,13 +445,7 @@ class Trainer:
         return folder
 
     def _restore(self, saved: checkpoint.Checkpoint) -> None:
-        try:
-            missing, unexpected = self.model.load_state_dict(saved.weights, strict=False)
-        except RuntimeError as exc:  # a tensor of another shape
-            raise checkpoint.CheckpointError(
-                f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {self.config.model!r}: "
-                + str(exc).strip().splitlines()[-1].strip()
-            ) from exc
+        missing, unexpected = saved.load_into(self.model, self.config.model)
         if missing or unexpected:
             raise checkpoint.CheckpointError(
                 f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {self.config.model!r}: "
