@@ -142,7 +142,5 @@ def to_pil(tensor: torch.Tensor) -> Image.Image:
     if tensor.dim() != 3 or tensor.shape[0] != 3:
         raise ValueError(f"to_pil expects a (3, H, W) tensor, got shape {tuple(tensor.shape)}")
     eight_bit = tensor.detach().float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round().to(torch.uint8)
-    height, width = eight_bit.shape[1:]
-    # A fresh contiguous copy owns exactly its bytes, so its storage is the pixel buffer.
-    pixels = eight_bit.permute(1, 2, 0).cpu().clone(memory_format=torch.contiguous_format)
-    return Image.frombytes("RGB", (width, height), bytes(pixels.untyped_storage()))
+    # Through numpy: bytes(tensor.untyped_storage()) copies byte by byte in Python (0.5 s at 256²).
+    return Image.fromarray(eight_bit.permute(1, 2, 0).cpu().contiguous().numpy())
