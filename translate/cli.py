@@ -93,16 +93,16 @@ def config_file_options(command: Callable) -> Callable:
 
 
 @contextlib.contextmanager
-def one_line_plugin_warnings() -> Any:
-    """Show a skipped plugin's warning as ``translate: warning: ...``, one line without source location."""
-    from translate.plugins import PluginWarning
+def one_line_warnings() -> Any:
+    """Show the library's user-facing warnings as ``translate: warning: ...``, one line without source location."""
+    from translate.errors import TranslateWarning
 
     with warnings.catch_warnings():
         show = warnings.showwarning
 
         def show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
                          line: str | None = None) -> None:
-            if issubclass(category, PluginWarning):
+            if issubclass(category, TranslateWarning):
                 click.echo(f"translate: warning: {message}", err=True)
             else:
                 show(message, category, filename, lineno, file, line)
@@ -116,7 +116,7 @@ def one_line_plugin_warnings() -> Any:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Image-to-image translation: pix2pix, CycleGAN and more, with pluggable adversarial objectives."""
-    ctx.with_resource(one_line_plugin_warnings())
+    ctx.with_resource(one_line_warnings())
 
 
 @main.command()
@@ -153,7 +153,8 @@ def main(ctx: click.Context) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Data-loading worker processes.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-              help="Autocast precision: bf16 (about 2x faster on recent CPUs and GPUs) or fp16 (CUDA, loss scaling).")
+              help="Autocast precision: bf16 (faster on GPUs and on CPUs with bf16 instructions such as AVX-512 BF16 "
+                   "or AMX; far slower on other CPUs, with a warning) or fp16 (CUDA, loss scaling).")
 @click.option("--compile", is_flag=True, help="torch.compile the networks (slow start; pays off on long GPU runs).")
 @click.option("--channels-last", is_flag=True, help="Channels-last memory format (faster convolutions on GPUs).")
 @click.option("--ema", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, metavar="DECAY",
@@ -211,7 +212,8 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
 @click.option("--allow-inside-input", is_flag=True, help="Allow DST inside SRC (default: refused).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-              help="Compute precision (bf16 is about 2x faster on recent CPUs; fp16 for CUDA).")
+              help="Compute precision: bf16/fp16 are faster on GPUs and on CPUs with such instructions "
+                   "(AVX-512 BF16, AMX); far slower on other CPUs, with a warning.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Images of one size translated together.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,

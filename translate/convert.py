@@ -27,7 +27,7 @@ from translate.errors import TranslateError
 from translate.models.base import Model
 from translate.outputs import Job, plan_jobs, save_atomically, shard
 from translate.plugins import PluginRegistry
-from translate.precision import PRECISIONS, autocast
+from translate.precision import autocast, check_precision, warn_if_slow
 from translate.tiling import translate_tiled
 from translate.train import checkpoint
 from translate.train.trainer import resolve_device
@@ -84,8 +84,8 @@ class Translator:
 
     def __init__(self, model: Model, device: torch.device, metadata: dict[str, Any], precision: str = "fp32",
                  tile: int = 1024, overlap: int = 64, compile: bool = False):
-        if precision not in PRECISIONS:
-            raise TranslateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        check_precision(precision)
+        warn_if_slow(device, precision)
         self.device = device
         self.model = model.to(device, memory_format=torch.channels_last).eval()
         self.metadata = metadata
@@ -93,7 +93,8 @@ class Translator:
         self.tile, self.overlap = tile, overlap
         self._forward: Callable[..., torch.Tensor] = self.model.translate
         if compile:
-            self._forward = torch.compile(self.model.translate, dynamic=True)
+            # Static shapes first (one size compiles in seconds); a second size recompiles with dynamic shapes.
+            self._forward = torch.compile(self.model.translate)
 
     @classmethod
     def load(cls, checkpoint_or_run: str | os.PathLike, device: str = "auto", precision: str = "fp32",

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from translate import DISTRIBUTION, hookspecs
-from translate.errors import TranslateError
+from translate.errors import TranslateError, TranslateWarning
 
 if TYPE_CHECKING:
     from translate.models.base import Model
@@ -50,7 +50,7 @@ class PluginError(TranslateError):
     """A plugin cannot be loaded, or a name it provides cannot be used."""
 
 
-class PluginWarning(UserWarning):
+class PluginWarning(TranslateWarning):
     """An installed plugin was skipped because it is broken; the message names it and the error."""
 
 

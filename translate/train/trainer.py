@@ -38,7 +38,7 @@ from translate.errors import TranslateError
 from translate.models.base import Model
 from translate.options import parse_options
 from translate.plugins import PluginRegistry
-from translate.precision import PRECISIONS, autocast
+from translate.precision import autocast, check_precision, warn_if_slow
 from translate.train import checkpoint, distributed
 from translate.train.ema import ExponentialMovingAverage
 from translate.train.loggers import JsonLinesLogger, Loggers, RunLogger, truncate_metrics
@@ -219,10 +219,11 @@ class Trainer:
 
     @staticmethod
     def _check_speed_settings(config: TrainConfig) -> None:
-        if config.precision not in PRECISIONS:
-            raise TrainingError(f"--precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
-        if config.precision == "fp16" and not resolve_device(config.device).type == "cuda":
-            raise TrainingError("--precision fp16 needs CUDA (it trains with a gradient scaler); use bf16 on the CPU")
+        check_precision(config.precision)
+        device = resolve_device(config.device)
+        if config.precision == "fp16" and device.type != "cuda":
+            raise TrainingError("--precision fp16 needs CUDA (it trains with a gradient scaler); use fp32 or bf16 on the CPU")
+        warn_if_slow(device, config.precision)
 
     def _adam_implementation(self) -> dict[str, bool]:
         """Fused Adam on CUDA (one kernel per step), the multi-tensor ``foreach`` one elsewhere."""
