@@ -21,7 +21,12 @@ from translate.nets import (
     norm_layer,
     pad_to_multiple,
 )
+from translate.nets.energy import EnergyCritic
+from translate.nets.stargan import DomainClassifier, StarGenerator
+from translate.nets.unit import Decoder, Encoder
 from translate.objective import CriticOutput
+from translate.options import OptionError
+from translate.plugins import PluginRegistry
 
 
 def n_params(module: nn.Module) -> int:
@@ -395,3 +400,21 @@ def test_build_generator_overrides():
 def test_build_generator_unknown_arch():
     with pytest.raises(ValueError, match=r"'resnet_12blocks'.*unet_128"):
         build_generator("resnet_12blocks")
+
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: StarGenerator(0), "StarGenerator 'c_dim' must be an integer >= 1, got 0"),
+    (lambda: DomainClassifier(2, n_layers=True), "DomainClassifier 'n_layers' must be an integer >= 1, got True"),
+    (lambda: Encoder(dim=8, n_res=-1), "Encoder 'n_res' must be an integer >= 0, got -1"),
+    (lambda: Decoder(dim=4, n_up=3), "Decoder 'dim' must be an integer >= 8, got 4"),
+    (lambda: EnergyCritic(3, patch=2.5), "energy critic 'patch' must be an integer >= 1, got 2.5"),
+    (lambda: PluginRegistry().model("unit")(None, image_size=32, n_shared=-2),
+     "model 'unit' option 'n_shared' must be an integer >= 0, got -2"),
+    (lambda: PluginRegistry().model("stargan")(None, image_size=32, domains="a,b", conv_dim=0),
+     "model 'stargan' option 'conv_dim' must be an integer >= 1, got 0"),
+])
+def test_sizes_and_counts_must_be_integers_in_range(build, message):
+    with pytest.raises(OptionError) as raised:
+        build()
+    assert str(raised.value) == message

@@ -59,3 +59,14 @@ def convert_value(value: Any, default: Any, what: str) -> Any:
             f"{what} expects {type(default).__name__}, got {value!r}"
         ) from None
     return value
+
+
+def check_counts(owner: str, **counts: tuple[Any, int]) -> None:
+    """Refuse each ``name=(value, least)`` whose value is not an integer >= ``least``.
+
+    ``owner`` starts the message (``"model 'unit' option"``, ``"StarGenerator"``); booleans
+    are refused although Python counts them as integers.
+    """
+    for name, (value, least) in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise OptionError(f"{owner} {name!r} must be an integer >= {least}, got {value!r}")

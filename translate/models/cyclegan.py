@@ -21,15 +21,13 @@ from torch import Tensor
 from translate import hookimpl
 from translate.data import UnpairedDataset
 from translate.models.base import Model, ObjectiveFactory
+from translate.models.directions import BothWays, check_direction
 from translate.models.generators import build_translator_net, resnet_name
 from translate.models.pool import ImagePool
 from translate.nets import init_weights
-from translate.options import OptionError
-
-DIRECTIONS = ("AtoB", "BtoA")
 
 
-class CycleGAN(Model):
+class CycleGAN(BothWays, Model):
     """CycleGAN; options default to the reference (ResNet generators, instance norm, pool 50)."""
 
     name = "cyclegan"
@@ -54,9 +52,8 @@ class CycleGAN(Model):
         beta2: float = 0.999,
     ):
         super().__init__(make_objective, image_size)
-        if direction not in DIRECTIONS:
-            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
-        self.direction, self.ngf, self.ndf, self.norm, self.dropout = direction, ngf, ndf, norm, dropout
+        self.direction = check_direction(direction)
+        self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = resnet_name(image_size) if generator == "auto" else generator
         self.lambda_cycle, self.lambda_identity, self.pool_size = lambda_cycle, lambda_identity, pool_size
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
@@ -103,10 +100,7 @@ class CycleGAN(Model):
         return self.inference_network(direction)(images)
 
     def inference_network(self, direction: str | None = None):
-        direction = direction or self.direction
-        if direction not in DIRECTIONS:
-            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
-        return self.G_AB if direction == "AtoB" else self.G_BA
+        return self.G_AB if self.way(direction) == "AtoB" else self.G_BA
 
     def sample_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
         fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])
@@ -119,12 +113,6 @@ class CycleGAN(Model):
         device = next(self.parameters()).device
         self.pool_A.load_state_dict(state["pool_A"], device)
         self.pool_B.load_state_dict(state["pool_B"], device)
-
-    def metadata(self) -> dict[str, Any]:
-        return {"directions": list(DIRECTIONS), "default_direction": self.direction}
-
-    def conversion_targets(self) -> dict[str, dict[str, Any]]:
-        return {direction: {"direction": direction} for direction in DIRECTIONS}
 
 
 @hookimpl

@@ -17,11 +17,10 @@ from torch import Tensor
 from translate import hookimpl
 from translate.data import AlignedDataset
 from translate.models.base import Model, ObjectiveFactory
+from translate.models.directions import check_direction
 from translate.models.generators import build_translator_net, unet_name
 from translate.nets import init_weights
 from translate.options import OptionError
-
-DIRECTIONS = ("AtoB", "BtoA")
 
 
 class Pix2Pix(Model):
@@ -47,9 +46,8 @@ class Pix2Pix(Model):
         beta2: float = 0.999,
     ):
         super().__init__(make_objective, image_size)
-        if direction not in DIRECTIONS:
-            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
-        self.direction, self.ngf, self.ndf, self.norm, self.dropout = direction, ngf, ndf, norm, dropout
+        self.direction = check_direction(direction)
+        self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = unet_name(image_size) if generator == "auto" else generator
         self.lambda_l1, self.lr, self.beta1, self.beta2 = lambda_l1, lr, beta1, beta2
         self.G = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)

@@ -80,7 +80,7 @@ from translate.models.base import Model, ObjectiveFactory
 from translate.nets import PadCrop
 from translate.nets.stargan import DomainClassifier, LabelledGenerator, StarGenerator
 from translate.objective import Objective
-from translate.options import OptionError
+from translate.options import OptionError, check_counts
 
 #: Generator steps are this much rarer than critic steps with a gradient-penalty objective (reference).
 PENALTY_N_CRITIC = 5
@@ -130,16 +130,9 @@ class StarGAN(Model):
             for group in CELEBA_EXCLUSIVE_GROUPS
             if self.multi_label and sum(name in self.labels for name in group) >= 2
         ]
-        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 0:
-            raise OptionError(
-                f"model 'stargan' option 'n_critic' must be an integer >= 0 (0 = automatic), got {n_critic!r}"
-            )
-        for option in ("conv_dim", "critic_dim", "critic_layers"):
-            value = getattr(self, option)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise OptionError(f"model 'stargan' option {option!r} must be an integer >= 1, got {value!r}")
-        if isinstance(repeat_num, bool) or not isinstance(repeat_num, int) or repeat_num < 0:
-            raise OptionError(f"model 'stargan' option 'repeat_num' must be an integer >= 0, got {repeat_num!r}")
+        # n_critic 0 means automatic (see optimizer_settings).
+        check_counts("model 'stargan' option", n_critic=(n_critic, 0), conv_dim=(conv_dim, 1),
+                     critic_dim=(critic_dim, 1), critic_layers=(critic_layers, 1), repeat_num=(repeat_num, 0))
         self.G = StarGenerator(len(self.labels), conv_dim=conv_dim, repeat_num=repeat_num)
         self.D = self.add_critic("D", in_channels=3, ndf=critic_dim, norm="none")
         self.C = None

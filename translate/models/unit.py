@@ -47,12 +47,12 @@ from torch import Tensor, nn
 from translate import hookimpl
 from translate.data import UnpairedDataset
 from translate.models.base import Model, ObjectiveFactory
+from translate.models.directions import BothWays, check_direction
 from translate.nets import PadCrop, init_weights, pad_to_multiple
 from translate.nets.layers import NORM_KINDS
 from translate.nets.unit import Decoder, Encoder, residual_blocks
-from translate.options import OptionError
+from translate.options import OptionError, check_counts
 
-DIRECTIONS = ("AtoB", "BtoA")
 DOMAINS = ("A", "B")
 
 
@@ -68,7 +68,7 @@ def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
     return unique
 
 
-class UNIT(Model):
+class UNIT(BothWays, Model):
     """UNIT with the paper's weight sharing; options default to the paper-era configuration."""
 
     name = "unit"
@@ -97,19 +97,16 @@ class UNIT(Model):
         weight_decay: float = 1e-4,
     ):
         super().__init__(make_objective, image_size)
-        if direction not in DIRECTIONS:
-            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
+        check_direction(direction)
         if norm not in NORM_KINDS:
-            raise OptionError(f"model option 'norm' must be one of {', '.join(NORM_KINDS)}, got {norm!r}")
-        for label, value, low in (("ngf", ngf, 1), ("ndf", ndf, 1), ("n_down", n_down, 0), ("n_res", n_res, 0),
-                                  ("n_shared", n_shared, 0)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise OptionError(f"model option {label!r} must be an integer >= {low}, got {value!r}")
+            raise OptionError(f"model 'unit' option 'norm' must be one of {', '.join(NORM_KINDS)}, got {norm!r}")
+        check_counts("model 'unit' option", ngf=(ngf, 1), ndf=(ndf, 1), n_down=(n_down, 0), n_res=(n_res, 0),
+                     n_shared=(n_shared, 0))
         weights = dict(lambda_gan=lambda_gan, lambda_recon=lambda_recon, lambda_kl=lambda_kl,
                        lambda_cycle=lambda_cycle, lambda_cycle_kl=lambda_cycle_kl, weight_decay=weight_decay)
         for label, value in weights.items():
             if not value >= 0:
-                raise OptionError(f"model option {label!r} must be >= 0, got {value!r}")
+                raise OptionError(f"model 'unit' option {label!r} must be >= 0, got {value!r}")
         self.direction, self.ngf, self.ndf, self.norm = direction, ngf, ndf, norm
         self.n_down, self.n_res, self.n_shared = n_down, n_res, n_shared
         self.lambda_gan, self.lambda_recon, self.lambda_kl = lambda_gan, lambda_recon, lambda_kl
@@ -210,24 +207,14 @@ class UNIT(Model):
 
     def inference_network(self, direction: str | None = None) -> PadCrop:
         """Source encoder then target decoder, padded to :attr:`size_multiple` (what ``translate`` runs)."""
-        direction = direction or self.direction
-        if direction not in DIRECTIONS:
-            raise OptionError(f"direction must be AtoB or BtoA, got {direction!r}")
-        source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+        source, target = ("A", "B") if self.way(direction) == "AtoB" else ("B", "A")
         encoder, decoder = self.encoder(source), self.decoder(target)
         # spelled out layer by layer: the encoders and decoders only apply the shared blocks (not children)
         layers = nn.Sequential(encoder.private, encoder.shared, decoder.shared, decoder.private)
         return PadCrop(layers, self.size_multiple)
 
-    def conversion_targets(self) -> dict[str, dict[str, Any]]:
-        """``convert --every-target``: both directions."""
-        return {direction: {"direction": direction} for direction in DIRECTIONS}
-
     def sample_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
         return [batch["A"], self.translate(batch["A"], "AtoB"), batch["B"], self.translate(batch["B"], "BtoA")]
-
-    def metadata(self) -> dict[str, Any]:
-        return {"directions": list(DIRECTIONS), "default_direction": self.direction}
 
 
 @hookimpl

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from translate.nets.layers import crop_to, init_weights, pad_to_multiple
 from translate.objective import CriticOutput
+from translate.options import check_counts
 
 DISTANCES = ("l1", "l2")
 
@@ -68,10 +69,8 @@ class EnergyCritic(nn.Module):
         super().__init__()
         if distance not in DISTANCES:
             raise ValueError(f"energy critic distance must be one of {DISTANCES}, got {distance!r}")
-        for label, value, low in (("in_channels", in_channels, 1), ("ndf", ndf, 1), ("n_down", n_down, 1),
-                                  ("code_channels", code_channels, 1), ("patch", patch, 1)):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"energy critic {label} must be an integer >= {low}, got {value!r}")
+        check_counts("energy critic", in_channels=(in_channels, 1), ndf=(ndf, 1), n_down=(n_down, 1),
+                     code_channels=(code_channels, 1), patch=(patch, 1))
         self.in_channels = in_channels
         self.n_down = n_down
         self.distance = distance

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from translate.nets.layers import crop_to, init_weights, pad_to_multiple
+from translate.options import check_counts
 
 
 def _instance_norm(channels: int) -> nn.Module:
@@ -78,9 +79,7 @@ class StarGenerator(nn.Module):
 
     def __init__(self, c_dim: int, conv_dim: int = 64, repeat_num: int = 6) -> None:
         super().__init__()
-        for label, value, low in (("c_dim", c_dim, 1), ("conv_dim", conv_dim, 1), ("repeat_num", repeat_num, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"StarGenerator {label} must be an integer >= {low}, got {value!r}")
+        check_counts("StarGenerator", c_dim=(c_dim, 1), conv_dim=(conv_dim, 1), repeat_num=(repeat_num, 0))
         self.c_dim = c_dim
         layers: list[nn.Module] = [
             nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
@@ -149,9 +148,7 @@ class DomainClassifier(nn.Module):
 
     def __init__(self, c_dim: int, conv_dim: int = 64, n_layers: int = 6) -> None:
         super().__init__()
-        for label, value in (("c_dim", c_dim), ("conv_dim", conv_dim), ("n_layers", n_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DomainClassifier {label} must be an integer >= 1, got {value!r}")
+        check_counts("DomainClassifier", c_dim=(c_dim, 1), conv_dim=(conv_dim, 1), n_layers=(n_layers, 1))
         self.size_multiple = 2**n_layers
         layers: list[nn.Module] = []
         width, prev = conv_dim, 3

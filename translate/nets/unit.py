@@ -39,17 +39,12 @@ from torch import Tensor, nn
 
 from translate.nets.layers import conv_bias, norm_layer
 from translate.nets.resnet import ResnetBlock
+from translate.options import check_counts
 
 
 def residual_blocks(channels: int, count: int, norm: str = "instance") -> nn.Sequential:
     """``count`` residual blocks at ``channels`` (an empty Sequential, i.e. identity, for 0)."""
     return nn.Sequential(*[ResnetBlock(channels, norm=norm, dropout=False, padding="reflect") for _ in range(count)])
-
-
-def _check_counts(**counts: int) -> None:
-    for label, (value, low) in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
 
 
 class Encoder(nn.Module):
@@ -73,7 +68,7 @@ class Encoder(nn.Module):
         norm: str = "instance",
     ) -> None:
         super().__init__()
-        _check_counts(in_channels=(in_channels, 1), dim=(dim, 1), n_down=(n_down, 0), n_res=(n_res, 0))
+        check_counts("Encoder", in_channels=(in_channels, 1), dim=(dim, 1), n_down=(n_down, 0), n_res=(n_res, 0))
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -124,7 +119,8 @@ class Decoder(nn.Module):
         norm: str = "instance",
     ) -> None:
         super().__init__()
-        _check_counts(out_channels=(out_channels, 1), dim=(dim, 2**n_up), n_up=(n_up, 0), n_res=(n_res, 0))
+        check_counts("Decoder", out_channels=(out_channels, 1), n_up=(n_up, 0), n_res=(n_res, 0))
+        check_counts("Decoder", dim=(dim, 2**n_up))  # halved at each upsampling
         bias = conv_bias(norm)
         layers: list[nn.Module] = list(residual_blocks(dim, n_res, norm))
         width = dim
