@@ -9,7 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from translate.cli import config_file_options, main, parse_key_values, user_errors
+from translate.cli import main
+from translate.cli.common import config_file_options, parse_key_values, user_errors
 from translate.config import dumps, tomllib  # the standard tomllib, or tomli on Python 3.10
 
 

@@ -1,0 +1,103 @@
+"""What every command shares: one-line errors and warnings, ``--plugin``, ``KEY=VALUE`` and ``--config``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from typing import Any, Callable
+
+import click
+
+from translate.errors import TranslateError
+
+
+class UserError(click.ClickException):
+    """A mistake the user can fix: printed as one line, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"translate: error: {self.format_message()}", err=True)
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn the library's user-facing exceptions into one-line errors (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except TranslateError as exc:
+            raise UserError(str(exc)) from exc
+
+    return wrapper
+
+
+def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``("gamma=0.5", "k=0")`` -> ``{"gamma": "0.5", "k": "0"}``."""
+    parsed = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx=ctx, param=param)
+        parsed[key.strip().replace("-", "_")] = value.strip()
+    return parsed
+
+
+plugin_option = click.option(
+    "--plugin", "plugins", multiple=True, metavar="MODULE",
+    help="Import MODULE as a plugin for this run (repeatable).",
+)
+
+#: ``ctx.meta`` key of the resolved configuration of a command with ``--config``.
+CONFIG_META = "translate.config"
+#: Parameters of :func:`config_file_options` itself, which a file cannot set.
+CONFIG_PARAMS = ("config_file", "print_config")
+
+
+def config_file_options(command: Callable) -> Callable:
+    """Add ``--config FILE`` and ``--print-config`` to a command (see :mod:`translate.config`).
+
+    File values fill every option not given on the command line; the resolved
+    configuration is printed by ``--print-config`` or left in ``ctx.meta[CONFIG_META]``
+    (as TOML keys and values) for the command to save.
+    """
+
+    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                  help="TOML file of options (keys named like the options); options given here override it.")
+    @click.option("--print-config", is_flag=True,
+                  help="Print the resolved configuration as TOML (usable with --config) and exit.")
+    @functools.wraps(command)
+    def wrapper(config_file: str | None, print_config: bool, **params: Any) -> Any:
+        from translate.config import configuration, dumps, resolve
+
+        ctx = click.get_current_context()
+        params = resolve(ctx, params, config_file, exclude=CONFIG_PARAMS)
+        resolved = configuration(ctx.command, params, exclude=CONFIG_PARAMS)
+        if print_config:
+            click.echo(dumps(resolved), nl=False)
+            return None
+        ctx.meta[CONFIG_META] = resolved
+        return command(**params)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Any:
+    """Show the library's user-facing warnings as ``translate: warning: ...``, one line without source location."""
+    from translate.errors import TranslateWarning
+
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                         line: str | None = None) -> None:
+            if issubclass(category, TranslateWarning):
+                click.echo(f"translate: warning: {message}", err=True)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show_warning
+        yield

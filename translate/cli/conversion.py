@@ -1,0 +1,110 @@
+"""``translate convert`` and ``translate export``: using a trained model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from translate.cli.common import UserError, plugin_option, user_errors
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("src")
+@click.argument("dst", type=click.Path(file_okay=False))
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Direction for two-way models (default: the one trained).")
+@click.option("--to", "target", default=None, metavar="TARGET",
+              help="Target domain or attributes for multi-domain models (e.g. --to Blond_Hair).")
+@click.option("--every-target", is_flag=True,
+              help="Write every direction/target domain, each into its own subfolder of DST.")
+@click.option("--format", "fmt", type=click.Choice(["same", "png", "jpg", "webp"]), default="same",
+              show_default=True, help="Output file format (same: the input's).")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
+              help="JPEG/WebP quality.")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them).")
+@click.option("--allow-inside-input", is_flag=True, help="Allow DST inside SRC (default: refused).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Compute precision: bf16/fp16 are faster on GPUs and on CPUs with such instructions "
+                   "(AVX-512 BF16, AMX); far slower on other CPUs, with a warning.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images of one size translated together.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Threads decoding and encoding images while the model runs.")
+@click.option("--tile", type=click.IntRange(min=64), default=768, show_default=True,
+              help="Images larger than this (pixels per side) are translated in overlapping tiles.")
+@click.option("--tile-overlap", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Pixels shared by neighbouring tiles, blended linearly.")
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the generator (slow start, faster runs).")
+@click.option("--arch", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
+              default=None, help="Architecture of a reference latest_net_G.pth given as CHECKPOINT (needed for .pth).")
+@plugin_option
+@user_errors
+def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: str | None, every_target: bool,
+            fmt: str, quality: int, overwrite: bool, allow_inside_input: bool, device: str, precision: str,
+            batch_size: int, workers: int, tile: int, tile_overlap: int, use_compile: bool, arch: str | None,
+            plugins: tuple[str, ...]) -> None:
+    """Translate images with a trained model: SRC is a folder (walked), a file or a glob.
+
+    Outputs mirror the relative paths under DST at each input's own size.
+    CHECKPOINT is a checkpoint folder or a run folder (its latest checkpoint), or a
+    latest_net_G.pth of the PyTorch CycleGAN/pix2pix reference with --arch.
+    Under torchrun every process converts a disjoint share.
+    """
+    from tqdm.auto import tqdm
+
+    from translate.convert import Translator, distributed_share
+    from translate.outputs import collect_inputs
+    from translate.plugins import PluginRegistry
+
+    base, sources = collect_inputs(src)
+    source_dir, target_dir = base.resolve(), Path(dst).resolve()
+    if not allow_inside_input and (target_dir == source_dir or source_dir in target_dir.parents):
+        raise UserError(f"output folder '{dst}' is inside the input folder '{base}'; choose another output "
+                        "folder or pass --allow-inside-input")
+    translator = Translator.load(checkpoint, device=device, precision=precision, tile=tile, overlap=tile_overlap,
+                                 compile=use_compile, registry=PluginRegistry(extra_modules=plugins), arch=arch)
+    condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
+    rank, world_size = distributed_share()
+    share = len(sources[rank::world_size])
+    with tqdm(total=share, unit="img", dynamic_ncols=True, disable=None if rank == 0 else True) as bar:
+        report = translator.convert_folder(base, dst, sources=sources, fmt=fmt, quality=quality,
+                                           overwrite=overwrite, batch_size=batch_size, workers=workers,
+                                           every_target=every_target, progress=lambda _: bar.update(1),
+                                           **condition)
+    for clash in report.clashes:
+        click.echo(f"name clash: {clash}", err=True)
+    for path, reason in report.failed:
+        click.echo(f"failed: {path}: {reason}", err=True)
+    prefix = f"rank {rank}: " if world_size > 1 else ""
+    click.echo(prefix + report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True,
+              help="onnx (needs the 'export' extra) or torchscript.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Which generator of a two-way model (default: the one trained).")
+@click.option("--to", "target", default=None, metavar="TARGET",
+              help="Target domain or attributes a multi-domain model is exported for (e.g. --to Blond_Hair).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@plugin_option
+@user_errors
+def export(checkpoint: str, out: str, fmt: str, direction: str | None, target: str | None, overwrite: bool,
+           plugins: tuple[str, ...]) -> None:
+    """Export the generator of CHECKPOINT to OUT, taking any height and width."""
+    from translate.export import export as export_generator
+    from translate.plugins import PluginRegistry
+
+    if Path(out).exists() and not overwrite:
+        raise UserError(f"'{out}' exists; pass --overwrite to replace it")
+    condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
+    path = export_generator(checkpoint, out, fmt, registry=PluginRegistry(extra_modules=plugins), **condition)
+    click.echo(f"exported: {path}")

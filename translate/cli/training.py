@@ -1,0 +1,84 @@
+"""``translate train``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from translate.cli.common import CONFIG_META, config_file_options, parse_key_values, plugin_option, user_errors
+
+
+@click.command()
+@click.option("--model", default="cyclegan", show_default=True, help="Model to train (see `translate plugins`).")
+@click.option("--loss", default="lsgan", show_default=True, help="Adversarial objective (see `translate plugins`).")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Data folder (aligned train/ test/, or trainA/ trainB/). Default: the embedded sample set.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder. Default: runs/MODEL-LOSS (a new -2, -3 ... folder if it exists).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Training steps. Default: 300 on the sample set, 200 epochs on your data.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (instead of --steps).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per step.")
+@click.option("--image-size", type=click.IntRange(min=16), default=None,
+              help="Training crop size in pixels. Default: 256, or 64 on the sample set.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Which side is the input (pix2pix) or the default conversion direction (CycleGAN).")
+@click.option("--attrs", default=None, metavar="A,B,...",
+              help="StarGAN on CelebA: the attributes to learn (e.g. Black_Hair,Blond_Hair,Male).")
+@click.option("--model-opt", "model_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
+              help="Model option, e.g. --model-opt lambda_l1=50 (repeatable; see `translate plugins --json`).")
+@click.option("--loss-opt", "loss_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
+              help="Objective option, e.g. --loss-opt real_target=0.9 (repeatable).")
+@click.option("--device", default="auto", show_default=True,
+              help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (CPU runs are reproducible).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (or the newest runs/MODEL-LOSS*).")
+@click.option("--sample-every", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Write a sample grid every N steps.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Write a checkpoint every N steps (and at the end).")
+@click.option("--log-every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Append losses, learning rates and objective state to metrics.jsonl every N steps.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Data-loading worker processes.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Autocast precision: bf16 (faster on GPUs and on CPUs with bf16 instructions such as AVX-512 BF16 "
+                   "or AMX; far slower on other CPUs, with a warning) or fp16 (CUDA, loss scaling).")
+@click.option("--compile", is_flag=True, help="torch.compile the networks (slow start; pays off on long GPU runs).")
+@click.option("--channels-last", is_flag=True, help="Channels-last memory format (faster convolutions on GPUs).")
+@click.option("--ema", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, metavar="DECAY",
+              help="Keep an exponential moving average of the generator weights (e.g. 0.999) for samples and convert.")
+@click.option("--logger", "loggers", multiple=True, metavar="NAME",
+              help="Where metrics go: jsonl, gallery, tensorboard (repeatable; default: every one installed).")
+@plugin_option
+@user_errors
+@config_file_options
+def train(direction: str | None, attrs: str | None, resume: bool, **options: Any) -> None:
+    """Train a model; writes checkpoints and sample grids into the run folder.
+
+    Options can come from a TOML file (--config run.toml; options given here override it);
+    a new run folder gets the resolved configuration as config.toml.
+    """
+    from translate.config import dumps
+    from translate.train import distributed
+    from translate.train.trainer import Trainer, TrainConfig
+
+    shortcuts = {"direction": direction, "attrs": attrs}  # flags that are model options
+    options["model_options"] = {**options["model_options"],
+                                **{key: value for key, value in shortcuts.items() if value is not None}}
+    options["plugins"], options["loggers"] = tuple(options["plugins"]), tuple(options["loggers"])
+    trainer = Trainer(TrainConfig(**options), resume=resume)
+    if not trainer.distributed.is_main:  # under torchrun rank 0 reports
+        trainer.train(progress=False)
+        distributed.teardown(trainer.distributed)
+        return
+    if not resume:  # out = the run folder, so `--config RUN/config.toml --resume` continues it
+        resolved = {**click.get_current_context().meta[CONFIG_META], "out": str(trainer.run_dir)}
+        (trainer.run_dir / "config.toml").write_text(dumps(resolved), encoding="utf-8")
+    click.echo(f"training {trainer.config.model} with {trainer.config.loss} for {trainer.total_steps} steps "
+               f"on {trainer.device} -> {trainer.run_dir}", err=True)
+    saved = trainer.train()
+    distributed.teardown(trainer.distributed)
+    click.echo(f"checkpoint: {saved}")
+    click.echo(f"samples:    {trainer.run_dir / 'samples'}")
