@@ -54,6 +54,10 @@ def run_ranks(tmp_path, **config) -> list[dict]:
     return [torch.load(dump / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
 
 
+def metrics(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tmp_path):
     """BEGAN on CycleGAN: the ranks' k_t come from all-reduced energies, the weights from averaged gradients.
 
@@ -82,6 +86,11 @@ def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tm
     for critic, state in alone.model.objective_state().items():
         assert state["k"] == pytest.approx(rank0["objective"][critic]["k"], rel=1e-4)
         assert state["k"] > 0  # the objective state moved, so the comparison says something
+
+    # The logged losses are the mean over the ranks (each saw half the global batch), not rank 0's own.
+    (logged,), (expected,) = (metrics(tmp_path / run) for run in ("run", "alone"))
+    for name in ("G", "cycle", "identity", "D_A", "D_B"):
+        assert logged[name] == pytest.approx(expected[name], rel=1e-4), name
 
 
 @pytest.mark.slow

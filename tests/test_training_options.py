@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -54,6 +55,30 @@ def test_channels_last_computes_the_same_losses_in_another_layout(tmp_path):
     (expected,), (got,) = metrics(tmp_path / "plain"), metrics(tmp_path / "fast")
     for name in ("G", "cycle", "identity", "D_A", "D_B"):
         assert got[name] == pytest.approx(expected[name], rel=1e-4), name
+
+
+@pytest.mark.parametrize("scaled,penalty_autocast", [(False, True), (True, False)])
+def test_penalties_run_in_fp32_when_their_group_trains_with_a_gradient_scaler(scaled, penalty_autocast):
+    """fp16 would underflow the penalty's inner gradients (nobody scales them); bf16 needs no such care.
+
+    A CPU scaler and CPU autocast stand in for CUDA fp16 here."""
+    objective_cls = PluginRegistry().objective("wgan-gp")
+    seen = []
+
+    class Recording(objective_cls):
+        def penalty(self, critic, real_input, fake_input):
+            seen.append(torch.is_autocast_enabled("cpu"))
+            return super().penalty(critic, real_input, fake_input)
+
+    model = PluginRegistry().model("pix2pix")(Recording, image_size=32, ngf=8, ndf=8)
+    model.optimizers = {g: torch.optim.Adam(p) for g, p in model.parameter_groups().items()}
+    if scaled:
+        model.grad_scalers = {"critic": torch.amp.GradScaler("cpu")}
+    batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logged = model.train_step(batch)
+    assert seen == [penalty_autocast]
+    assert math.isfinite(logged["D/penalty"])
 
 
 @pytest.mark.slow

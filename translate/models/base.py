@@ -212,7 +212,8 @@ class Model(nn.Module):
             real_out, fake_out = critic(real), critic(fake)
             loss = objective.critic_loss(real_out, fake_out)
             logged[name] = loss.item()
-            penalty = objective.penalty(critic, real, fake)
+            with self._penalty_precision(group, real.device):
+                penalty = objective.penalty(critic, real, fake)
             if penalty is not None:
                 logged[f"{name}/penalty"] = penalty.item()
                 loss = loss + penalty
@@ -224,6 +225,17 @@ class Model(nn.Module):
             for key, value in objective.update(real_out, fake_out).items():
                 logged[f"{name}/{key}"] = value
         return logged
+
+    def _penalty_precision(self, group: str, device: torch.device) -> contextlib.AbstractContextManager:
+        """fp32 for penalties of a group trained in fp16 (with a gradient scaler), else the current precision.
+
+        A penalty differentiates the critic inside the loss (``autograd.grad``); in fp16 those
+        gradients underflow unless the critic's output is scaled first, which an objective
+        plugin cannot know about. bf16 keeps fp32's range and needs nothing.
+        """
+        if group in self.grad_scalers:
+            return torch.autocast(device.type, enabled=False)
+        return contextlib.nullcontext()
 
     def adversarial_loss(self, name: str, critic_output: CriticOutput) -> Tensor:
         """The generator's adversarial loss against critic ``name``."""

@@ -66,6 +66,19 @@ class Distributed:
         dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
         return reduced / self.world_size
 
+    def mean_of(self, values: dict[str, float], device: torch.device) -> dict[str, float]:
+        """Each of ``values`` averaged over the ranks (every rank passes the same keys).
+
+        A non-finite value on one rank makes the mean non-finite on all of them, so every
+        rank stops at the same step instead of the others waiting for it.
+        """
+        if not self.enabled:
+            return values
+        names = sorted(values)
+        summed = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
+        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
+        return dict(zip(names, (summed / self.world_size).tolist()))
+
     def gather(self, value: Any) -> list[Any]:
         """Every rank's ``value`` (picklable), in rank order."""
         if not self.enabled:

@@ -382,6 +382,7 @@ class Trainer:
         batch = {key: self._to_device(value) for key, value in batch.items()}
         with autocast(self.device, self.config.precision):
             logged = self.model.train_step(batch)
+        logged = self.distributed.mean_of(logged, self.device)  # what all ranks did, not rank 0 alone
         self._check_finite(logged)
         if self.ema is not None:
             self.ema.update()
