@@ -223,7 +223,7 @@ class _Checker:
         if small:
             self.report.warn(
                 summary.name, f"{len(small)} image(s) are smaller than the {self.image_size}-pixel training crop "
-                "and are scaled up", f"train with a smaller --image-size, or use larger images",
+                "and are scaled up", "train with a smaller --image-size, or use larger images",
                 [self.rel(i.path) for i in small])
         return summary
 
