@@ -224,3 +224,12 @@ def test_torchrun_with_two_processes_converts_each_image_exactly_once(run_dir, t
                     for line in result.stdout.splitlines() if line.startswith("rank "))
     assert counts == [4, 5]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i}.png" for i in range(9)]
+
+
+def test_the_command_line_tiles_at_the_library_default():
+    """The CLI spells the default out (importing translate.convert would slow `translate --help`)."""
+    from translate.cli import main
+    from translate.convert import DEFAULT_TILE
+
+    tile = next(param for param in main.commands["convert"].params if param.name == "tile")
+    assert tile.default == DEFAULT_TILE

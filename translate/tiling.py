@@ -71,4 +71,4 @@ def translate_tiled(translate: Callable[[Tensor], Tensor], images: Tensor, tile:
             ).to(images.device)
             output[..., top : top + h, left : left + w] += result * weight
             total_weight[..., top : top + h, left : left + w] += weight
-    return output / total_weight
+    return output.div_(total_weight)  # in place: the output is the largest tensor here
