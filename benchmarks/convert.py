@@ -5,12 +5,14 @@ untrained: speed does not depend on the weights), then converts the folder
 
 * with a naive loop as the reference converter does it: PIL open -> tensor ->
   model at batch 1 without inference mode -> save;
-* with :meth:`Translator.convert_folder` at fp32 and at bf16;
-* with the bf16 converter on 10× more images (does throughput hold?);
+* with :meth:`Translator.convert_folder` at fp32, with ``--compile`` (its one-off
+  compilation timed apart) and at bf16 — bf16 only where this CPU has bf16
+  instructions: elsewhere it is far slower than fp32 (see :mod:`translate.precision`);
+* with the fastest eager precision on ``--scale`` times more images (does throughput hold?);
 
 and translates one 4096×4096 image by tiling in a fresh process, reporting its
 peak RSS. Prints images/s and the ratios. Run: ``python benchmarks/convert.py``
-(``--images 64 --scale 10`` are the defaults; takes several minutes on 2 cores).
+(``--images 64 --scale 10`` are the defaults; takes about 20 minutes on 2 AVX2 cores).
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ from PIL import Image
 
 from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
+from translate.precision import cpu_computes_in
 from translate.train.trainer import Trainer, TrainConfig
+
+
+#: Images per batch in convert_folder (its default); the compiled model is warmed up at this shape.
+BATCH_SIZE = 4
 
 
 def make_images(folder: Path, count: int, size: int = 256) -> None:
@@ -52,25 +59,35 @@ def naive(run: Path, source: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
-def translate_folder(run: Path, source: Path, target: Path, precision: str) -> float:
-    translator = Translator.load(run, device="cpu", precision=precision)
+def translate_folder(translator: Translator, source: Path, target: Path) -> float:
     started = time.perf_counter()
-    report = translator.convert_folder(source, target)
+    report = translator.convert_folder(source, target, batch_size=BATCH_SIZE)
     assert report.ok and report.converted, report.summary()
     return time.perf_counter() - started
 
 
-def tiled_peak_rss(run: Path, work: Path) -> float:
+def compiled(run: Path) -> tuple[Translator, float]:
+    """A compiled fp32 translator, warmed up on a batch like convert_folder's, and the seconds that took."""
+    translator = Translator.load(run, device="cpu", compile=True)
+    started = time.perf_counter()
+    translator.translate_batch(torch.zeros(BATCH_SIZE, 3, 256, 256))
+    return translator, time.perf_counter() - started
+
+
+def tiled_peak_rss(run: Path, work: Path, precision: str) -> float:
     """Peak RSS (GiB) of a fresh process converting one 4096×4096 image by tiling."""
     big = work / "big"
     make_images(big, 1, size=4096)
     code = (
-        "import resource, sys; from translate.convert import Translator; "
-        f"r = Translator.load({str(run)!r}, device='cpu', precision='bf16').convert_folder({str(big)!r}, "
-        f"{str(work / 'big-out')!r}); assert r.ok; "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "from translate.convert import Translator; "
+        f"r = Translator.load({str(run)!r}, device='cpu', precision={precision!r}).convert_folder({str(big)!r}, "
+        f"{str(work / 'big-out')!r}); assert r.ok, r.summary(); "
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+        "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the 4096x4096 conversion failed:\n{result.stderr[-2000:]}")
     return int(result.stdout.strip().splitlines()[-1]) / 2**20
 
 
@@ -80,25 +97,43 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10, help="the large run has this many times more images")
     args = parser.parse_args()
     torch.manual_seed(0)
+    bf16 = cpu_computes_in("bf16")
+    print(f"CycleGAN ResNet-9, {args.images} images of 256x256, {torch.get_num_threads()} threads, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, bf16 instructions: {'yes' if bf16 else 'no'}",
+          flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        make_checkpoint(work / "run")
+        run = work / "run"
+        make_checkpoint(run)
         make_images(work / "small", args.images)
-        naive_s = naive(work / "run", work / "small", work / "naive-out")
-        fp32_s = translate_folder(work / "run", work / "small", work / "fp32-out", "fp32")
-        bf16_s = translate_folder(work / "run", work / "small", work / "bf16-out", "bf16")
-        make_images(work / "large", args.images * args.scale)
-        large_s = translate_folder(work / "run", work / "large", work / "large-out", "bf16")
         rate = lambda count, seconds: count / seconds  # noqa: E731
-        naive_rate, fp32_rate, bf16_rate = (rate(args.images, s) for s in (naive_s, fp32_s, bf16_s))
-        large_rate = rate(args.images * args.scale, large_s)
-        print(f"CycleGAN ResNet-9, {args.images} images of 256x256, {torch.get_num_threads()} threads")
-        print(f"naive loop           {naive_rate:6.2f} img/s")
-        print(f"translate fp32       {fp32_rate:6.2f} img/s   {fp32_rate / naive_rate:4.2f}x naive")
-        print(f"translate bf16       {bf16_rate:6.2f} img/s   {bf16_rate / naive_rate:4.2f}x naive")
-        print(f"translate bf16 x{args.scale:<3}  {large_rate:6.2f} img/s   {large_rate / bf16_rate:4.2f}x the small run")
-        print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
-        print(f"4096x4096 by tiling, bf16: peak RSS {tiled_peak_rss(work / 'run', work):.2f} GiB")
+
+        naive_rate = rate(args.images, naive(run, work / "small", work / "naive-out"))
+        print(f"naive loop              {naive_rate:6.2f} img/s", flush=True)
+        fp32_rate = rate(args.images, translate_folder(Translator.load(run, device="cpu"), work / "small",
+                                                       work / "fp32-out"))
+        print(f"translate fp32          {fp32_rate:6.2f} img/s   {fp32_rate / naive_rate:4.2f}x naive", flush=True)
+        translator, warm_up = compiled(run)
+        compiled_rate = rate(args.images, translate_folder(translator, work / "small", work / "compiled-out"))
+        print(f"translate fp32 compile  {compiled_rate:6.2f} img/s   {compiled_rate / naive_rate:4.2f}x naive "
+              f"(after {warm_up:.0f} s of compilation)", flush=True)
+        fastest, fastest_rate = "fp32", fp32_rate
+        if bf16:
+            bf16_rate = rate(args.images, translate_folder(Translator.load(run, device="cpu", precision="bf16"),
+                                                           work / "small", work / "bf16-out"))
+            print(f"translate bf16          {bf16_rate:6.2f} img/s   {bf16_rate / naive_rate:4.2f}x naive", flush=True)
+            fastest, fastest_rate = max([(fastest, fastest_rate), ("bf16", bf16_rate)], key=lambda pair: pair[1])
+        else:
+            print("translate bf16          not run: this CPU has no bf16 instructions (far slower than fp32)")
+
+        make_images(work / "large", args.images * args.scale)
+        large_rate = rate(args.images * args.scale, translate_folder(
+            Translator.load(run, device="cpu", precision=fastest), work / "large", work / "large-out"))
+        print(f"translate {fastest} x{args.scale:<3}     {large_rate:6.2f} img/s   "
+              f"{large_rate / fastest_rate:4.2f}x the small run", flush=True)
+        print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB",
+              flush=True)
+        print(f"4096x4096 by tiling, {fastest}: peak RSS {tiled_peak_rss(run, work, fastest):.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Training speed: eager fp32 against the fastest settings, measured side by side.
+"""Training speed: eager fp32 against each speed setting, measured side by side.
 
 Trains CycleGAN (ResNet-9, 256 px, batch 1) and pix2pix (U-Net-256, 256 px, batch 1) on
 random 256×256 images for a fixed number of steps, each configuration in a fresh
 process (so peak RSS belongs to that configuration alone), and prints seconds per
 iteration, the speed-up over eager fp32 and peak RSS. The first ``--warmup`` steps are
-not timed (allocator warm-up, compilation). Run: ``python benchmarks/train.py``
-(``--steps 6 --warmup 2`` by default; several minutes on 2 CPU cores).
+not timed (allocator warm-up, compilation). bf16 runs only where this CPU has bf16
+instructions; elsewhere it is far slower than fp32 (see :mod:`translate.precision`).
+Run: ``python benchmarks/train.py`` (``--steps 6 --warmup 2`` by default; several minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
 from PIL import Image
+
+from translate.precision import cpu_computes_in
 
 #: What each model trains with (the references' 256 px defaults).
 MODELS = {
@@ -27,13 +31,15 @@ MODELS = {
 #: name -> TrainConfig settings of each configuration, eager fp32 first.
 SETTINGS = {
     "eager fp32": {},
+    "channels-last": {"channels_last": True},
+    "compile": {"compile": True},
     "bf16": {"precision": "bf16"},
     "bf16 + channels-last": {"precision": "bf16", "channels_last": True},
 }
 
 #: Runs in a fresh process: trains, prints JSON with the timed s/iter and peak RSS.
 WORKER = """
-import json, resource, sys, time
+import json, sys, time
 from translate.train.trainer import Trainer, TrainConfig
 
 settings = json.loads(sys.argv[1])
@@ -48,8 +54,9 @@ while steps < trainer.total_steps:
     times.append(time.perf_counter() - started)
     steps += 1
 timed = times[warmup:]
-print(json.dumps({"s_per_iter": sum(timed) / len(timed),
-                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({"s_per_iter": sum(timed) / len(timed), "peak_rss_gib": peak_kib / 2**20}))
 """
 
 
@@ -84,6 +91,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="first steps not timed")
     parser.add_argument("--models", default="cyclegan,pix2pix", help="comma-separated models to measure")
     args = parser.parse_args()
+    bf16 = cpu_computes_in("bf16")
+    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads, "
+          f"bf16 instructions: {'yes' if bf16 else 'no (bf16 rows not run: far slower than fp32 here)'}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         make_data(work / "data")
@@ -91,6 +101,8 @@ def main() -> None:
         for model in args.models.split(","):
             baseline = None
             for name, settings in SETTINGS.items():
+                if settings.get("precision") == "bf16" and not bf16:
+                    continue
                 measured = measure(work, model, name, settings, args.steps, args.warmup)
                 baseline = baseline or measured["s_per_iter"]
                 print(f"{model:10} {name:22} {measured['s_per_iter']:8.2f} {baseline / measured['s_per_iter']:8.2f}x "
