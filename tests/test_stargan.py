@@ -421,12 +421,13 @@ def test_stargan_learns_from_domain_folders(tmp_path):
     reconstruction is a cycle), and the label reaches the generator only through the borders
     of its zero-padded first convolution (instance norm removes constant planes). A few
     hundred steps move the held-out translations from the untrained grey (about 10 dB) to
-    13-18 dB (four seeds); they do not reach the identity baseline (about 23 dB).
+    13.9-15.6 dB (seeds 0-3); they do not reach the identity baseline (about 23 dB). At lr 1e-3
+    training diverged below the untrained output on three of five seeds; 2e-4 is steady.
     """
     data = write_domains(tmp_path / "data", names=("photo", "graded"), count=72, size=64)
     load = lambda folder: torch.stack([to_tensor(load_rgb(p)) for p in list_images(SAMPLE_ROOT / folder)])  # noqa: E731
     inputs, targets = load("testA"), load("testB")
-    options = {"conv_dim": "8", "critic_dim": "8", "repeat_num": "1", "critic_layers": "3", "lr": "0.001"}
+    options = {"conv_dim": "8", "critic_dim": "8", "repeat_num": "1", "critic_layers": "3", "lr": "0.0002"}
     trainer = Trainer(trainer_config(tmp_path, data, loss="lsgan", steps=400, batch_size=16, model_options=options))
     with torch.no_grad():
         untrained = psnr(trainer.model.eval().translate(inputs, to="graded"), targets)
