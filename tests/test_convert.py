@@ -121,6 +121,7 @@ def test_same_sized_images_are_batched_with_identical_results(translator, tmp_pa
             assert difference.abs().max() <= 1  # batched convolutions may round differently
 
 
+@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
 def test_bf16_output_stays_close_to_fp32(run_dir):
     image = Image.effect_noise((48, 40), 60).convert("RGB")
     fp32 = Translator.load(run_dir, device="cpu")(image)
