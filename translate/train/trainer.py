@@ -222,7 +222,9 @@ class Trainer:
         check_precision(config.precision)
         device = resolve_device(config.device)
         if config.precision == "fp16" and device.type != "cuda":
-            raise TrainingError("--precision fp16 needs CUDA (it trains with a gradient scaler); use fp32 or bf16 on the CPU")
+            raise TrainingError(
+                "--precision fp16 needs CUDA (it trains with a gradient scaler); use fp32 or bf16 on the CPU"
+            )
         warn_if_slow(device, config.precision)
 
     def _adam_implementation(self) -> dict[str, bool]:
