@@ -75,9 +75,8 @@ class Distributed:
         if not self.enabled:
             return values
         names = sorted(values)
-        summed = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
-        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
-        return dict(zip(names, (summed / self.world_size).tolist()))
+        stacked = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
+        return dict(zip(names, self.all_reduce_mean(stacked).tolist()))
 
     def gather(self, value: Any) -> list[Any]:
         """Every rank's ``value`` (picklable), in rank order."""

@@ -156,13 +156,14 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool = False, registry: PluginRegistry | None = None):
         self.registry = registry or PluginRegistry(extra_modules=config.plugins)
-        self._check_speed_settings(config)
-        self.distributed = distributed.setup(resolve_device(config.device))
+        requested_device = resolve_device(config.device)  # --device may change on resume; the new one wins
+        self._check_speed_settings(config.precision, requested_device)
+        self.distributed = distributed.setup(requested_device)
         self.run_dir = self.distributed.broadcast(self._run_dir(config, resume))
         if resume:
             config = self._saved_config(config)
         self.config = config
-        self.device = self.distributed.device(resolve_device(config.device))
+        self.device = self.distributed.device(requested_device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         model_cls = self.registry.model(config.model)
@@ -218,14 +219,13 @@ class Trainer:
     # -- setup ---------------------------------------------------------------------------
 
     @staticmethod
-    def _check_speed_settings(config: TrainConfig) -> None:
-        check_precision(config.precision)
-        device = resolve_device(config.device)
-        if config.precision == "fp16" and device.type != "cuda":
+    def _check_speed_settings(precision: str, device: torch.device) -> None:
+        check_precision(precision)
+        if precision == "fp16" and device.type != "cuda":
             raise TrainingError(
                 "--precision fp16 needs CUDA (it trains with a gradient scaler); use fp32 or bf16 on the CPU"
             )
-        warn_if_slow(device, config.precision)
+        warn_if_slow(device, precision)
 
     def _adam_implementation(self) -> dict[str, bool]:
         """Fused Adam on CUDA (one kernel per step), the multi-tensor ``foreach`` one elsewhere."""
