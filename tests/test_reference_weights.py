@@ -240,3 +240,13 @@ def test_weights_recipes_download_and_import_a_checkpoint(tmp_path):
         expected = reference(x)
     translated = Translator.load(tmp_path / "weights" / "tiny2zebra", device="cpu").translate_batch(x)
     assert torch.allclose(translated, expected, atol=TOLERANCE)
+
+
+def test_the_command_line_offers_exactly_the_importable_architectures():
+    from translate.cli.common import REFERENCE_ARCH_CHOICES
+    from translate.reference_weights import REFERENCE_ARCHS
+
+    assert REFERENCE_ARCH_CHOICES == REFERENCE_ARCHS
+    for command in ("convert", "import-weights"):
+        arch = next(param for param in main.commands[command].params if param.name == "arch")
+        assert tuple(arch.type.choices) == REFERENCE_ARCHS

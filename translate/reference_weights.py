@@ -31,9 +31,10 @@ from torch import Tensor, nn
 
 from translate import __version__
 from translate.errors import TranslateError
+from translate.nets import GENERATOR_ARCHS
 
-#: ``--arch`` values: the reference's generator names.
-REFERENCE_ARCHS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+#: ``--arch`` values: the reference's generator names, which are ours too.
+REFERENCE_ARCHS = GENERATOR_ARCHS
 #: File suffixes ``convert`` treats as reference weights rather than checkpoint folders.
 REFERENCE_SUFFIXES = (".pth", ".pt")
 _NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")

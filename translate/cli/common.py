@@ -45,6 +45,10 @@ def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[s
     return parsed
 
 
+#: ``--arch`` choices for reference ``.pth`` files. Spelled out so that the CLI need not import
+#: torch; a test keeps them equal to :data:`translate.reference_weights.REFERENCE_ARCHS`.
+REFERENCE_ARCH_CHOICES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+
 plugin_option = click.option(
     "--plugin", "plugins", multiple=True, metavar="MODULE",
     help="Import MODULE as a plugin for this run (repeatable).",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from translate.cli.common import UserError, plugin_option, user_errors
+from translate.cli.common import REFERENCE_ARCH_CHOICES, UserError, plugin_option, user_errors
 
 
 @click.command()
@@ -39,7 +39,7 @@ from translate.cli.common import UserError, plugin_option, user_errors
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=64, show_default=True,
               help="Pixels shared by neighbouring tiles, blended linearly.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the generator (slow start, faster runs).")
-@click.option("--arch", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
+@click.option("--arch", type=click.Choice(REFERENCE_ARCH_CHOICES),
               default=None, help="Architecture of a reference latest_net_G.pth given as CHECKPOINT (needed for .pth).")
 @plugin_option
 @user_errors

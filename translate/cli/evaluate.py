@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from translate.cli.common import UserError, plugin_option, user_errors
+from translate.cli.common import REFERENCE_ARCH_CHOICES, UserError, plugin_option, user_errors
 
 
 @click.command("eval")
@@ -72,7 +72,7 @@ def eval_command(run: str, data: str | None, split: str, direction: str | None, 
 @click.command("import-weights")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--arch", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
+@click.option("--arch", type=click.Choice(REFERENCE_ARCH_CHOICES),
               required=True, help="The reference's --netG the weights were trained with.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="Which side of paired A|B data the generator takes as input (used by eval).")
