@@ -158,3 +158,13 @@ def test_a_pip_visible_third_party_loss_trains_from_the_console_script(tmp_path)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"objective": "meanscore"' in (tmp_path / "run" / "latest" / "checkpoint.json").read_text()
+
+
+def test_the_command_line_choices_are_the_librarys():
+    """The CLI spells directions and precisions out (no torch at start-up); they must not drift."""
+    from translate.cli.common import DIRECTION_CHOICES, PRECISION_CHOICES
+    from translate.models.directions import DIRECTIONS
+    from translate.precision import PRECISIONS
+
+    assert DIRECTION_CHOICES == DIRECTIONS
+    assert PRECISION_CHOICES == tuple(PRECISIONS)

@@ -7,14 +7,21 @@ from pathlib import Path
 
 import click
 
-from translate.cli.common import REFERENCE_ARCH_CHOICES, UserError, plugin_option, user_errors
+from translate.cli.common import (
+    DIRECTION_CHOICES,
+    PRECISION_CHOICES,
+    REFERENCE_ARCH_CHOICES,
+    UserError,
+    plugin_option,
+    user_errors,
+)
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.argument("src")
 @click.argument("dst", type=click.Path(file_okay=False))
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+@click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
               help="Direction for two-way models (default: the one trained).")
 @click.option("--to", "target", default=None, metavar="TARGET",
               help="Target domain or attributes for multi-domain models (e.g. --to Blond_Hair).")
@@ -27,7 +34,7 @@ from translate.cli.common import REFERENCE_ARCH_CHOICES, UserError, plugin_optio
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them).")
 @click.option("--allow-inside-input", is_flag=True, help="Allow DST inside SRC (default: refused).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="fp32", show_default=True,
               help="Compute precision: bf16/fp16 are faster on GPUs and on CPUs with such instructions "
                    "(AVX-512 BF16, AMX); far slower on other CPUs, with a warning.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
@@ -90,7 +97,7 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), required=True,
               help="onnx (needs the 'export' extra) or torchscript.")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+@click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
               help="Which generator of a two-way model (default: the one trained).")
 @click.option("--to", "target", default=None, metavar="TARGET",
               help="Target domain or attributes a multi-domain model is exported for (e.g. --to Blond_Hair).")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from translate.cli.common import REFERENCE_ARCH_CHOICES, UserError, plugin_option, user_errors
+from translate.cli.common import DIRECTION_CHOICES, REFERENCE_ARCH_CHOICES, UserError, plugin_option, user_errors
 
 
 @click.command("eval")
@@ -16,7 +16,7 @@ from translate.cli.common import REFERENCE_ARCH_CHOICES, UserError, plugin_optio
 @click.option("--data", default=None, metavar="DIR",
               help="Data folder ('sample': the embedded sample set). Default: the run's training data.")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate on (test, val, ...).")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+@click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
               help="Direction of a two-way model (default: the one trained).")
 @click.option("--to", "target", default=None, metavar="DOMAIN", help="Target domain of a multi-domain model.")
 @click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
@@ -74,7 +74,7 @@ def eval_command(run: str, data: str | None, split: str, direction: str | None, 
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--arch", type=click.Choice(REFERENCE_ARCH_CHOICES),
               required=True, help="The reference's --netG the weights were trained with.")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+@click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default="AtoB", show_default=True,
               help="Which side of paired A|B data the generator takes as input (used by eval).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @user_errors

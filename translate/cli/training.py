@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from translate.cli.common import CONFIG_META, config_file_options, parse_key_values, plugin_option, user_errors
+from translate.cli.common import (
+    CONFIG_META,
+    DIRECTION_CHOICES,
+    PRECISION_CHOICES,
+    config_file_options,
+    parse_key_values,
+    plugin_option,
+    user_errors,
+)
 
 
 @click.command()
@@ -22,7 +30,7 @@ from translate.cli.common import CONFIG_META, config_file_options, parse_key_val
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per step.")
 @click.option("--image-size", type=click.IntRange(min=16), default=None,
               help="Training crop size in pixels. Default: 256, or 64 on the sample set.")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+@click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
               help="Which side is the input (pix2pix) or the default conversion direction (CycleGAN).")
 @click.option("--attrs", default=None, metavar="A,B,...",
               help="StarGAN on CelebA: the attributes to learn (e.g. Black_Hair,Blond_Hair,Male).")
@@ -42,7 +50,7 @@ from translate.cli.common import CONFIG_META, config_file_options, parse_key_val
               help="Append losses, learning rates and objective state to metrics.jsonl every N steps.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Data-loading worker processes.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="fp32", show_default=True,
               help="Autocast precision: bf16 (faster on GPUs and on CPUs with bf16 instructions such as AVX-512 BF16 "
                    "or AMX; far slower on other CPUs, with a warning) or fp16 (CUDA, loss scaling).")
 @click.option("--compile", is_flag=True, help="torch.compile the networks (slow start; pays off on long GPU runs).")
