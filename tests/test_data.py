@@ -407,7 +407,8 @@ def test_corrupt_training_image_is_an_error_naming_the_file(tmp_path):
 def test_sample_mapping_formula_and_shapes():
     x = torch.rand(2, 3, 5, 4) * 2 - 1
     y = apply_sample_mapping(x)
-    assert y.shape == x.shape and torch.equal(y[1], apply_sample_mapping(x[1]))
+    # batched and single einsum may round differently (AVX-512 kernels do): equal up to float rounding
+    assert y.shape == x.shape and torch.allclose(y[1], apply_sample_mapping(x[1]), rtol=0, atol=1e-6)
     assert y.min() >= -1 and y.max() <= 1
     u = torch.tensor([0.2, 0.5, 0.9])
     expected = [
