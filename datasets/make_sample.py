@@ -20,11 +20,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import skimage.data
-from matplotlib import cbook
 from PIL import Image
 
 from translate.data.images import to_pil, to_tensor
+from translate.data.photo_tasks import load_photo, random_tiles, side_by_side
 from translate.data.sample import SAMPLE_COUNTS, SAMPLE_ROOT, apply_sample_mapping
 
 TILE = 64
@@ -35,44 +34,9 @@ TRAIN_PHOTOS = ("astronaut", "chelsea", "rocket", "hubble_deep_field", "retina",
 TEST_PHOTOS = ("coffee", "grace_hopper")
 
 
-def load_photo(name: str) -> Image.Image:
-    """One source photograph as an RGB image."""
-    if name == "grace_hopper":
-        with cbook.get_sample_data("grace_hopper.jpg") as file:
-            return Image.open(file).convert("RGB")
-    return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
-
-
-def random_tiles(photo: Image.Image, count: int, rng: np.random.Generator) -> list[Image.Image]:
-    """``count`` random square windows of 15-40 % of the photo's short side, resized to TILE.
-
-    Windows that are nearly flat or nearly black (sky, the black surround of the
-    retina and deep-field photos) are rejected so every tile carries colour and texture.
-    """
-    width, height = photo.size
-    tiles: list[Image.Image] = []
-    while len(tiles) < count:
-        side = max(TILE, int(rng.uniform(0.15, 0.40) * min(width, height)))
-        left = int(rng.integers(0, width - side + 1))
-        top = int(rng.integers(0, height - side + 1))
-        tile = photo.crop((left, top, left + side, top + side)).resize((TILE, TILE), Image.Resampling.LANCZOS)
-        luma = np.asarray(tile.convert("L"), dtype=np.float64) / 255.0
-        if luma.mean() > 0.12 and luma.std() > 0.06:
-            tiles.append(tile)
-    return tiles
-
-
 def grade(tile: Image.Image) -> Image.Image:
     """The domain-B version of a domain-A tile."""
     return to_pil(apply_sample_mapping(to_tensor(tile)))
-
-
-def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
-    """An aligned pix2pix example: A on the left, B on the right."""
-    pair = Image.new("RGB", (a.width + b.width, a.height))
-    pair.paste(a, (0, 0))
-    pair.paste(b, (a.width, 0))
-    return pair
 
 
 def save(img: Image.Image, path: Path) -> None:
@@ -94,14 +58,14 @@ def write_photos(photos: tuple[str, ...], aligned: str, folder_a: str, folder_b:
     for index, name in enumerate(photos):
         rng = np.random.default_rng([SEED, index, len(photos)])
         photo = load_photo(name)
-        for number, tile in enumerate(random_tiles(photo, per_photo, rng)):
+        for number, tile in enumerate(random_tiles(photo, per_photo, TILE, rng)):
             stem = f"{name}_{number:02d}{suffix}"
             save(side_by_side(tile, grade(tile)), root / aligned / stem)
             save(tile, root / folder_a / stem)
             if not unpaired_b:
                 save(grade(tile), root / folder_b / stem)
         if unpaired_b:
-            for number, tile in enumerate(random_tiles(photo, per_photo, rng), start=per_photo):
+            for number, tile in enumerate(random_tiles(photo, per_photo, TILE, rng), start=per_photo):
                 save(grade(tile), root / folder_b / f"{name}_{number:02d}{suffix}")
 
 

@@ -1,0 +1,176 @@
+"""Learning tasks with known ground truth, cut from real photographs (for tests and benchmarks).
+
+Learning tests and ``benchmarks/learning.py`` need tasks where the right answer is known,
+built from real photographs that install offline with the ``test`` extra: scikit-image's
+``skimage.data``, scikit-learn's sample images and matplotlib's ``grace_hopper.jpg``.
+Training and held-out photographs are disjoint, so a score on the test folders measures
+what a model learned, not what it memorised.
+
+* :func:`write_unpaired_grading` — an unpaired colour/tone task (CycleGAN, UNIT, CUT):
+  ``trainA/`` photo crops, ``trainB/`` *other* windows after :func:`tone_grading`,
+  ``testA/``/``testB/`` paired held-out crops. The grading is strong (the input scores
+  about 17 dB against the truth), so doing nothing is a real baseline to beat.
+* :func:`write_paired_restoration` — a paired task (pix2pix): A is a blurred grayscale
+  version of the colour crop B (:func:`degrade`), ``train/``/``test/`` side by side.
+
+Crop positions come from fixed seeds, so a folder written twice is identical (with the
+same library versions). None of this is needed at run time; the imports of the photo
+libraries happen inside the functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+
+from translate.data.images import to_pil, to_tensor
+
+#: Photos crops are trained on, and held-out photos crops are tested on (never both).
+TRAIN_PHOTOS = ("astronaut", "chelsea", "rocket", "motorcycle", "retina", "immunohistochemistry", "china")
+TEST_PHOTOS = ("coffee", "grace_hopper", "flower")
+
+#: Colour mixing of :func:`tone_grading` (rows: output R, G, B), then an S-curve and per-channel gamma.
+GRADING_MATRIX = ((0.80, 0.30, 0.00), (0.05, 0.70, 0.15), (0.00, 0.25, 0.60))
+GRADING_CONTRAST = 1.8
+GRADING_GAMMA = (0.6, 0.9, 1.5)
+#: Gaussian blur radius (pixels at the crop size) of :func:`degrade`.
+BLUR_RADIUS = 1.5
+
+_SEED = 20261127
+
+
+def load_photo(name: str) -> Image.Image:
+    """One source photograph as an RGB image.
+
+    ``skimage.data`` names, ``motorcycle`` (the left view of ``stereo_motorcycle``), scikit-learn's
+    ``china`` and ``flower``, matplotlib's ``grace_hopper``.
+    """
+    if name == "grace_hopper":
+        from matplotlib import cbook
+
+        with cbook.get_sample_data("grace_hopper.jpg") as file:
+            return Image.open(file).convert("RGB")
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return Image.fromarray(load_sample_image(f"{name}.jpg")).convert("RGB")
+    import skimage.data
+
+    if name == "motorcycle":
+        return Image.fromarray(skimage.data.stereo_motorcycle()[0]).convert("RGB")
+    return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+
+
+def random_tiles(photo: Image.Image, count: int, size: int, rng: np.random.Generator) -> list[Image.Image]:
+    """``count`` random square windows of 15-40 % of the photo's short side, resized to ``size``.
+
+    Windows that are nearly flat or nearly black (sky, the black surround of the retina and
+    deep-field photos) are rejected, so every tile carries colour and texture.
+    """
+    width, height = photo.size
+    tiles: list[Image.Image] = []
+    while len(tiles) < count:
+        side = max(size, int(rng.uniform(0.15, 0.40) * min(width, height)))
+        side = min(side, width, height)
+        left = int(rng.integers(0, width - side + 1))
+        top = int(rng.integers(0, height - side + 1))
+        tile = photo.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+        luma = np.asarray(tile.convert("L"), dtype=np.float64) / 255.0
+        if luma.mean() > 0.12 and luma.std() > 0.06:
+            tiles.append(tile)
+    return tiles
+
+
+def tone_grading(images: torch.Tensor) -> torch.Tensor:
+    """The unpaired task's ground truth: a per-pixel colour/tone grading of images in [-1, 1].
+
+    ``u = (x + 1) / 2``; ``v = clamp(M u, 0, 1)`` mixes colours (:data:`GRADING_MATRIX`),
+    an S-curve ``v^k / (v^k + (1 − v)^k)`` raises contrast (``k`` = :data:`GRADING_CONTRAST`),
+    a gamma per channel (:data:`GRADING_GAMMA`) warms the tones; back to [-1, 1].
+    Works on ``(3, H, W)`` and ``(N, 3, H, W)``.
+    """
+    matrix = torch.tensor(GRADING_MATRIX, dtype=images.dtype, device=images.device)
+    gamma = torch.tensor(GRADING_GAMMA, dtype=images.dtype, device=images.device).view(3, 1, 1)
+    unit = images.add(1.0).div(2.0)
+    mixed = torch.einsum("ij,...jhw->...ihw", matrix, unit).clamp(0.0, 1.0)
+    high = mixed.pow(GRADING_CONTRAST)
+    curved = high / (high + (1.0 - mixed).pow(GRADING_CONTRAST)).clamp_min(1e-8)
+    return curved.pow(gamma).mul(2.0).sub(1.0)
+
+
+def degrade(image: Image.Image) -> Image.Image:
+    """The paired task's input: ``image`` in grayscale, blurred (radius :data:`BLUR_RADIUS`), as RGB."""
+    return image.convert("L").filter(ImageFilter.GaussianBlur(BLUR_RADIUS)).convert("RGB")
+
+
+def _graded(tile: Image.Image) -> Image.Image:
+    return to_pil(tone_grading(to_tensor(tile)))
+
+
+def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
+    """An aligned pix2pix example: ``a`` on the left, ``b`` on the right."""
+    pair = Image.new("RGB", (a.width + b.width, a.height))
+    pair.paste(a, (0, 0))
+    pair.paste(b, (a.width, 0))
+    return pair
+
+
+def _tiles(photos: tuple[str, ...], per_photo: int, size: int, stream: int) -> list[tuple[str, Image.Image]]:
+    """(name, tile) for ``per_photo`` tiles of each photo; ``stream`` picks an independent draw."""
+    named = []
+    for index, name in enumerate(photos):
+        rng = np.random.default_rng([_SEED, size, stream, index])
+        for number, tile in enumerate(random_tiles(load_photo(name), per_photo, size, rng)):
+            named.append((f"{name}_{stream}_{number:02d}", tile))
+    return named
+
+
+def write_unpaired_grading(root: str | Path, size: int = 64, train_per_photo: int = 16,
+                           test_per_photo: int = 8) -> Path:
+    """Write the unpaired grading task under ``root``: ``trainA/ trainB/ testA/ testB/`` (PNG).
+
+    ``trainB`` holds graded crops of windows drawn independently of ``trainA``'s (unpaired);
+    ``testB/x`` is the graded ``testA/x`` of held-out photos (the ground truth).
+    """
+    root = Path(root)
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for name, tile in _tiles(TRAIN_PHOTOS, train_per_photo, size, stream=0):
+        tile.save(root / "trainA" / f"{name}.png")
+    for name, tile in _tiles(TRAIN_PHOTOS, train_per_photo, size, stream=1):
+        _graded(tile).save(root / "trainB" / f"{name}.png")
+    for name, tile in _tiles(TEST_PHOTOS, test_per_photo, size, stream=2):
+        tile.save(root / "testA" / f"{name}.png")
+        _graded(tile).save(root / "testB" / f"{name}.png")
+    return root
+
+
+def write_paired_restoration(root: str | Path, size: int = 128, train_per_photo: int = 12,
+                             test_per_photo: int = 6) -> Path:
+    """Write the paired restoration task under ``root``: ``train/`` and ``test/`` of A|B pairs (PNG).
+
+    A is :func:`degrade` of the colour crop B; test pairs come from the held-out photos.
+    """
+    root = Path(root)
+    for split, photos, per_photo, stream in (("train", TRAIN_PHOTOS, train_per_photo, 0),
+                                             ("test", TEST_PHOTOS, test_per_photo, 2)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for name, tile in _tiles(photos, per_photo, size, stream):
+            side_by_side(degrade(tile), tile).save(root / split / f"{name}.png")
+    return root
+
+
+__all__ = [
+    "TEST_PHOTOS",
+    "TRAIN_PHOTOS",
+    "degrade",
+    "load_photo",
+    "random_tiles",
+    "side_by_side",
+    "tone_grading",
+    "write_paired_restoration",
+    "write_unpaired_grading",
+]
