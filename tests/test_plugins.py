@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -201,3 +202,58 @@ def test_returning_something_that_is_not_an_objective_is_skipped(installed):
 def test_unknown_objective_lists_the_available_ones():
     with pytest.raises(PluginError, match=r"unknown objective 'nope' \(available: .*lsgan.*vanilla"):
         PluginRegistry().objective("nope")
+
+
+EXITS_AT_IMPORT = "import sys\nsys.exit()\n"
+EXITS_IN_HOOK = "import sys\nfrom translate import hookimpl\n\n@hookimpl\ndef translate_objectives():\n    sys.exit(3)\n"
+RAISES_BASE_EXCEPTION = "class Stop(BaseException):\n    pass\n\nraise Stop('halt')\n"
+
+
+@pytest.mark.parametrize("source, error", [(EXITS_AT_IMPORT, "SystemExit"), (RAISES_BASE_EXCEPTION, "Stop: halt")],
+                         ids=["sys.exit", "BaseException"])
+def test_a_plugin_that_exits_or_raises_a_base_exception_at_import_is_skipped(installed, source, error):
+    installed("quitter", {"quitter_mod": source}, {"quitter": "quitter_mod"})
+    problem = f"plugin 'quitter' from 'quitter' (quitter_mod) failed to load: {error}; skipped"
+    with pytest.warns(PluginWarning) as warned:
+        registry = PluginRegistry()
+    assert [str(w.message) for w in warned] == [problem]
+    assert "quitter" not in registry.plugins and BUILTIN_OBJECTIVES <= set(registry.names("objective"))
+    result = CliRunner().invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 1  # not 0 having done nothing
+    listed = json.loads(result.stdout)
+    assert listed["problems"] == [problem] and "lsgan" in {p["name"] for p in listed["plugins"]}
+
+
+def test_a_plugin_that_exits_in_its_hook_is_skipped(installed):
+    installed("quitter", {"quitter_hook": EXITS_IN_HOOK}, {"quitter": "quitter_hook"})
+    with pytest.warns(PluginWarning, match=r"plugin 'quitter' failed in translate_objectives: SystemExit: 3; skipped"):
+        registry = PluginRegistry()
+    assert "quitter" not in registry.plugins
+
+
+def test_keyboard_interrupt_while_importing_a_plugin_is_not_swallowed(installed):
+    installed("slow-loss", {"slow_loss": "raise KeyboardInterrupt\n"}, {"slow": "slow_loss"})
+    with pytest.raises(KeyboardInterrupt):
+        PluginRegistry()
+
+
+def test_a_plugin_module_asked_for_by_name_that_exits_is_a_one_line_error(tmp_path, monkeypatch):
+    (tmp_path / "exiting_module.py").write_text(EXITS_AT_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = CliRunner().invoke(main, ["plugins", "--plugin", "exiting_module"])
+    assert result.exit_code == 2
+    assert result.stderr == "translate: error: plugin module 'exiting_module' failed to import: SystemExit\n"
+
+
+@pytest.mark.parametrize("name", ["42", "['x']", "None"])
+def test_an_objective_whose_name_is_not_a_string_is_skipped(installed, name):
+    source = objective_plugin("placeholder").replace('name = "placeholder"', f"name = {name}")
+    installed("odd-name", {"odd_name": source}, {"odd-name": "odd_name"})
+    with pytest.warns(PluginWarning, match=rf"plugin 'odd-name' returned <class 'odd_name.TestObjective'> whose name "
+                                           rf"is {re.escape(name)} from translate_objectives; expected an? Objective "
+                                           "subclass whose name is a non-empty string; skipped"):
+        registry = PluginRegistry()
+    assert "odd-name" not in registry.plugins
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "problem: plugin 'odd-name' returned" in result.stderr

@@ -15,9 +15,10 @@ Selecting a clashing name is an error naming both plugins; nothing is shadowed.
 ``TRANSLATE_DISABLE_PLUGIN_AUTOLOAD=1`` skips third-party entry points (the
 built-ins of ``image-translate`` still load).
 
-A plugin that raises while it is imported, breaks the contract (a misspelt hook) or
-fails in its hook is skipped with a :class:`PluginWarning` naming it, and listed in
-:attr:`PluginRegistry.problems`; everything else keeps working. A plugin the user
+A plugin that raises while it is imported (anything but ``KeyboardInterrupt``, even
+``sys.exit()``), breaks the contract (a misspelt hook, a provided class whose ``name`` is
+not a string) or fails in its hook is skipped with a :class:`PluginWarning` naming it, and
+listed in :attr:`PluginRegistry.problems`; everything else keeps working. A plugin the user
 asked for by name (``--plugin MODULE``, :meth:`PluginRegistry.register`) fails loudly
 with a :class:`PluginError` instead.
 """
@@ -116,7 +117,9 @@ class PluginRegistry:
             seen.setdefault(ep.name, dist or "?")
             try:
                 module = ep.load()
-            except Exception as exc:  # a plugin's own bug: name it, do not show its traceback
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a plugin's own bug, even sys.exit(): name it, no traceback
                 self._skip(f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {_one_line(exc)}")
                 continue
             version = ep.dist.version if ep.dist is not None else None
@@ -134,8 +137,10 @@ class PluginRegistry:
     def _load_module(self, module_name: str) -> None:
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:
-            raise PluginError(f"plugin module {module_name!r} failed to import: {type(exc).__name__}: {exc}") from exc
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            raise PluginError(f"plugin module {module_name!r} failed to import: {_one_line(exc)}") from exc
         if self.manager.is_registered(module):
             return
         self._register(module, module_name, None, None)
@@ -262,20 +267,27 @@ def _provided_classes(hook_function: Any, kind: str, hook_name: str, plugin_name
     base = {"objective": Objective, "model": Model, "logger": RunLogger}[kind]
     try:
         classes = list(hook_function() or [])
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {_one_line(exc)}") from exc
     for cls in classes:
-        if not (isinstance(cls, type) and issubclass(cls, base) and cls.name):
+        if not (isinstance(cls, type) and issubclass(cls, base) and isinstance(cls.name, str) and cls.name):
+            name = f" whose name is {cls.name!r}" if isinstance(cls, type) and issubclass(cls, base) else ""
             raise PluginError(
-                f"plugin {plugin_name!r} returned {cls!r} from {hook_name}; expected a {base.__name__} subclass with a name"
+                f"plugin {plugin_name!r} returned {cls!r}{name} from {hook_name}; expected a {base.__name__} subclass "
+                "whose name is a non-empty string"
             )
     return classes
 
 
 def _one_line(exc: BaseException, with_type: bool = True) -> str:
-    """``RuntimeError: boom`` with any line breaks of the message folded into spaces."""
+    """``RuntimeError: boom`` with any line breaks of the message folded into spaces (``SystemExit`` alone
+    when there is no message)."""
     message = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {message}" if with_type else message
+    if not with_type:
+        return message
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _plugin_list(providers: list[tuple[type, str]]) -> str:
