@@ -21,6 +21,10 @@ not a string) or fails in its hook is skipped with a :class:`PluginWarning` nami
 listed in :attr:`PluginRegistry.problems`; everything else keeps working. A plugin the user
 asked for by name (``--plugin MODULE``, :meth:`PluginRegistry.register`) fails loudly
 with a :class:`PluginError` instead.
+
+A plugin that fails later, while translate calls into it (an objective's loss, a
+model's ``train_step``), is found from the error's traceback by :meth:`PluginRegistry.blame`,
+so that the command line can name it in one line instead of showing the traceback.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -53,6 +59,21 @@ class PluginError(TranslateError):
 
 class PluginWarning(TranslateWarning):
     """An installed plugin was skipped because it is broken; the message names it and the error."""
+
+
+class PluginFailure(PluginError):
+    """A third-party plugin raised while translate called into it: a bug of that plugin.
+
+    :ivar plugin: the plugin, with its distribution and version.
+    :ivar call: the function translate called into the plugin, e.g. ``MyLoss.generator_loss``.
+    :ivar location: ``file.py:line`` of the plugin's innermost frame, where it raised.
+    :ivar error: the plugin's exception, whose traceback is the full story.
+    """
+
+    def __init__(self, plugin: "PluginInfo", call: str, location: str, error: BaseException):
+        self.plugin, self.call, self.location, self.error = plugin, call, location, error
+        source = f"{plugin.distribution} {plugin.version}" if plugin.distribution else f"module {plugin.module}"
+        super().__init__(f"plugin {plugin.name!r} ({source}) failed in {call} at {location}: {_one_line(error)}")
 
 
 @dataclass
@@ -238,6 +259,43 @@ class PluginRegistry:
             )
         return providers[0][0]
 
+    def blame(self, error: BaseException) -> PluginFailure | None:
+        """The third-party plugin whose code raised ``error``, or ``None`` when none did.
+
+        The innermost frame of the traceback in a module of a plugin (its own module, or
+        the module of a class it provides) names the plugin; the outermost of that plugin's
+        consecutive frames names the call translate made into it. translate's own code,
+        its built-in plugins included, is never blamed: an error there is a bug of translate.
+        """
+        owners = self._third_party_modules()
+        frames = list(traceback.walk_tb(error.__traceback__))  # outermost first
+        owner_of = [_owner(frame.f_globals.get("__name__", ""), owners) for frame, _ in frames]
+        for inner in reversed(range(len(frames))):
+            plugin = owner_of[inner]
+            if plugin is None:
+                continue
+            outer = inner
+            while outer > 0 and owner_of[outer - 1] == plugin:
+                outer -= 1
+            code = frames[outer][0].f_code
+            frame, line = frames[inner]
+            location = f"{Path(frame.f_code.co_filename).name}:{line}"
+            return PluginFailure(self.plugins[plugin], getattr(code, "co_qualname", code.co_name), location, error)
+        return None
+
+    def _third_party_modules(self) -> dict[str, str]:
+        """Module name -> plugin name, for every plugin that is not part of translate's own distribution."""
+        own = {"translate"} | {info.module.partition(".")[0] for info in self.plugins.values()
+                               if info.distribution == DISTRIBUTION}
+        owners: dict[str, str] = {}
+        for kind in self._providers.values():
+            for providers in kind.values():
+                for cls, plugin in providers:
+                    owners[cls.__module__] = plugin
+        owners.update((info.module, name) for name, info in self.plugins.items())
+        return {module: plugin for module, plugin in owners.items()
+                if module.partition(".")[0] not in own and self.plugins[plugin].distribution != DISTRIBUTION}
+
     def objective(self, name: str) -> type["Objective"]:
         """The objective class that ``--loss NAME`` selects."""
         return self._get("objective", name)
@@ -288,6 +346,16 @@ def _one_line(exc: BaseException, with_type: bool = True) -> str:
     if not with_type:
         return message
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _owner(module: str, owners: dict[str, str]) -> str | None:
+    """The plugin owning ``module`` or the nearest of its parent packages."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        plugin = owners.get(".".join(parts[:end]))
+        if plugin is not None:
+            return plugin
+    return None
 
 
 def _plugin_list(providers: list[tuple[type, str]]) -> str:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import traceback
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from translate.errors import TranslateError
+
+if TYPE_CHECKING:
+    from translate.plugins import PluginRegistry
+
+#: Environment variable that shows the traceback behind every one-line error, like ``translate --debug``.
+DEBUG_SWITCH = "TRANSLATE_DEBUG"
+#: ``ctx.meta`` key of the plugin registry a command runs with (see :func:`command_registry`).
+REGISTRY_META = "translate.registry"
 
 
 class UserError(click.ClickException):
@@ -22,16 +32,56 @@ class UserError(click.ClickException):
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn the library's user-facing exceptions into one-line errors (no traceback)."""
+    """Turn the library's user-facing exceptions, and failures of third-party plugins, into one-line errors.
+
+    A plugin's failure is found in the traceback by :meth:`~translate.plugins.PluginRegistry.blame`
+    (with the registry of :func:`command_registry`) and named with its distribution, version and
+    the call that failed. Anything else, a bug of translate, keeps its traceback. Under ``--debug``
+    (or ``TRANSLATE_DEBUG=1``) the traceback is printed before the one-line error.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except TranslateError as exc:
-            raise UserError(str(exc)) from exc
+            raise _one_line_error(exc, str(exc)) from exc
+        except (KeyboardInterrupt, click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BaseException as exc:  # a plugin may even call sys.exit()
+            registry = click.get_current_context().meta.get(REGISTRY_META)
+            failure = registry.blame(exc) if registry is not None else None
+            if failure is None:
+                raise
+            hint = "" if debugging() else " (translate --debug shows the traceback)"
+            raise _one_line_error(exc, f"{failure}{hint}") from exc
 
     return wrapper
+
+
+def _one_line_error(exc: BaseException, message: str) -> UserError:
+    if debugging():
+        traceback.print_exception(exc)
+    return UserError(message)
+
+
+def debugging() -> bool:
+    """True under ``translate --debug`` or ``TRANSLATE_DEBUG=1``: show the traceback behind a one-line error."""
+    ctx = click.get_current_context(silent=True)
+    flag = ctx is not None and bool(ctx.find_root().params.get("debug"))
+    return flag or os.environ.get(DEBUG_SWITCH, "") not in ("", "0")
+
+
+def command_registry(plugins: tuple[str, ...] = ()) -> "PluginRegistry":
+    """The plugin registry of this command (every installed plugin plus the ``--plugin`` modules).
+
+    Kept in the command's context so that :func:`user_errors` can name a plugin that fails.
+    """
+    from translate.plugins import PluginRegistry
+
+    registry = PluginRegistry(extra_modules=plugins)
+    click.get_current_context().meta[REGISTRY_META] = registry
+    return registry
 
 
 def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from translate.cli.common import (
     PRECISION_CHOICES,
     REFERENCE_ARCH_CHOICES,
     UserError,
+    command_registry,
     plugin_option,
     user_errors,
 )
@@ -65,7 +66,6 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
 
     from translate.convert import Translator, distributed_share
     from translate.outputs import collect_inputs
-    from translate.plugins import PluginRegistry
 
     base, sources = collect_inputs(src)
     source_dir, target_dir = base.resolve(), Path(dst).resolve()
@@ -73,7 +73,7 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
         raise UserError(f"output folder '{dst}' is inside the input folder '{base}'; choose another output "
                         "folder or pass --allow-inside-input")
     translator = Translator.load(checkpoint, device=device, precision=precision, tile=tile, overlap=tile_overlap,
-                                 compile=use_compile, registry=PluginRegistry(extra_modules=plugins), arch=arch)
+                                 compile=use_compile, registry=command_registry(plugins), arch=arch)
     condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
     rank, world_size = distributed_share()
     share = len(sources[rank::world_size])
@@ -108,10 +108,8 @@ def export(checkpoint: str, out: str, fmt: str, direction: str | None, target: s
            plugins: tuple[str, ...]) -> None:
     """Export the generator of CHECKPOINT to OUT, taking any height and width."""
     from translate.export import export as export_generator
-    from translate.plugins import PluginRegistry
-
     if Path(out).exists() and not overwrite:
         raise UserError(f"'{out}' exists; pass --overwrite to replace it")
     condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
-    path = export_generator(checkpoint, out, fmt, registry=PluginRegistry(extra_modules=plugins), **condition)
+    path = export_generator(checkpoint, out, fmt, registry=command_registry(plugins), **condition)
     click.echo(f"exported: {path}")

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from translate.cli.common import plugin_option, user_errors
+from translate.cli.common import command_registry, plugin_option, user_errors
 
 
 recipes_option = click.option(
@@ -97,9 +97,7 @@ def data_check(folder: str, model: str | None, image_size: int, quick: bool, str
     from tqdm.auto import tqdm
 
     from translate.data.check import check_data
-    from translate.plugins import PluginRegistry
-
-    registry = PluginRegistry(extra_modules=plugins) if model else None
+    registry = command_registry(plugins) if model else None
     with tqdm(unit="img", desc="checking", dynamic_ncols=True, file=sys.stderr, disable=None, leave=False) as bar:
         report = check_data(folder, model=model, image_size=image_size, decode=not quick, registry=registry,
                             progress=lambda n: bar.update(n - bar.n))

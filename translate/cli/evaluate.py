@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from translate.cli.common import DIRECTION_CHOICES, REFERENCE_ARCH_CHOICES, UserError, plugin_option, user_errors
+from translate.cli.common import (
+    DIRECTION_CHOICES,
+    REFERENCE_ARCH_CHOICES,
+    UserError,
+    command_registry,
+    plugin_option,
+    user_errors,
+)
 
 
 @click.command("eval")
@@ -45,8 +52,6 @@ def eval_command(run: str, data: str | None, split: str, direction: str | None, 
 
     from translate.data.sample import SAMPLE_ROOT
     from translate.evaluate import default_output, evaluate, table, write_json
-    from translate.plugins import PluginRegistry
-
     if data is None:
         config = Path(run) / "config.json"
         if not config.is_file():
@@ -59,7 +64,7 @@ def eval_command(run: str, data: str | None, split: str, direction: str | None, 
     with tqdm(unit="img", desc="evaluating", dynamic_ncols=True, file=sys.stderr, disable=None, leave=False) as bar:
         result = evaluate(run, data, split=split, direction=direction, to=target,
                           inception_weights=inception_weights, device=device, batch_size=batch_size,
-                          registry=PluginRegistry(extra_modules=plugins), kid_subset_size=kid_subset_size,
+                          registry=command_registry(plugins), kid_subset_size=kid_subset_size,
                           kid_subsets=kid_subsets, progress=lambda n: bar.update(n - bar.n))
     written = write_json(result, out or default_output(result))
     if as_json:

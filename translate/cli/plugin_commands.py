@@ -8,7 +8,7 @@ import warnings
 
 import click
 
-from translate.cli.common import plugin_option, user_errors
+from translate.cli.common import command_registry, plugin_option, user_errors
 
 
 @click.group(invoke_without_command=True)
@@ -62,11 +62,10 @@ def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: i
     output shapes, missing gradients, NaN, objective state lost in a checkpoint and
     options that are not accepted (see translate.testing).
     """
-    from translate.plugins import PluginRegistry
     from translate.testing import check_objective
 
     plugins = tuple(click.get_current_context().parent.params["plugins"]) + plugins
-    registry = PluginRegistry(extra_modules=plugins)
+    registry = command_registry(plugins)
     report = check_objective(registry.objective(name), models=models or None, critics=critics or None,
                              steps=steps, registry=registry)
     click.echo(report.summary())

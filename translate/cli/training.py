@@ -10,6 +10,7 @@ from translate.cli.common import (
     CONFIG_META,
     DIRECTION_CHOICES,
     PRECISION_CHOICES,
+    command_registry,
     config_file_options,
     parse_key_values,
     plugin_option,
@@ -76,7 +77,7 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
     options["model_options"] = {**options["model_options"],
                                 **{key: value for key, value in shortcuts.items() if value is not None}}
     options["plugins"], options["loggers"] = tuple(options["plugins"]), tuple(options["loggers"])
-    trainer = Trainer(TrainConfig(**options), resume=resume)
+    trainer = Trainer(TrainConfig(**options), resume=resume, registry=command_registry(options["plugins"]))
     if not trainer.distributed.is_main:  # under torchrun rank 0 reports
         trainer.train(progress=False)
         distributed.teardown(trainer.distributed)
