@@ -22,6 +22,27 @@ def option_defaults(cls: type) -> dict[str, Any]:
     }
 
 
+def option_specs(cls: type, exclude: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """Every keyword option of ``cls.__init__`` as ``{name: {"default": ..., "type": "float"}}``, in signature order.
+
+    ``type`` is what a command-line value is converted to (the type of the default, see
+    :func:`convert_value`); for other defaults it is the parameter's annotation as written, or
+    ``"str"``.
+    """
+    parameters = inspect.signature(cls.__init__).parameters
+    specs = {}
+    for name, default in option_defaults(cls).items():
+        if name in exclude:
+            continue
+        if isinstance(default, (bool, int, float, str)):
+            kind = type(default).__name__
+        else:
+            annotation = parameters[name].annotation
+            kind = "str" if annotation is inspect.Parameter.empty else getattr(annotation, "__name__", str(annotation))
+        specs[name] = {"default": default, "type": kind}
+    return specs
+
+
 def parse_options(cls: type, raw: dict[str, str], what: str) -> dict[str, Any]:
     """Turn ``{"gamma": "0.5"}`` into typed keyword arguments for ``cls``.
 

@@ -35,7 +35,7 @@ import re
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +73,7 @@ class PluginFailure(PluginError):
     def __init__(self, plugin: "PluginInfo", call: str, location: str, error: BaseException):
         self.plugin, self.call, self.location, self.error = plugin, call, location, error
         source = f"{plugin.distribution} {plugin.version}" if plugin.distribution else f"module {plugin.module}"
-        super().__init__(f"plugin {plugin.name!r} ({source}) failed in {call} at {location}: {_one_line(error)}")
+        super().__init__(f"plugin {plugin.name!r} ({source}) failed in {call} at {location}: {one_line(error)}")
 
 
 @dataclass
@@ -111,10 +111,10 @@ class PluginRegistry:
         self.manager.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._load_problems: list[str] = []
+        #: Installed plugins left out because they are broken (each also among :attr:`problems`).
+        self.skipped: list[str] = []
         self._explicit: set[str] = set()  # asked for by name: their failures are errors, not warnings
         self._providers: dict[str, dict[str, list[tuple[type, str]]]] = {"objective": {}, "model": {}}
-        if autoload is None:
-            autoload = os.environ.get(AUTOLOAD_SWITCH, "") in ("", "0")
         self._load_entry_points(third_party=autoload)
         for module_name in extra_modules:
             self._load_module(module_name)
@@ -122,12 +122,10 @@ class PluginRegistry:
 
     # -- loading -------------------------------------------------------------------
 
-    def _load_entry_points(self, third_party: bool) -> None:
+    def _load_entry_points(self, third_party: bool | None) -> None:
         seen: dict[str, str] = {}
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, _dist_name(e) or "")):
+        for ep in installed_entry_points(third_party):
             dist = _dist_name(ep)
-            if not third_party and dist != DISTRIBUTION:
-                continue
             name = ep.name
             if name in seen:
                 self._load_problems.append(
@@ -141,7 +139,7 @@ class PluginRegistry:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # a plugin's own bug, even sys.exit(): name it, no traceback
-                self._skip(f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {_one_line(exc)}")
+                self._skip(f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {one_line(exc)}")
                 continue
             version = ep.dist.version if ep.dist is not None else None
             try:
@@ -153,6 +151,7 @@ class PluginRegistry:
         """Record and warn about a broken installed plugin that is left out."""
         problem = f"{problem}; skipped"
         self._load_problems.append(problem)
+        self.skipped.append(problem)
         warnings.warn(problem, PluginWarning, stacklevel=3)
 
     def _load_module(self, module_name: str) -> None:
@@ -161,7 +160,7 @@ class PluginRegistry:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
-            raise PluginError(f"plugin module {module_name!r} failed to import: {_one_line(exc)}") from exc
+            raise PluginError(f"plugin module {module_name!r} failed to import: {one_line(exc)}") from exc
         if self.manager.is_registered(module):
             return
         self._register(module, module_name, None, None)
@@ -193,7 +192,7 @@ class PluginRegistry:
         except (ValueError, pluggy.PluginValidationError) as exc:
             if self.manager.is_registered(plugin):
                 self.manager.unregister(plugin)
-            raise PluginError(f"plugin {name!r} does not follow the contract: {_one_line(exc, with_type=False)}") from exc
+            raise PluginError(f"plugin {name!r} does not follow the contract: {one_line(exc, with_type=False)}") from exc
         hooks = _hook_names(self.manager, plugin)
         module = getattr(plugin, "__name__", type(plugin).__name__)
         self.plugins[name] = PluginInfo(name, dist, version, module, hooks=hooks)
@@ -247,11 +246,14 @@ class PluginRegistry:
         """Sorted names of every objective (``kind="objective"``), model (``"model"``) or logger (``"logger"``)."""
         return sorted(self._providers[kind])
 
+    def providers(self, kind: str) -> list[tuple[type, str]]:
+        """``(class, plugin name)`` of every objective, model or logger, by name (a clashing name comes twice)."""
+        return [provider for name in self.names(kind) for provider in self._providers[kind][name]]
+
     def _get(self, kind: str, name: str) -> type:
         providers = self._providers[kind].get(name)
         if not providers:
-            valid = ", ".join(self.names(kind)) or "none installed"
-            raise PluginError(f"unknown {kind} {name!r} (available: {valid})")
+            raise unknown_name(kind, name, self.names(kind))
         if len(providers) > 1:
             raise PluginError(
                 f"{kind} {name!r} is provided by {_plugin_list(providers)}; uninstall one of them or load only one with "
@@ -309,6 +311,24 @@ class PluginRegistry:
         return self._get("logger", name)
 
 
+def installed_entry_points(third_party: bool | None = None) -> list[EntryPoint]:
+    """The entry points of the group ``translate``, by name and distribution.
+
+    :param third_party: also those of other distributions than translate's own; default: unless
+        ``TRANSLATE_DISABLE_PLUGIN_AUTOLOAD=1``.
+    """
+    if third_party is None:
+        third_party = os.environ.get(AUTOLOAD_SWITCH, "") in ("", "0")
+    found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, _dist_name(e) or ""))
+    return [ep for ep in found if third_party or _dist_name(ep) == DISTRIBUTION]
+
+
+def unknown_name(kind: str, name: str, available: list[str]) -> PluginError:
+    """The error for an objective, model or logger name that no plugin provides, listing those that exist."""
+    valid = ", ".join(available) or "none installed"
+    return PluginError(f"unknown {kind} {name!r} (available: {valid})")
+
+
 def _dist_name(ep: Any) -> str | None:
     """The entry point's distribution name, normalised as in PEP 503."""
     if getattr(ep, "dist", None) is None:
@@ -328,7 +348,7 @@ def _provided_classes(hook_function: Any, kind: str, hook_name: str, plugin_name
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
-        raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {_one_line(exc)}") from exc
+        raise PluginError(f"plugin {plugin_name!r} failed in {hook_name}: {one_line(exc)}") from exc
     for cls in classes:
         if not (isinstance(cls, type) and issubclass(cls, base) and isinstance(cls.name, str) and cls.name):
             name = f" whose name is {cls.name!r}" if isinstance(cls, type) and issubclass(cls, base) else ""
@@ -339,7 +359,7 @@ def _provided_classes(hook_function: Any, kind: str, hook_name: str, plugin_name
     return classes
 
 
-def _one_line(exc: BaseException, with_type: bool = True) -> str:
+def one_line(exc: BaseException, with_type: bool = True) -> str:
     """``RuntimeError: boom`` with any line breaks of the message folded into spaces (``SystemExit`` alone
     when there is no message)."""
     message = " ".join(str(exc).split())

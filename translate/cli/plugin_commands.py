@@ -1,18 +1,26 @@
-"""``translate plugins`` and ``translate plugins check``."""
+"""``translate plugins``, ``translate plugins show`` and ``translate plugins check``."""
 
 from __future__ import annotations
 
 import json
 import sys
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from translate.cli.common import command_registry, plugin_option, user_errors
+from translate.cli.common import UserError, command_registry, plugin_option, user_errors
+
+if TYPE_CHECKING:
+    from translate.catalog import Catalog
+
+#: The command-line option that sets each kind's options.
+OPTION_FLAGS = {"objective": "--loss-opt", "model": "--model-opt"}
 
 
 @click.group(invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: every plugin, and every objective, model and logger with its options.")
 @plugin_option
 @click.pass_context
 @user_errors
@@ -20,28 +28,79 @@ def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None
     """List every plugin: where it comes from, its hooks and the objectives, models and loggers it provides.
 
     Broken plugins are skipped and listed as problems (exit status 1).
+    `translate plugins show NAME` describes an objective, model or logger and its options;
     `translate plugins check NAME` checks an objective against the plugin contract.
     """
-    from translate.plugins import PluginRegistry, PluginWarning
-
     if ctx.invoked_subcommand is not None:
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)  # listed below as problems
-        registry = PluginRegistry(extra_modules=plugins)
+    catalog = _catalog(plugins, quiet=True)
     if as_json:
-        click.echo(json.dumps({"plugins": [p.as_dict() for p in registry.plugins.values()],
-                               "problems": registry.problems}, indent=2))
+        click.echo(json.dumps(catalog.as_dict(), indent=2))
     else:
-        for info in registry.plugins.values():
-            source = f"{info.distribution} {info.version}" if info.distribution else info.module
-            provides = ", ".join([f"objective {n}" for n in info.objectives] + [f"model {n}" for n in info.models]
-                                 + [f"logger {n}" for n in info.loggers])
-            click.echo(f"{info.name:<14} {source:<28} {provides}")
-        for problem in registry.problems:
+        for info in catalog.plugins:
+            source = f"{info['distribution']} {info['version']}" if info["distribution"] else info["module"]
+            provides = ", ".join(f"{kind} {name}" for kind in ("objective", "model", "logger")
+                                 for name in info[f"{kind}s"])
+            click.echo(f"{info['name']:<14} {source:<28} {provides}")
+        for problem in catalog.problems:
             click.echo(f"problem: {problem}", err=True)
-    if registry.problems:
+    if catalog.problems:
         sys.exit(1)
+
+
+@plugins.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@plugin_option
+@user_errors
+def show(name: str, as_json: bool, plugins: tuple[str, ...]) -> None:
+    """Describe the objective, model or logger NAME: docstring, options (default, type), critic kind,
+    critic steps, state keys and where it comes from (plugin, distribution, version, module)."""
+    parent = click.get_current_context().parent.params
+    catalog = _catalog(tuple(parent["plugins"]) + plugins)
+    entries = catalog.find(name)
+    if not entries:
+        known = "; ".join(f"{kind}s: {', '.join(catalog.names(kind)) or 'none'}"
+                          for kind in ("objective", "model", "logger"))
+        raise UserError(f"no objective, model or logger is called {name!r} ({known})")
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    click.echo("\n\n".join("\n".join(_describe(entry)) for entry in entries))
+
+
+def _describe(entry: dict[str, Any]) -> list[str]:
+    """``translate plugins show`` of one objective, model or logger."""
+    source = (f"{entry['distribution']} {entry['version']}" if entry["distribution"]
+              else "no distribution (--plugin module)")
+    lines = [f"{entry['kind']} {entry['name']}",
+             f"  from:          plugin {entry['plugin']!r}, {source}, class {entry['module']}.{entry['class']}"]
+    if "options" in entry:
+        lines.append(f"  options:       {OPTION_FLAGS[entry['kind']]} KEY=VALUE" if entry["options"]
+                     else "  options:       none")
+        width = max(map(len, entry["options"]), default=0)
+        lines += [f"    {key:<{width}}  {spec['type']:<6} default {json.dumps(spec['default'])}"
+                  for key, spec in entry["options"].items()]
+    if entry["kind"] == "objective":
+        state = ", ".join(entry["state_keys"]) if entry["state_keys"] else (
+            "none" if entry["state_keys"] is not None else "unknown (cannot be built with its defaults)")
+        lines += [f"  critic:        {entry['critic']}",
+                  f"  critic steps:  {entry['critic_steps']} per generator step",
+                  f"  state keys:    {state}"]
+    if entry["doc"]:
+        lines += [""] + [f"  {line}".rstrip() for line in entry["doc"].splitlines()]
+    return lines
+
+
+def _catalog(plugins: tuple[str, ...], quiet: bool = False) -> "Catalog":
+    """The plugin catalog; ``quiet`` leaves broken plugins to the list of problems instead of warnings."""
+    from translate.catalog import describe
+    from translate.plugins import PluginRegistry, PluginWarning
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore", PluginWarning)
+        return describe(PluginRegistry(extra_modules=plugins))[0]
 
 
 @plugins.command("check")

@@ -36,9 +36,10 @@ from translate.cli.common import (
 @click.option("--attrs", default=None, metavar="A,B,...",
               help="StarGAN on CelebA: the attributes to learn (e.g. Black_Hair,Blond_Hair,Male).")
 @click.option("--model-opt", "model_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
-              help="Model option, e.g. --model-opt lambda_l1=50 (repeatable; see `translate plugins --json`).")
+              help="Model option, e.g. --model-opt lambda_l1=50 (repeatable; `translate plugins show MODEL` lists them).")
 @click.option("--loss-opt", "loss_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
-              help="Objective option, e.g. --loss-opt real_target=0.9 (repeatable).")
+              help="Objective option, e.g. --loss-opt real_target=0.9 (repeatable; `translate plugins show LOSS` lists "
+                   "them).")
 @click.option("--device", default="auto", show_default=True,
               help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (CPU runs are reproducible).")
