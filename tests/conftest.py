@@ -29,6 +29,14 @@ def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_poi
     return root
 
 
+@pytest.fixture(autouse=True)
+def plugin_cache(tmp_path_factory, monkeypatch) -> Path:
+    """A plugin catalog cache folder of the test's own (``translate plugins`` never reads or writes ~/.cache)."""
+    folder = tmp_path_factory.mktemp("plugin-cache")
+    monkeypatch.setenv("TRANSLATE_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
     """``installed(dist, modules, entry_points)`` makes a fake plugin distribution visible."""

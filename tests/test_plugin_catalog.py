@@ -1,13 +1,18 @@
-"""`translate plugins --json` / `plugins show`: options, critic, state and source."""
+"""`translate plugins --json` / `plugins show`: options, critic, state and source; the cache that spares torch."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
 
 from conftest import objective_plugin
+from translate import catalog_cache
 from translate.cli import main
 
 #: A third-party objective with options of every type, a critic schedule and state.
@@ -66,6 +71,20 @@ def listed(*args: str) -> dict:
     result = run("plugins", "--json", *args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Every time the catalog was built by importing the plugins instead of read from the cache."""
+    made = []
+    build = catalog_cache._build
+
+    def counted(extra_modules):
+        made.append(extra_modules)
+        return build(extra_modules)
+
+    monkeypatch.setattr(catalog_cache, "_build", counted)
+    return made
 
 
 # -- what is listed ------------------------------------------------------------------------
@@ -178,3 +197,126 @@ def test_option_help_points_at_plugins_show():
     options = {param.name: param.help for param in main.commands["train"].params}
     assert "`translate plugins show MODEL`" in options["model_options"]
     assert "`translate plugins show LOSS`" in options["loss_options"]
+
+
+# -- the cache -----------------------------------------------------------------------------
+
+
+def test_a_second_call_reads_the_cache_and_lists_the_same(builds, plugin_cache):
+    first = run("plugins", "--json")
+    assert len(builds) == 1 and list(plugin_cache.iterdir()) == [catalog_cache.cache_file()]
+    for args in (("plugins", "--json"), ("plugins", "show", "lsgan", "--json")):
+        assert run(*args).exit_code == 0
+    assert len(builds) == 1
+    assert run("plugins", "--json").stdout == first.stdout
+    assert run("plugins", "--refresh").exit_code == 0 and len(builds) == 2
+
+
+def test_installing_changing_and_removing_a_plugin_invalidates_the_cache(builds, installed):
+    listed()
+    site = installed("counting-loss", {"counting_loss": COUNTING}, {"counting": "counting_loss"})
+    assert "counting" in {entry["name"] for entry in listed()["objectives"]} and len(builds) == 2
+    listed()
+    assert len(builds) == 2
+
+    module = site / "counting_loss.py"
+    module.write_text(COUNTING.replace("warmup: int = 0", "warmup: int = 7"))
+    stat = module.stat()
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # an edit a second later
+    sys.modules.pop("counting_loss")  # what a new process would import
+    counting = next(entry for entry in listed()["objectives"] if entry["name"] == "counting")
+    assert counting["options"]["warmup"]["default"] == 7 and len(builds) == 3
+
+    (site / "counting_loss-1.2.3.dist-info").rename(site / "counting_loss-2.0.0.dist-info")
+    metadata = site / "counting_loss-2.0.0.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text().replace("1.2.3", "2.0.0"))  # an upgrade
+    assert next(p for p in listed()["plugins"] if p["name"] == "counting")["version"] == "2.0.0"
+    assert len(builds) == 4
+
+    shutil.rmtree(site / "counting_loss-2.0.0.dist-info")  # uninstalled
+    assert "counting" not in {entry["name"] for entry in listed()["objectives"]} and len(builds) == 5
+
+
+def test_the_autoload_switch_is_part_of_the_key(builds, installed, monkeypatch):
+    installed("counting-loss", {"counting_loss": COUNTING}, {"counting": "counting_loss"})
+    assert "counting" in {entry["name"] for entry in listed()["objectives"]}
+    monkeypatch.setenv("TRANSLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "counting" not in {entry["name"] for entry in listed()["objectives"]} and len(builds) == 2
+
+
+def test_a_broken_plugin_is_never_cached(builds, installed):
+    installed("broken-loss", {"broken_loss": "raise RuntimeError('boom')\n"}, {"broken": "broken_loss"})
+    for _ in range(2):
+        result = run("plugins")
+        assert result.exit_code == 1 and "failed to load: RuntimeError: boom" in result.stderr
+    assert len(builds) == 2 and not catalog_cache.cache_file().exists()
+
+
+def test_plugin_modules_given_with_plugin_option_are_not_cached(builds, tmp_path, monkeypatch):
+    (tmp_path / "loose_loss.py").write_text(objective_plugin("loose"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for _ in range(2):
+        assert "loose" in {entry["name"] for entry in listed("--plugin", "loose_loss")["objectives"]}
+    assert len(builds) == 2 and not catalog_cache.cache_file().exists()
+    assert "loose" not in {entry["name"] for entry in listed()["objectives"]}
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"format": 1, "key": 3}', b"\xff\xfe"],
+                         ids=["torn", "list", "wrong-key", "binary"])
+def test_a_corrupt_cache_is_ignored_and_rewritten(builds, content):
+    expected = listed()
+    catalog_cache.cache_file().write_bytes(content)
+    assert listed() == expected and len(builds) == 2
+    assert json.loads(catalog_cache.cache_file().read_text())["catalog"] == expected
+    assert listed() == expected and len(builds) == 2
+
+
+def test_a_failed_cache_write_keeps_the_previous_cache_and_leaves_no_partial_file(builds, installed, monkeypatch):
+    listed()
+    before = catalog_cache.cache_file().read_bytes()
+    installed("counting-loss", {"counting_loss": COUNTING}, {"counting": "counting_loss"})
+
+    def disk_full(record, file):
+        file.write(json.dumps(record)[:100])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(catalog_cache.json, "dump", disk_full)
+    assert "counting" in {entry["name"] for entry in listed()["objectives"]}
+    assert catalog_cache.cache_file().read_bytes() == before
+    assert [path.name for path in catalog_cache.cache_file().parent.iterdir()] == [catalog_cache.cache_file().name]
+
+
+def test_a_cache_folder_that_cannot_be_made_is_not_an_error(builds, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("TRANSLATE_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    assert "lsgan" in {entry["name"] for entry in listed()["objectives"]}
+
+
+def test_the_cache_lives_in_xdg_cache_home_or_home_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("TRANSLATE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert catalog_cache.cache_file().parent == tmp_path / "xdg" / "translate"
+    assert run("plugins").exit_code == 0 and catalog_cache.cache_file().is_file()
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec: only absolute paths count
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert catalog_cache.cache_file().parent == tmp_path / "home" / ".cache" / "translate"
+
+
+def test_the_second_call_imports_no_torch_and_check_refuses_unknown_names_without_it(plugin_cache):
+    """Fresh processes, as a user runs them: the cached catalog answers without importing torch."""
+    code = ("import sys\nfrom translate.cli import main\ntry:\n    main(sys.argv[1:], prog_name='translate')\n"
+            "finally:\n    print('torch imported:', 'torch' in sys.modules, file=sys.stderr)")
+
+    def translate(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+
+    first = translate("plugins")
+    assert first.returncode == 0 and first.stderr.splitlines()[-1] == "torch imported: True"
+    for args in (("plugins",), ("plugins", "--json"), ("plugins", "show", "lsgan")):
+        again = translate(*args)
+        assert again.returncode == 0 and again.stderr.splitlines()[-1] == "torch imported: False", args
+    assert translate("plugins").stdout == first.stdout
+    check = translate("plugins", "check", "lsgn")
+    assert check.returncode == 2
+    assert check.stderr.splitlines() == ["translate: error: unknown objective 'lsgn' (available: began, ebgan, hinge, "
+                                         "lsgan, vanilla, wgan-gp)", "torch imported: False"]

@@ -21,19 +21,22 @@ OPTION_FLAGS = {"objective": "--loss-opt", "model": "--model-opt"}
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON: every plugin, and every objective, model and logger with its options.")
+@click.option("--refresh", is_flag=True,
+              help="Import every plugin again instead of reading the cache (which is rewritten).")
 @plugin_option
 @click.pass_context
 @user_errors
-def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None:
+def plugins(ctx: click.Context, as_json: bool, refresh: bool, plugins: tuple[str, ...]) -> None:
     """List every plugin: where it comes from, its hooks and the objectives, models and loggers it provides.
 
     Broken plugins are skipped and listed as problems (exit status 1).
     `translate plugins show NAME` describes an objective, model or logger and its options;
     `translate plugins check NAME` checks an objective against the plugin contract.
+    What plugins provide is cached until an installed plugin changes (see --refresh).
     """
     if ctx.invoked_subcommand is not None:
         return
-    catalog = _catalog(plugins, quiet=True)
+    catalog = _catalog(plugins, refresh, quiet=True)
     if as_json:
         click.echo(json.dumps(catalog.as_dict(), indent=2))
     else:
@@ -57,7 +60,7 @@ def show(name: str, as_json: bool, plugins: tuple[str, ...]) -> None:
     """Describe the objective, model or logger NAME: docstring, options (default, type), critic kind,
     critic steps, state keys and where it comes from (plugin, distribution, version, module)."""
     parent = click.get_current_context().parent.params
-    catalog = _catalog(tuple(parent["plugins"]) + plugins)
+    catalog = _catalog(tuple(parent["plugins"]) + plugins, parent["refresh"])
     entries = catalog.find(name)
     if not entries:
         known = "; ".join(f"{kind}s: {', '.join(catalog.names(kind)) or 'none'}"
@@ -92,15 +95,15 @@ def _describe(entry: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _catalog(plugins: tuple[str, ...], quiet: bool = False) -> "Catalog":
-    """The plugin catalog; ``quiet`` leaves broken plugins to the list of problems instead of warnings."""
-    from translate.catalog import describe
-    from translate.plugins import PluginRegistry, PluginWarning
+def _catalog(plugins: tuple[str, ...], refresh: bool, quiet: bool = False) -> "Catalog":
+    """The plugin catalog (cached); ``quiet`` leaves broken plugins to the list of problems instead of warnings."""
+    from translate.catalog_cache import plugin_catalog
+    from translate.plugins import PluginWarning
 
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore", PluginWarning)
-        return describe(PluginRegistry(extra_modules=plugins))[0]
+        return plugin_catalog(plugins, refresh=refresh)
 
 
 @plugins.command("check")
@@ -121,9 +124,17 @@ def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: i
     output shapes, missing gradients, NaN, objective state lost in a checkpoint and
     options that are not accepted (see translate.testing).
     """
+    from translate.plugins import unknown_name
+
+    parent = click.get_current_context().parent.params
+    plugins = tuple(parent["plugins"]) + plugins
+    catalog = _catalog(plugins, parent["refresh"])  # names are checked before torch is imported
+    for kind, wanted in (("objective", (name,)), ("model", models)):
+        for missing in sorted(set(wanted) - set(catalog.names(kind))):
+            raise unknown_name(kind, missing, catalog.names(kind))
+
     from translate.testing import check_objective
 
-    plugins = tuple(click.get_current_context().parent.params["plugins"]) + plugins
     registry = command_registry(plugins)
     report = check_objective(registry.objective(name), models=models or None, critics=critics or None,
                              steps=steps, registry=registry)
