@@ -174,3 +174,15 @@ def test_a_model_plugin_failing_in_convert_export_or_eval_is_one_line(flaky_run,
     assert last.startswith(f"translate: error: plugin 'flakypix' (flaky-model 1.2.3) failed in {call} at flaky_model.py:")
     assert "Traceback" not in result.stderr
     assert not (flaky_run / "g.pt").exists()
+
+
+def test_debug_shows_why_an_installed_plugin_failed_to_load(installed):
+    installed("broken-loss", {"broken_loss": "def load():\n    raise RuntimeError('boom')\n\nload()\n"},
+              {"broken": "broken_loss"})
+    problem = "plugin 'broken' from 'broken-loss' (broken_loss) failed to load: RuntimeError: boom; skipped"
+    quiet = CliRunner().invoke(main, ["plugins"])
+    assert quiet.stderr == f"problem: {problem}\n"
+    result = CliRunner().invoke(main, ["--debug", "plugins"])
+    assert result.exit_code == 1
+    assert 'broken_loss.py", line 2, in load' in result.stderr and "RuntimeError: boom" in result.stderr
+    assert result.stderr.splitlines()[-2:] == [f"translate: warning: {problem}", f"problem: {problem}"]

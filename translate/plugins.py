@@ -139,20 +139,25 @@ class PluginRegistry:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # a plugin's own bug, even sys.exit(): name it, no traceback
-                self._skip(f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {one_line(exc)}")
+                self._skip(f"plugin {ep.name!r} from {dist!r} ({ep.value}) failed to load: {one_line(exc)}", exc)
                 continue
             version = ep.dist.version if ep.dist is not None else None
             try:
                 self._register(module, name, dist, version)
             except PluginError as exc:
-                self._skip(f"{exc} (from {dist!r})")
+                self._skip(f"{exc} (from {dist!r})", exc.__cause__)
 
-    def _skip(self, problem: str) -> None:
-        """Record and warn about a broken installed plugin that is left out."""
+    def _skip(self, problem: str, error: BaseException | None) -> None:
+        """Record and warn about a broken installed plugin that is left out.
+
+        The warning's ``__cause__`` is the plugin's ``error``, for ``translate --debug`` to show its traceback.
+        """
         problem = f"{problem}; skipped"
         self._load_problems.append(problem)
         self.skipped.append(problem)
-        warnings.warn(problem, PluginWarning, stacklevel=3)
+        warning = PluginWarning(problem)
+        warning.__cause__ = error
+        warnings.warn(warning, stacklevel=3)
 
     def _load_module(self, module_name: str) -> None:
         try:
@@ -206,7 +211,7 @@ class PluginRegistry:
             info.models.clear()
             info.loggers.clear()
         provided: dict[str, list[tuple[str, type]]] = {}
-        failed: dict[str, str] = {}
+        failed: dict[str, PluginError] = {}
         for kind, hook in (("objective", self.manager.hook.translate_objectives),
                            ("model", self.manager.hook.translate_models),
                            ("logger", self.manager.hook.translate_loggers)):
@@ -219,14 +224,14 @@ class PluginRegistry:
                 except PluginError as exc:
                     if plugin_name in self._explicit:
                         raise
-                    failed[plugin_name] = str(exc)
+                    failed[plugin_name] = exc
                     continue
                 provided.setdefault(plugin_name, []).extend((kind, cls) for cls in classes)
         for plugin_name, problem in failed.items():
             self.manager.unregister(name=plugin_name)
             del self.plugins[plugin_name]
             provided.pop(plugin_name, None)
-            self._skip(problem)
+            self._skip(str(problem), problem.__cause__)
         for plugin_name, classes in provided.items():
             for kind, cls in classes:
                 self._providers[kind].setdefault(cls.name, []).append((cls, plugin_name))

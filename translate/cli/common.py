@@ -144,7 +144,10 @@ def config_file_options(command: Callable) -> Callable:
 
 @contextlib.contextmanager
 def one_line_warnings() -> Any:
-    """Show the library's user-facing warnings as ``translate: warning: ...``, one line without source location."""
+    """Show the library's user-facing warnings as ``translate: warning: ...``, one line without source location.
+
+    Under ``--debug`` a warning caused by an exception (a broken plugin's) shows its traceback first.
+    """
     from translate.errors import TranslateWarning
 
     with warnings.catch_warnings():
@@ -153,6 +156,9 @@ def one_line_warnings() -> Any:
         def show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
                          line: str | None = None) -> None:
             if issubclass(category, TranslateWarning):
+                cause = getattr(message, "__cause__", None)
+                if cause is not None and debugging():
+                    traceback.print_exception(cause)
                 click.echo(f"translate: warning: {message}", err=True)
             else:
                 show(message, category, filename, lineno, file, line)

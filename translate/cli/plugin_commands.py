@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from translate.cli.common import UserError, command_registry, plugin_option, user_errors
+from translate.cli.common import UserError, command_registry, debugging, plugin_option, user_errors
 
 if TYPE_CHECKING:
     from translate.catalog import Catalog
@@ -96,12 +96,13 @@ def _describe(entry: dict[str, Any]) -> list[str]:
 
 
 def _catalog(plugins: tuple[str, ...], refresh: bool, quiet: bool = False) -> "Catalog":
-    """The plugin catalog (cached); ``quiet`` leaves broken plugins to the list of problems instead of warnings."""
+    """The plugin catalog (cached); ``quiet`` leaves broken plugins to the list of problems instead of warnings
+    (unless ``--debug`` asks for their tracebacks)."""
     from translate.catalog_cache import plugin_catalog
     from translate.plugins import PluginWarning
 
     with warnings.catch_warnings():
-        if quiet:
+        if quiet and not debugging():
             warnings.simplefilter("ignore", PluginWarning)
         return plugin_catalog(plugins, refresh=refresh)
 
