@@ -320,3 +320,14 @@ def test_the_second_call_imports_no_torch_and_check_refuses_unknown_names_withou
     assert check.returncode == 2
     assert check.stderr.splitlines() == ["translate: error: unknown objective 'lsgn' (available: began, ebgan, hinge, "
                                          "lsgan, vanilla, wgan-gp)", "torch imported: False"]
+
+
+def test_plugins_check_warns_once_about_a_broken_plugin_and_refuses_an_unknown_model(installed):
+    installed("broken-loss", {"broken_loss": "raise RuntimeError('boom')\n"}, {"broken": "broken_loss"})
+    result = run("plugins", "check", "lsgan", "--model", "pix2pix", "--steps", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("failed to load: RuntimeError: boom; skipped") == 1
+    unknown = run("plugins", "check", "lsgan", "--model", "pix2pox")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.splitlines()[-1] == "translate: error: unknown model 'pix2pox' (available: cyclegan, pix2pix, " \
+                                              "stargan, unit)"

@@ -125,7 +125,7 @@ def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: i
     output shapes, missing gradients, NaN, objective state lost in a checkpoint and
     options that are not accepted (see translate.testing).
     """
-    from translate.plugins import unknown_name
+    from translate.plugins import PluginWarning, unknown_name
 
     parent = click.get_current_context().parent.params
     plugins = tuple(parent["plugins"]) + plugins
@@ -136,7 +136,9 @@ def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: i
 
     from translate.testing import check_objective
 
-    registry = command_registry(plugins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)  # a broken plugin was warned about with the catalog
+        registry = command_registry(plugins)
     report = check_objective(registry.objective(name), models=models or None, critics=critics or None,
                              steps=steps, registry=registry)
     click.echo(report.summary())
