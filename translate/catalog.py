@@ -76,7 +76,8 @@ def describe(registry: "PluginRegistry") -> tuple[Catalog, list[str]]:
     classes: a change to any of them may change the catalog.
     """
     catalog = Catalog(plugins=[info.as_dict() for info in registry.plugins.values()], problems=list(registry.problems))
-    modules = {info.module for info in registry.plugins.values()} | {__name__, option_specs.__module__}
+    modules = {info.module for info in registry.plugins.values()}
+    modules |= {__name__, option_specs.__module__, type(registry).__module__}  # they shape the descriptions
     for kind in KINDS:
         for cls, plugin_name in registry.providers(kind):
             info = registry.plugins[plugin_name]

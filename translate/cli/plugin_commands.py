@@ -57,8 +57,11 @@ def plugins(ctx: click.Context, as_json: bool, refresh: bool, plugins: tuple[str
 @plugin_option
 @user_errors
 def show(name: str, as_json: bool, plugins: tuple[str, ...]) -> None:
-    """Describe the objective, model or logger NAME: docstring, options (default, type), critic kind,
-    critic steps, state keys and where it comes from (plugin, distribution, version, module)."""
+    """Describe the objective, model or logger NAME and where it comes from.
+
+    Prints its docstring, its options (default, type) and, for an objective, its critic kind, critic
+    steps and state keys; the source is the plugin, distribution, version, module and class.
+    """
     parent = click.get_current_context().parent.params
     catalog = _catalog(tuple(parent["plugins"]) + plugins, parent["refresh"])
     entries = catalog.find(name)
