@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from translate.cli import main
-from translate.data.download import DownloadError, download, safe_extract
+from translate.data.download import DownloadError, download, part_path, safe_extract
 from translate.data.recipes import RecipeError, find_recipe, load_recipes, parse_recipes
 
 
@@ -165,7 +165,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(server, tmp_path):
                           hashlib.sha256(archive).hexdigest(), expect='["train", "val"]')
     root = tmp_path / "datasets"
     root.mkdir()
-    (root / ".facades.tar.gz.part").write_bytes(archive[:100])
+    part_path(find_recipe("tinyfacades", "datasets", recipes), root).write_bytes(archive[:100])
     result = run("data", "download", "tinyfacades", "--root", str(root), "--recipes", str(recipes))
     assert result.exit_code == 0, result.output
     assert server.requests == [("/facades.tar.gz", "bytes=100-")]
@@ -180,7 +180,7 @@ def test_a_server_that_ignores_ranges_gets_a_fresh_complete_download(server, tmp
     recipes = recipe_file(tmp_path, "tinyzebra", f"{server.url}/tiny.zip", "zip", hashlib.sha256(archive).hexdigest())
     root = tmp_path / "datasets"
     root.mkdir()
-    (root / ".tiny.zip.part").write_bytes(b"stale bytes from another file")
+    part_path(find_recipe("tinyzebra", "datasets", recipes), root).write_bytes(b"stale bytes from another file")
     result = run("data", "download", "tinyzebra", "--root", str(root), "--recipes", str(recipes))
     assert result.exit_code == 0, result.output
     assert server.requests == [("/tiny.zip", "bytes=29-")]
@@ -196,8 +196,10 @@ def test_a_truncated_download_is_reported_extracts_nothing_and_resumes_next_time
     result = run("data", "download", "tinyzebra", "--root", str(root), "--recipes", str(recipes))
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "stopped after" in result.stderr and "resume" in result.stderr
-    assert leftovers(root) == [".tiny.zip.part"]
-    assert (root / ".tiny.zip.part").stat().st_size == len(archive) // 2
+    part = part_path(find_recipe("tinyzebra", "datasets", recipes), root)
+    assert leftovers(root) == [part.name]
+    assert part.name.startswith(".tinyzebra-") and part.name.endswith(".tiny.zip.part")
+    assert part.stat().st_size == len(archive) // 2
     server.cut.clear()
     result = run("data", "download", "tinyzebra", "--root", str(root), "--recipes", str(recipes))
     assert result.exit_code == 0, result.output
@@ -340,3 +342,106 @@ def test_every_option_of_the_data_and_weights_commands_has_help():
             for param in command.params:
                 if isinstance(param, click.Option):
                     assert param.help, f"translate {group} {name} {param.opts[0]} has no help"
+
+
+def test_a_corrupt_zip_without_a_checksum_is_one_line_and_leaves_nothing(server, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in unpaired_set("tinyzebra").items():
+            archive.writestr(name, data * 50)  # compressible, so the deflate stream is long enough to break
+    corrupt = bytearray(buffer.getvalue())
+    start = 30 + len("tinyzebra/trainA/0.png")  # the first entry's deflate stream follows its local header
+    corrupt[start : start + 4] = b"\xff" * 4  # an invalid block type: zlib fails while extracting
+    server.files["/tiny.zip"] = bytes(corrupt)
+    recipes = recipe_file(tmp_path, "tinyzebra", f"{server.url}/tiny.zip", "zip", "unknown")
+    root = tmp_path / "datasets"
+    result = run("data", "download", "tinyzebra", "--root", str(root), "--recipes", str(recipes))
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("translate: error:")]
+    assert errors == [line for line in result.stderr.splitlines() if not line.startswith("translate: warning:")]
+    assert len(errors) == 1 and "tiny.zip is not a readable zip archive" in errors[0]
+    assert leftovers(root) == []  # no staging folder, no half-extracted set, no unusable archive
+
+
+def zeros_zip(name: str, mebibytes: int) -> bytes:
+    """A zip of folders the recipe expects, one holding ``mebibytes`` MiB of zeros (compressed a thousandfold)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for split in ("trainA", "trainB", "testA", "testB"):
+            archive.writestr(f"{name}/{split}/0.png", png_bytes())
+        archive.writestr(f"{name}/trainA/zeros.bin", bytes(mebibytes << 20))
+    return buffer.getvalue()
+
+
+def test_an_archive_declaring_far_more_than_its_size_is_refused_unless_allowed(server, tmp_path):
+    from translate.data.download import EXPANSION_FLOOR, MAX_EXPANSION
+
+    archive = zeros_zip("tinyzebra", 80)
+    assert 80 << 20 > EXPANSION_FLOOR and (80 << 20) / len(archive) > 10 * MAX_EXPANSION
+    server.files["/tiny.zip"] = archive
+    recipes = recipe_file(tmp_path, "tinyzebra", f"{server.url}/tiny.zip", "zip", hashlib.sha256(archive).hexdigest())
+    root = tmp_path / "datasets"
+    result = run("data", "download", "tinyzebra", "--root", str(root), "--recipes", str(recipes))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "refusing to extract tiny.zip: its entries declare 80 MiB" in result.stderr
+    assert "--max-expansion" in result.stderr and "nothing was extracted" in result.stderr
+    assert leftovers(root) == []
+    allowed = run("data", "download", "tinyzebra", "--root", str(root), "--recipes", str(recipes),
+                  "--max-expansion", "100000")
+    assert allowed.exit_code == 0, allowed.output
+    assert (root / "tinyzebra" / "trainA" / "zeros.bin").stat().st_size == 80 << 20
+
+
+def test_two_recipes_whose_files_share_a_name_never_share_a_partial_download(server, tmp_path):
+    first, second = zip_archive(unpaired_set("first")), zip_archive(unpaired_set("second"))
+    server.files["/one/good.zip"], server.files["/two/good.zip"] = first, second
+    recipes = tmp_path / "recipes.toml"
+    recipes.write_text("".join(
+        f'[datasets.{name}]\nurls = ["{server.url}/{folder}/good.zip"]\narchive = "zip"\n'
+        f'sha256 = "{hashlib.sha256(data).hexdigest()}"\nexpect = ["trainA"]\n'
+        for name, folder, data in (("first", "one", first), ("second", "two", second))
+    ))
+    root = tmp_path / "datasets"
+    root.mkdir()
+    one, two = find_recipe("first", "datasets", recipes), find_recipe("second", "datasets", recipes)
+    assert part_path(one, root) != part_path(two, root)
+    part_path(one, root).write_bytes(first[:100])  # an interrupted download of the first recipe
+    result = run("data", "download", "second", "--root", str(root), "--recipes", str(recipes))
+    assert result.exit_code == 0, result.output
+    assert server.requests == [("/two/good.zip", None)]  # a fresh download, not a resume of the other file
+    assert (root / "second" / "trainA" / "0.png").exists()
+    assert part_path(one, root).read_bytes() == first[:100]  # the first recipe's download can still resume
+
+
+def test_the_command_line_expansion_limit_is_the_librarys():
+    from translate.cli.data import MAX_EXPANSION as CLI_DEFAULT
+    from translate.data.download import MAX_EXPANSION
+
+    assert CLI_DEFAULT == MAX_EXPANSION
+    params = {param.name: param for param in main.commands["data"].commands["download"].params}
+    assert params["max_expansion"].default == MAX_EXPANSION
+    assert "max_expansion" not in {param.name for param in main.commands["weights"].commands["download"].params}
+
+
+def test_a_disk_full_while_extracting_keeps_the_download_for_the_next_run(server, tmp_path, monkeypatch):
+    import errno
+
+    archive = zip_archive(unpaired_set("tinyzebra"))
+    server.files["/tiny.zip"] = archive
+    recipes = recipe_file(tmp_path, "tinyzebra", f"{server.url}/tiny.zip", "zip", hashlib.sha256(archive).hexdigest())
+    recipe, root = find_recipe("tinyzebra", "datasets", recipes), tmp_path / "datasets"
+    extract = zipfile.ZipFile.extractall
+
+    def disk_full(self, path=None, members=None, pwd=None):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", disk_full)
+    with pytest.raises(DownloadError, match=r"cannot extract tiny\.zip into .*: No space left on device; "
+                                            r"the download is kept in '.*\.tiny\.zip\.part' for the next run"):
+        download(recipe, root, progress=False)
+    assert leftovers(root) == [part_path(recipe, root).name]
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", extract)
+    download(recipe, root, progress=False)
+    assert (root / "tinyzebra" / "trainA").is_dir()
+    assert server.requests[1:] == [("/tiny.zip", f"bytes={len(archive)}-")]  # nothing downloaded twice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,10 +11,14 @@ import time
 
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from conftest import objective_plugin
+from translate.cli import main
+from translate.options import OptionError
+from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 
@@ -53,6 +58,37 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path):
     Trainer(config(tmp_path, steps=8, checkpoint_every=1, keep_checkpoints=3)).train(progress=False)
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert kept == ["000006", "000007", "000008"]
+
+
+def test_retention_orders_checkpoints_by_step_number_past_999999(tmp_path):
+    trainer = Trainer(config(tmp_path, steps=1_000_002, checkpoint_every=1, sample_every=10**9, keep_checkpoints=2))
+    trainer.step = 999_998  # as if resumed there: the next four checkpoints cross a million
+    last = trainer.train(progress=False)
+    run = tmp_path / "run"
+    assert last == run / "checkpoints" / "1000002" and last.is_dir()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["1000001", "1000002"]
+    assert checkpoint.load(run).metadata["step"] == 1_000_002
+
+
+def test_retention_never_deletes_the_checkpoint_latest_points_to(tmp_path):
+    for step in (100, 200, 300):
+        checkpoint.folder(tmp_path, step).mkdir(parents=True)
+    (tmp_path / "latest").symlink_to("checkpoints/000100")
+    checkpoint.prune(tmp_path, keep=1)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["000100", "000300"]
+
+
+def test_training_does_not_finish_without_a_loadable_last_checkpoint(tmp_path, monkeypatch):
+    save = checkpoint.save
+
+    def save_then_lose_the_weights(run_dir, step, *args, **kwargs):
+        final = save(run_dir, step, *args, **kwargs)
+        (final / checkpoint.WEIGHTS).write_bytes(b"")  # e.g. a file system that lost the write
+        return final
+
+    monkeypatch.setattr(checkpoint, "save", save_then_lose_the_weights)
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot read '.*000004/model\.safetensors'"):
+        Trainer(config(tmp_path)).train(progress=False)
 
 
 def test_learning_rate_decays_linearly_over_the_second_half(tmp_path):
@@ -197,3 +233,144 @@ def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path):
     for name in ("model.safetensors", "ema.safetensors"):
         expected, got = load_file(tmp_path / "straight" / "latest" / name), load_file(tmp_path / "killed" / "latest" / name)
         assert all(torch.equal(expected[key], got[key]) for key in expected), name
+
+
+# -- values the parser accepts but the code cannot: refused before a run folder exists -------------
+
+
+def cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("translate: error: "), result.stderr
+    return lines[0]
+
+
+TINY_FLAGS = ("--model-opt", "ngf=8", "--model-opt", "ndf=8", "--steps", "1", "--device", "cpu")
+
+
+@pytest.mark.parametrize("size", ["16", "17", "23"])
+def test_an_image_size_below_what_the_critic_needs_is_refused_before_the_run_folder_exists(tmp_path, size):
+    line = one_error_line(cli("train", "--image-size", size, "--out", str(tmp_path / "run"), *TINY_FLAGS))
+    assert f"--image-size {size} is too small for model 'cyclegan' with --loss 'lsgan'" in line
+    assert "PatchDiscriminator needs inputs of at least 24 px" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_critic_without_a_minimum_size_trains_at_16_pixels(tmp_path):
+    last = Trainer(config(tmp_path, loss="began", image_size=16, steps=1)).train(progress=False)
+    assert checkpoint.load(last).metadata["image_size"] == 16
+
+
+@pytest.mark.parametrize("seed", [str(2**63), str(2**64), str(-(2**63) - 1)])
+def test_a_seed_beyond_64_bits_is_refused(tmp_path, seed):
+    result = cli("train", "--seed", seed, "--out", str(tmp_path / "run"), "--image-size", "32", *TINY_FLAGS)
+    assert result.exit_code == 2 and "--seed" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(TrainingError, match=r"training setting 'seed' must be an integer in \[-9223372036854775808, "):
+        Trainer(config(tmp_path, seed=int(seed)))
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_largest_64_bit_seed_trains(tmp_path):
+    Trainer(config(tmp_path, seed=2**63 - 1, steps=1)).train(progress=False)
+
+
+@pytest.mark.parametrize("model, option, message", [
+    ("cyclegan", "ngf=0", "model 'cyclegan' option 'ngf' must be an integer >= 1, got 0"),
+    ("cyclegan", "ngf=-8", "model 'cyclegan' option 'ngf' must be an integer >= 1, got -8"),
+    ("cyclegan", "lr=-1", "model 'cyclegan' option 'lr' must be a number > 0, got -1.0"),
+    ("cyclegan", "beta1=1.5", "model 'cyclegan' option 'beta1' must be a number in [0, 1), got 1.5"),
+    ("pix2pix", "lambda_l1=-100", "model 'pix2pix' option 'lambda_l1' must be a number >= 0, got -100.0"),
+    ("unit", "lambda_kl=nan", "model 'unit' option 'lambda_kl' must be a number >= 0, got nan"),
+    ("stargan", "repeat_num=-1", "model 'stargan' option 'repeat_num' must be an integer >= 0, got -1"),
+])
+def test_model_options_out_of_range_are_one_line_before_the_run_folder_exists(tmp_path, model, option, message):
+    result = cli("train", "--model", model, "--model-opt", option, "--out", str(tmp_path / "run"), "--steps", "1")
+    assert one_error_line(result) == f"translate: error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_numeric_option_of_every_model_has_a_range():
+    from translate.options import option_defaults
+
+    registry = PluginRegistry()
+    for name in registry.names("model"):
+        model_cls = registry.model(name)
+        numeric = {key for key, default in option_defaults(model_cls).items()
+                   if isinstance(default, (int, float)) and not isinstance(default, bool) and key != "image_size"}
+        assert not numeric - set(model_cls.option_limits), f"{name}: {sorted(numeric - set(model_cls.option_limits))}"
+
+
+def test_models_built_from_python_check_their_options_too():
+    model_cls = PluginRegistry().model("pix2pix")
+    with pytest.raises(OptionError, match="model 'pix2pix' option 'ndf' must be an integer >= 1, got 0"):
+        model_cls(None, ndf=0)
+
+
+# -- checkpoint.json of the wrong shape: one line naming the file, for every command that reads it ------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("shapes") / "run"
+    Trainer(config(run.parent, "run", steps=1, sample_every=10**6)).train(progress=False)
+    return run
+
+
+def damaged_copy(run, tmp_path, change) -> tuple:
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    path = copy / "latest" / "checkpoint.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps(change(meta)))
+    return copy, path.resolve()
+
+
+def without(key):
+    return lambda meta: {k: v for k, v in meta.items() if k != key}
+
+
+SHAPES = {
+    "a list": (lambda meta: [meta], "is not a checkpoint description: expected a JSON object, got an array"),
+    "no model": (without("model"), "lacks the key 'model'"),
+    "options not an object": (lambda meta: {**meta, "model_options": [8]}, "'model_options' must be an object"),
+    "an unknown option": (lambda meta: {**meta, "model_options": {**meta["model_options"], "wings": 2}},
+                          "model 'cyclegan' has no option 'wings' (valid: beta1, beta2"),
+    "an option out of range": (lambda meta: {**meta, "model_options": {**meta["model_options"], "ngf": -8}},
+                               "model 'cyclegan' option 'ngf' must be an integer >= 1, got -8"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("command", ["convert", "export", "eval", "resume"])
+def test_a_checkpoint_description_of_the_wrong_shape_is_one_line_naming_it(tiny_run, tmp_path, shape, command):
+    change, message = SHAPES[shape]
+    run, described = damaged_copy(tiny_run, tmp_path, change)
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "in" / "x.png")
+    args = {
+        "convert": ("convert", str(run), str(tmp_path / "in"), str(tmp_path / "out"), "--device", "cpu"),
+        "export": ("export", str(run), str(tmp_path / "g.pt"), "--format", "torchscript"),
+        "eval": ("eval", str(run), "--data", "sample", "--device", "cpu", "--out", str(tmp_path / "e.json")),
+        "resume": ("train", "--out", str(run), "--resume", "--steps", "2", "--device", "cpu"),
+    }[command]
+    line = one_error_line(cli(*args))
+    assert f"'{described}'" in line and message in line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "g.pt").exists()
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"D_A": {"k": 0.5}, "D_B": {}},
+     "'objective_state' does not fit objective 'lsgan': objective 'lsgan' has no state"),
+    ({"D": {}}, "holds objective state for D, but model 'cyclegan' has the critics D_A, D_B"),
+    ({"D_A": [1], "D_B": {}}, "the objective state of 'D_A' must be an object, got an array"),
+])
+def test_a_foreign_objective_state_is_refused_on_resume(tiny_run, tmp_path, state, message):
+    run, described = damaged_copy(tiny_run, tmp_path, lambda meta: {**meta, "objective_state": state})
+    with pytest.raises(checkpoint.CheckpointError) as caught:
+        Trainer(config(tmp_path, steps=2), resume=True)
+    assert f"'{described}'" in str(caught.value) and message in str(caught.value)

@@ -61,8 +61,7 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
     the raw ones when the checkpoint has them.
     """
     meta = saved.metadata
-    model_cls = registry.model(meta["model"])
-    model = model_cls(None, image_size=meta["image_size"], **meta["model_options"])
+    model = saved.build_model(registry.model(meta["model"]))
     weights = saved.weights
     if use_ema and (saved.path / checkpoint.EMA_WEIGHTS).exists():
         weights = {**weights, **saved.extra_weights(checkpoint.EMA_WEIGHTS)}

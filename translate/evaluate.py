@@ -315,13 +315,12 @@ class _CriticRecorder:
         if meta.get("imported_from"):
             raise _Unavailable
         options = meta.get("objective_options", {})
-        model = registry.model(meta["model"])(lambda: objective_cls(**options), image_size=meta["image_size"],
-                                              **meta["model_options"])
+        model = saved.build_model(registry.model(meta["model"]), lambda: objective_cls(**options))
         missing, _ = saved.load_into(model, meta["model"])
         if missing:
             raise _Unavailable
         model.load_state_dict(inference_state, strict=False)  # the generators as translated (EMA, if any)
-        model.load_objective_state(meta.get("objective_state", {}))
+        saved.load_objective_state(model)
         for attribute, value in list(vars(model).items()):
             if isinstance(value, ImagePool):
                 setattr(model, attribute, ImagePool(0))

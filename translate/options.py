@@ -1,8 +1,16 @@
-"""Typed keyword options for objectives and models (``--loss-opt``/``--model-opt``)."""
+"""Typed keyword options for objectives and models (``--loss-opt``/``--model-opt``).
+
+A class states the valid range of its numeric options once, in ``option_limits``
+(option name -> :class:`Limit`); :func:`parse_options` (the command line and
+configuration files) and :func:`check_options` (options read back from a checkpoint)
+enforce them, and models check themselves when built (:meth:`translate.models.base.Model.check_options`).
+"""
 
 from __future__ import annotations
 
 import inspect
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from translate.errors import TranslateError
@@ -43,19 +51,81 @@ def option_specs(cls: type, exclude: tuple[str, ...] = ()) -> dict[str, dict[str
     return specs
 
 
-def parse_options(cls: type, raw: dict[str, str], what: str) -> dict[str, Any]:
-    """Turn ``{"gamma": "0.5"}`` into typed keyword arguments for ``cls``.
+@dataclass(frozen=True)
+class Limit:
+    """The valid values of a numeric option: finite, ``>= low`` (``> low`` when ``low_open``),
+    ``< high`` when ``high`` is set, and a whole number when ``integer``."""
 
-    Values are converted to the type of the option's default. Unknown keys raise
-    :class:`OptionError` naming the valid ones.
-    """
+    low: float
+    low_open: bool = False
+    high: float | None = None
+    integer: bool = False
+
+    def allows(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if not math.isfinite(value) or value < self.low or (self.low_open and value == self.low):
+            return False
+        return self.high is None or value < self.high
+
+    def describe(self) -> str:
+        """``"an integer >= 1"``, ``"a number > 0"``, ``"a number in [0, 1)"``."""
+        kind = "an integer" if self.integer else "a number"
+        if self.high is not None:
+            return f"{kind} in {'(' if self.low_open else '['}{_number(self.low)}, {_number(self.high)})"
+        return f"{kind} {'>' if self.low_open else '>='} {_number(self.low)}"
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+#: Channel widths and layer counts that must be there: 1, 2, ...
+WIDTH = Limit(1, integer=True)
+#: Counts that may be zero (residual blocks, pool size): 0, 1, ...
+COUNT = Limit(0, integer=True)
+#: Loss weights and weight decay: 0 switches a term off.
+WEIGHT = Limit(0)
+#: Learning rates.
+RATE = Limit(0, low_open=True)
+#: Adam's beta1 and beta2.
+BETA = Limit(0, high=1)
+
+
+def check_limits(what: str, values: dict[str, Any], limits: dict[str, Limit]) -> None:
+    """Refuse the first of ``values`` outside its :class:`Limit` with an :class:`OptionError`
+    (``what`` starts the message: ``"model 'pix2pix' option"``)."""
+    for name, limit in limits.items():
+        if name in values and not limit.allows(values[name]):
+            raise OptionError(f"{what} {name!r} must be {limit.describe()}, got {values[name]!r}")
+
+
+def check_options(cls: type, values: dict[str, Any], what: str) -> None:
+    """Refuse keys ``cls`` does not take (naming the valid ones) and values outside its ``option_limits``."""
+    _check_known(cls, values, what)
+    check_limits(f"{what} option", values, getattr(cls, "option_limits", {}))
+
+
+def _check_known(cls: type, keys: Any, what: str) -> None:
     defaults = option_defaults(cls)
-    parsed: dict[str, Any] = {}
-    for key, value in raw.items():
+    for key in keys:
         if key not in defaults:
             valid = ", ".join(sorted(defaults)) or "none"
             raise OptionError(f"{what} has no option {key!r} (valid: {valid})")
-        parsed[key] = convert_value(value, defaults[key], f"{what} option {key!r}")
+
+
+def parse_options(cls: type, raw: dict[str, str], what: str) -> dict[str, Any]:
+    """Turn ``{"gamma": "0.5"}`` into typed keyword arguments for ``cls``.
+
+    Values are converted to the type of the option's default. Unknown keys and values
+    outside the class's ``option_limits`` raise :class:`OptionError` (see :func:`check_options`).
+    """
+    _check_known(cls, raw, what)
+    defaults = option_defaults(cls)
+    parsed = {key: convert_value(value, defaults[key], f"{what} option {key!r}") for key, value in raw.items()}
+    check_limits(f"{what} option", parsed, getattr(cls, "option_limits", {}))
     return parsed
 
 

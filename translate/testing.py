@@ -320,7 +320,9 @@ def _check_state(model: "Model", objective: type[Objective], initial: dict[str, 
         report._add(f"state_dict() is not JSON-serialisable {where} ({_one_line(exc)}); checkpoints store it as JSON")
         return
     with tempfile.TemporaryDirectory(prefix="translate-conformance-") as folder:
-        checkpoint.save(Path(folder), 1, model, {"objective_state": saved}, {}, keep=1)
+        metadata = {"model": model.name, "model_options": model.options(), "image_size": model.image_size,
+                    "objective_state": saved}
+        checkpoint.save(Path(folder), 1, model, metadata, {}, keep=1)
         restored_state = checkpoint.load(folder).metadata["objective_state"]
     for name, trained in model.objectives.items():
         fresh = objective()

@@ -12,6 +12,10 @@ import click
 from translate.cli.common import command_registry, plugin_option, user_errors
 
 
+#: ``--max-expansion``'s default (a test keeps it equal to :data:`translate.data.download.MAX_EXPANSION`,
+#: spelled out so that the command line need not import it).
+MAX_EXPANSION = 100.0
+
 recipes_option = click.option(
     "--recipes", "recipes_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
     help="Extra recipe file (TOML) that adds or replaces recipes by name. Default: $TRANSLATE_RECIPES, if set.",
@@ -23,8 +27,13 @@ def add_recipe_commands(group: click.Group, kind: str, thing: str, archive: str,
     """Give ``group`` the commands ``list`` and ``download`` for the recipes of ``kind`` (datasets, weights).
 
     ``thing`` names what a download becomes (in help and output); ``install`` turns the
-    verified download into ``ROOT/NAME`` (default: unpack the archive).
+    verified download into ``ROOT/NAME`` (default: unpack the archive, with ``--max-expansion``).
     """
+    expansion_option = click.option(
+        "--max-expansion", type=click.FloatRange(min=1), default=MAX_EXPANSION, show_default=True, metavar="RATIO",
+        help="Refuse an archive whose content is declared larger than RATIO times the archive (a decompression "
+             "bomb); archives unpacking to under 64 MiB are always allowed.",
+    ) if install is None else (lambda command: command)
 
     @group.command("list", help=f"List what `translate {group.name} download` knows "
                                 "(status: verified, unverified or refused).")
@@ -53,16 +62,17 @@ def add_recipe_commands(group: click.Group, kind: str, thing: str, archive: str,
     @click.option("--require-checksum", is_flag=True,
                   help="Refuse a recipe without a published SHA-256 instead of warning after the download.")
     @click.option("--keep-archive", is_flag=True, help=f"Keep the downloaded {archive} in ROOT (default: delete it).")
+    @expansion_option
     @recipes_option
     @user_errors
     def download_recipe(name: str, root: str, require_checksum: bool, keep_archive: bool,
-                        recipes_file: str | None) -> None:
+                        recipes_file: str | None, max_expansion: float = MAX_EXPANSION) -> None:
         from translate.data.download import download
         from translate.data.recipes import find_recipe
 
         recipe = find_recipe(name, kind, recipes_file)
         result = download(recipe, root, require_checksum=require_checksum, keep_archive=keep_archive,
-                          install=install)
+                          install=install, max_expansion=max_expansion)
         if result.skipped:
             click.echo(f"'{result.path}' exists; nothing downloaded (remove it to download again)")
             return

@@ -56,7 +56,13 @@ def eval_command(run: str, data: str | None, split: str, direction: str | None, 
         config = Path(run) / "config.json"
         if not config.is_file():
             raise UserError(f"'{run}' has no config.json naming its data; pass --data DIR (or --data sample)")
-        data = json.loads(config.read_text()).get("data") or str(SAMPLE_ROOT)
+        try:
+            saved = json.loads(config.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise UserError(f"cannot read '{config}': {exc}") from exc
+        if not isinstance(saved, dict):
+            raise UserError(f"'{config}' is not a training configuration (a JSON object); pass --data DIR")
+        data = saved.get("data") or str(SAMPLE_ROOT)
     elif data == "sample" and not Path(data).exists():
         data = str(SAMPLE_ROOT)
     if not Path(data).is_dir():

@@ -10,6 +10,7 @@ from translate.cli.common import (
     CONFIG_META,
     DIRECTION_CHOICES,
     PRECISION_CHOICES,
+    UserError,
     command_registry,
     config_file_options,
     parse_key_values,
@@ -40,27 +41,33 @@ from translate.cli.common import (
 @click.option("--loss-opt", "loss_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
               help="Objective option, e.g. --loss-opt real_target=0.9 (repeatable; `translate plugins show LOSS` lists "
                    "them).")
-@click.option("--device", default="auto", show_default=True,
-              help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (CPU runs are reproducible).")
+@click.option("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: auto; --resume: the run's own).")
+@click.option("--seed", type=click.IntRange(-(2**63), 2**63 - 1), default=0, show_default=True,
+              help="Random seed, a 64-bit integer (CPU runs are reproducible).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the newest runs/MODEL-LOSS*).")
-@click.option("--sample-every", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Write a sample grid every N steps.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Write a checkpoint every N steps (and at the end).")
-@click.option("--log-every", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Append losses, learning rates and objective state to metrics.jsonl every N steps.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Data-loading worker processes.")
-@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="fp32", show_default=True,
-              help="Autocast precision: bf16 (faster on GPUs and on CPUs with bf16 instructions such as AVX-512 BF16 "
-                   "or AMX; far slower on other CPUs, with a warning) or fp16 (CUDA, loss scaling).")
-@click.option("--compile", is_flag=True, help="torch.compile the networks (slow start; pays off on long GPU runs).")
-@click.option("--channels-last", is_flag=True, help="Channels-last memory format (faster convolutions on GPUs).")
+@click.option("--sample-every", type=click.IntRange(min=1), default=None,
+              help="Write a sample grid every N steps (default: 100; --resume: the run's own).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
+              help="Write a checkpoint every N steps, and at the end (default: 500; --resume: the run's own).")
+@click.option("--log-every", type=click.IntRange(min=1), default=None,
+              help="Append losses, learning rates and objective state to metrics.jsonl every N steps "
+                   "(default: 1; --resume: the run's own).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Data-loading worker processes (default: 0; --resume: the run's own).")
+@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default=None,
+              help="Autocast precision: fp32, bf16 (faster on GPUs and on CPUs with bf16 instructions such as "
+                   "AVX-512 BF16 or AMX; far slower on other CPUs, with a warning) or fp16 (CUDA, loss scaling) "
+                   "(default: fp32; --resume: the run's own).")
+@click.option("--compile/--no-compile", default=None,
+              help="torch.compile the networks (slow start; pays off on long GPU runs). Default: off; "
+                   "--resume: the run's own.")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="Channels-last memory format (faster convolutions on GPUs). Default: off; --resume: the run's own.")
 @click.option("--ema", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, metavar="DECAY",
               help="Keep an exponential moving average of the generator weights (e.g. 0.999) for samples and convert.")
 @click.option("--logger", "loggers", multiple=True, metavar="NAME",
-              help="Where metrics go: jsonl, gallery, tensorboard (repeatable; default: every one installed).")
+              help="Where metrics go: jsonl, gallery, tensorboard (repeatable; default: every one installed; "
+                   "--resume: the run's own).")
 @plugin_option
 @user_errors
 @config_file_options
@@ -68,7 +75,8 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
     """Train a model; writes checkpoints and sample grids into the run folder.
 
     Options can come from a TOML file (--config run.toml; options given here override it);
-    a new run folder gets the resolved configuration as config.toml.
+    a new run folder gets the resolved configuration as config.toml. A resumed run keeps
+    the settings it was started with unless they are given again.
     """
     from translate.config import dumps
     from translate.train import distributed
@@ -77,7 +85,7 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
     shortcuts = {"direction": direction, "attrs": attrs}  # flags that are model options
     options["model_options"] = {**options["model_options"],
                                 **{key: value for key, value in shortcuts.items() if value is not None}}
-    options["plugins"], options["loggers"] = tuple(options["plugins"]), tuple(options["loggers"])
+    options["plugins"], options["loggers"] = tuple(options["plugins"]), tuple(options["loggers"]) or None
     trainer = Trainer(TrainConfig(**options), resume=resume, registry=command_registry(options["plugins"]))
     if not trainer.distributed.is_main:  # under torchrun rank 0 reports
         trainer.train(progress=False)
@@ -85,7 +93,11 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
         return
     if not resume:  # out = the run folder, so `--config RUN/config.toml --resume` continues it
         resolved = {**click.get_current_context().meta[CONFIG_META], "out": str(trainer.run_dir)}
-        (trainer.run_dir / "config.toml").write_text(dumps(resolved), encoding="utf-8")
+        try:
+            (trainer.run_dir / "config.toml").write_text(dumps(resolved), encoding="utf-8")
+        except OSError as exc:
+            trainer.release()
+            raise UserError(f"cannot write '{trainer.run_dir / 'config.toml'}': {exc.strerror or exc}") from exc
     click.echo(f"training {trainer.config.model} with {trainer.config.loss} for {trainer.total_steps} steps "
                f"on {trainer.device} -> {trainer.run_dir}", err=True)
     saved = trainer.train()

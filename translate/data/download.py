@@ -2,12 +2,16 @@
 
 Nothing is half-written where a user looks:
 
-- the download goes to ``ROOT/.NAME.part``; an interrupted or truncated transfer keeps
-  it, and the next run resumes with an HTTP ``Range`` request;
+- the download goes to ``ROOT/.RECIPE-KEY.FILE.part`` (:func:`part_path`, keyed by the recipe's
+  name and URLs, so two recipes whose files share a name never share it); an interrupted or
+  truncated transfer keeps it, and the next run resumes with an HTTP ``Range`` request;
 - the finished file is checked against the recipe's size and SHA-256; a mismatch
   deletes it (the next run starts afresh) and nothing is extracted;
 - archives are checked entry by entry *before* anything is written: absolute paths,
-  ``..``, links pointing outside the target, devices and FIFOs are refused;
+  ``..``, links pointing outside the target, devices and FIFOs are refused, and so is an
+  archive declaring more than :data:`MAX_EXPANSION` times its own size of content (a
+  "zip bomb"; at least :data:`EXPANSION_FLOOR` is always allowed);
+- a corrupt archive (bad CRC, broken compressed stream) is one error, not a traceback;
 - extraction goes to a temporary folder under ``ROOT`` that is renamed into place
   only once it holds the folders the recipe expects.
 
@@ -17,8 +21,10 @@ Only the standard library talks HTTP (``urllib``), so proxies set in the environ
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
+import lzma
 import os
 import shutil
 import stat
@@ -28,6 +34,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -42,10 +49,21 @@ TIMEOUT = 30
 _CHUNK = 1 << 16
 #: Folder names macOS adds to zip files; never extracted.
 _IGNORED = ("__MACOSX",)
+#: An archive may declare at most this many times its own size of content (``--max-expansion``);
+#: image data sets unpack to about their size, a zip bomb to thousands of times it.
+MAX_EXPANSION = 100.0
+#: Content an archive may always declare, whatever its ratio (small archives of text compress well).
+EXPANSION_FLOOR = 64 << 20
+#: What a corrupt archive raises while it is read or decompressed.
+_CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
 
 
 class DownloadError(TranslateError):
     """A download failed, did not verify, or its archive is unsafe to extract."""
+
+
+class _CannotWrite(DownloadError):
+    """Extraction failed for want of room (or permission), not because of the archive: keep the download."""
 
 
 @dataclass
@@ -61,11 +79,12 @@ class DownloadResult:
 
 def download(recipe: Recipe, root: str | os.PathLike, *, require_checksum: bool = False, progress: bool = True,
              keep_archive: bool = False, install: Callable[[Path, Path, Recipe], None] | None = None,
-             timeout: float = TIMEOUT) -> DownloadResult:
+             timeout: float = TIMEOUT, max_expansion: float = MAX_EXPANSION) -> DownloadResult:
     """Download ``recipe`` into ``root/<folder>``; returns where it went and how it was checked.
 
     ``install(file, target, recipe)`` turns a downloaded non-archive file (weights) into
-    ``target``; archives are extracted. An existing target is left alone (``skipped``).
+    ``target``; archives are extracted (see :func:`safe_extract` for ``max_expansion``).
+    An existing target is left alone (``skipped``).
     """
     root = Path(root)
     target = root / recipe.target_name
@@ -79,7 +98,7 @@ def download(recipe: Recipe, root: str | os.PathLike, *, require_checksum: bool 
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         return DownloadResult(target, skipped=True)
     root.mkdir(parents=True, exist_ok=True)
-    part = root / f".{recipe.file_name}.part"
+    part = part_path(recipe, root)
     fetch(recipe, part, progress=progress, timeout=timeout)
     digest = sha256_of(part)
     result = DownloadResult(target, sha256=digest, verified=recipe.verified)
@@ -96,11 +115,13 @@ def download(recipe: Recipe, root: str | os.PathLike, *, require_checksum: bool 
         )
     try:
         if recipe.archive in ("zip", "tar.gz", "tgz", "tar"):
-            extract_into_place(part, recipe, target)
+            extract_into_place(part, recipe, target, max_expansion)
         elif install is not None:
             install(part, target, recipe)
         else:
             raise DownloadError(f"recipe {recipe.name!r}: do not know how to install a {recipe.archive!r} file")
+    except _CannotWrite as exc:
+        raise DownloadError(f"{exc}; the download is kept in '{part}' for the next run") from None
     except TranslateError:
         part.unlink()  # complete but unusable: downloading it again would not help
         raise
@@ -109,6 +130,13 @@ def download(recipe: Recipe, root: str | os.PathLike, *, require_checksum: bool 
     else:
         part.unlink()
     return result
+
+
+def part_path(recipe: Recipe, root: str | os.PathLike) -> Path:
+    """Where ``recipe``'s download grows until complete: ``ROOT/.RECIPE-KEY.FILE.part``, with KEY a
+    digest of the recipe's name and URLs."""
+    key = hashlib.sha256("\n".join((recipe.name, *recipe.urls)).encode()).hexdigest()[:12]
+    return Path(root) / f".{recipe.name}-{key}.{recipe.file_name}.part"
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
@@ -171,7 +199,7 @@ def _fetch_one(url: str, part: Path, expected: int | None, progress: bool, timeo
 
         with open(part, "ab" if start else "wb") as out, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, dynamic_ncols=True,
-            desc=part.name.lstrip(".").removesuffix(".part"), file=sys.stderr, disable=None if progress else True,
+            desc=url.rstrip("/").rsplit("/", 1)[-1], file=sys.stderr, disable=None if progress else True,
         ) as bar:
             try:
                 while chunk := response.read(_CHUNK):
@@ -217,16 +245,16 @@ def sha256_of(path: str | os.PathLike) -> str:
 # -- extraction ---------------------------------------------------------------------------------------
 
 
-def extract_into_place(archive: Path, recipe: Recipe, target: Path) -> None:
+def extract_into_place(archive: Path, recipe: Recipe, target: Path, max_expansion: float = MAX_EXPANSION) -> None:
     """Check and extract ``archive`` into a temporary folder, then rename it to ``target``.
 
     An archive holding a single top-level folder (``horse2zebra/trainA/...``) becomes
     ``target`` itself, whatever that folder was called. Raises :class:`DownloadError`,
-    leaving nothing behind, for an unsafe entry or a missing expected folder.
+    leaving nothing behind, for an unsafe, oversized or corrupt archive or a missing expected folder.
     """
     staging = Path(tempfile.mkdtemp(prefix=f".{recipe.target_name}.", suffix=".extracting", dir=target.parent))
     try:
-        safe_extract(archive, recipe.archive, staging, label=recipe.file_name)
+        safe_extract(archive, recipe.archive, staging, label=recipe.file_name, max_expansion=max_expansion)
         entries = [p for p in staging.iterdir() if p.name not in _IGNORED and not p.name.startswith(".")]
         content = entries[0] if len(entries) == 1 and entries[0].is_dir() else staging
         missing = [name for name in recipe.expect if not (content / name).is_dir()]
@@ -243,22 +271,39 @@ def extract_into_place(archive: Path, recipe: Recipe, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def safe_extract(archive: str | os.PathLike, kind: str, dest: str | os.PathLike, label: str | None = None) -> None:
+def safe_extract(archive: str | os.PathLike, kind: str, dest: str | os.PathLike, label: str | None = None,
+                 max_expansion: float = MAX_EXPANSION) -> None:
     """Extract a ``zip``/``tar``/``tar.gz`` into ``dest`` after checking every entry.
 
-    Raises :class:`DownloadError` naming the first unsafe entry; nothing is written then.
+    Raises :class:`DownloadError` naming the first unsafe entry, or when the entries
+    declare more than ``max_expansion`` times the archive's size (and more than
+    :data:`EXPANSION_FLOOR`); nothing is written then. A corrupt archive or a failed
+    write is a :class:`DownloadError` too (the caller removes what was written).
     """
     archive, dest = Path(archive), Path(dest)
     label = label or archive.name
     try:
         if kind == "zip":
-            _extract_zip(archive, dest, label)
+            _extract_zip(archive, dest, label, max_expansion)
         elif kind in ("tar.gz", "tgz", "tar"):
-            _extract_tar(archive, dest, label)
+            _extract_tar(archive, dest, label, max_expansion)
         else:
             raise ValueError(f"unknown archive type {kind!r}")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+    except _CORRUPT as exc:
         raise DownloadError(f"{label} is not a readable {kind} archive ({exc})") from None
+    except OSError as exc:
+        raise _CannotWrite(f"cannot extract {label} into '{dest}': {exc.strerror or exc}") from None
+
+
+def _check_expansion(label: str, archive: Path, declared: int, max_expansion: float) -> None:
+    """Refuse an archive whose entries declare more than ``max_expansion`` times its size (a decompression bomb)."""
+    size = archive.stat().st_size
+    if declared > max(EXPANSION_FLOOR, max_expansion * size):
+        raise DownloadError(
+            f"refusing to extract {label}: its entries declare {declared / 2**20:,.0f} MiB, "
+            f"{declared / max(1, size):,.0f} times the archive's size (the limit is {max_expansion:g} times; "
+            f"raise it with --max-expansion if you trust the archive); nothing was extracted"
+        )
 
 
 def _unsafe_name(name: str) -> str | None:
@@ -296,7 +341,7 @@ def _ignored(name: str) -> bool:
     return PurePosixPath(name.replace("\\", "/")).parts[:1] in [(i,) for i in _IGNORED]
 
 
-def _extract_zip(archive: Path, dest: Path, label: str) -> None:
+def _extract_zip(archive: Path, dest: Path, label: str, max_expansion: float) -> None:
     with zipfile.ZipFile(archive) as zf:
         members = []
         for info in zf.infolist():
@@ -307,10 +352,11 @@ def _extract_zip(archive: Path, dest: Path, label: str) -> None:
                 raise _refuse(label, info.filename, "is a symbolic link (zip links are not extracted)")
             if not _ignored(info.filename):
                 members.append(info)
+        _check_expansion(label, archive, sum(info.file_size for info in members), max_expansion)
         zf.extractall(dest, members=members)
 
 
-def _extract_tar(archive: Path, dest: Path, label: str) -> None:
+def _extract_tar(archive: Path, dest: Path, label: str, max_expansion: float) -> None:
     with tarfile.open(archive) as tf:
         members = []
         for member in tf.getmembers():
@@ -325,6 +371,7 @@ def _extract_tar(archive: Path, dest: Path, label: str) -> None:
                 raise _refuse(label, member.name, "is a device or FIFO")
             if not _ignored(member.name):
                 members.append(member)
+        _check_expansion(label, archive, sum(member.size for member in members if member.isfile()), max_expansion)
         if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: a second line of defence
             tf.extractall(dest, members=members, filter="data")
         else:  # pragma: no cover - older Pythons; every member was checked above

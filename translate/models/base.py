@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from translate.nets import build_critic
 from translate.objective import CriticFn, CriticOutput, Objective
-from translate.options import OptionError, option_defaults
+from translate.options import BETA, RATE, Limit, OptionError, check_limits, option_defaults
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -45,6 +45,9 @@ class Model(nn.Module):
     #: Options of the smallest instance that still runs every network at 32 px, used by
     #: :mod:`translate.testing` to check objectives against this model in seconds.
     tiny_options: ClassVar[dict[str, Any]] = {}
+    #: Valid ranges of numeric options (:class:`translate.options.Limit`), enforced for ``--model-opt``,
+    #: for checkpoints and by :meth:`check_options`; subclasses extend it with their own.
+    option_limits: ClassVar[dict[str, Limit]] = {"lr": RATE, "beta1": BETA, "beta2": BETA}
 
     def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256):
         super().__init__()
@@ -113,6 +116,13 @@ class Model(nn.Module):
     def options(self) -> dict[str, Any]:
         """The options this model was built with (saved in checkpoints)."""
         return {name: getattr(self, name) for name in option_defaults(type(self)) if name != "image_size"}
+
+    def check_options(self) -> None:
+        """Refuse options outside :attr:`option_limits` with an :class:`OptionError` naming the option.
+
+        Subclasses call it once their options are attributes, before building networks.
+        """
+        check_limits(f"model {self.name!r} option", self.options(), self.option_limits)
 
     @property
     def trains(self) -> bool:

@@ -25,6 +25,7 @@ from translate.models.directions import BothWays, check_direction
 from translate.models.generators import build_translator_net, resnet_name
 from translate.models.pool import ImagePool
 from translate.nets import init_weights
+from translate.options import COUNT, WEIGHT, WIDTH
 
 
 class CycleGAN(BothWays, Model):
@@ -32,6 +33,8 @@ class CycleGAN(BothWays, Model):
 
     name = "cyclegan"
     tiny_options = {"ngf": 8, "ndf": 8}
+    option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "lambda_cycle": WEIGHT,
+                     "lambda_identity": WEIGHT, "pool_size": COUNT}
 
     def __init__(
         self,
@@ -57,6 +60,7 @@ class CycleGAN(BothWays, Model):
         self.generator = resnet_name(image_size) if generator == "auto" else generator
         self.lambda_cycle, self.lambda_identity, self.pool_size = lambda_cycle, lambda_identity, pool_size
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        self.check_options()
         self.G_AB = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
         self.G_BA = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
         self.D_A = self.add_critic("D_A", in_channels=3, ndf=ndf, norm=norm)

@@ -20,7 +20,7 @@ from translate.models.base import Model, ObjectiveFactory
 from translate.models.directions import check_direction
 from translate.models.generators import build_translator_net, unet_name
 from translate.nets import init_weights
-from translate.options import OptionError
+from translate.options import WEIGHT, WIDTH, OptionError
 
 
 class Pix2Pix(Model):
@@ -28,6 +28,7 @@ class Pix2Pix(Model):
 
     name = "pix2pix"
     tiny_options = {"ngf": 8, "ndf": 8}
+    option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "lambda_l1": WEIGHT}
 
     def __init__(
         self,
@@ -50,6 +51,7 @@ class Pix2Pix(Model):
         self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = unet_name(image_size) if generator == "auto" else generator
         self.lambda_l1, self.lr, self.beta1, self.beta2 = lambda_l1, lr, beta1, beta2
+        self.check_options()
         self.G = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
         self.D = self.add_critic("D", in_channels=6, ndf=ndf, norm=norm)
         init_weights(self)

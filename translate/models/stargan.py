@@ -80,7 +80,7 @@ from translate.models.base import Model, ObjectiveFactory
 from translate.nets import PadCrop
 from translate.nets.stargan import DomainClassifier, LabelledGenerator, StarGenerator
 from translate.objective import Objective
-from translate.options import OptionError, check_counts
+from translate.options import COUNT, WEIGHT, WIDTH, OptionError
 
 #: Generator steps are this much rarer than critic steps with a gradient-penalty objective (reference).
 PENALTY_N_CRITIC = 5
@@ -98,6 +98,9 @@ class StarGAN(Model):
     name = "stargan"
     optimizer_names = ("generator", "critic", "classifier")
     tiny_options = {"conv_dim": 8, "repeat_num": 1, "critic_dim": 8, "critic_layers": 3}
+    # n_critic 0 means automatic (see critic_steps).
+    option_limits = {**Model.option_limits, "conv_dim": WIDTH, "repeat_num": COUNT, "critic_dim": WIDTH,
+                     "critic_layers": WIDTH, "lambda_cls": WEIGHT, "lambda_rec": WEIGHT, "n_critic": COUNT}
 
     def __init__(
         self,
@@ -130,9 +133,7 @@ class StarGAN(Model):
             for group in CELEBA_EXCLUSIVE_GROUPS
             if self.multi_label and sum(name in self.labels for name in group) >= 2
         ]
-        # n_critic 0 means automatic (see optimizer_settings).
-        check_counts("model 'stargan' option", n_critic=(n_critic, 0), conv_dim=(conv_dim, 1),
-                     critic_dim=(critic_dim, 1), critic_layers=(critic_layers, 1), repeat_num=(repeat_num, 0))
+        self.check_options()
         self.G = StarGenerator(len(self.labels), conv_dim=conv_dim, repeat_num=repeat_num)
         self.D = self.add_critic("D", in_channels=3, ndf=critic_dim, norm="none")
         self.C = None

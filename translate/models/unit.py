@@ -51,7 +51,7 @@ from translate.models.directions import BothWays, check_direction
 from translate.nets import PadCrop, init_weights, pad_to_multiple
 from translate.nets.layers import NORM_KINDS
 from translate.nets.unit import Decoder, Encoder, residual_blocks
-from translate.options import OptionError, check_counts
+from translate.options import COUNT, WEIGHT, WIDTH, OptionError
 
 DOMAINS = ("A", "B")
 
@@ -73,6 +73,9 @@ class UNIT(BothWays, Model):
 
     name = "unit"
     tiny_options = {"ngf": 8, "ndf": 8, "n_res": 1}
+    option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "n_down": COUNT, "n_res": COUNT,
+                     "n_shared": COUNT, "lambda_gan": WEIGHT, "lambda_recon": WEIGHT, "lambda_kl": WEIGHT,
+                     "lambda_cycle": WEIGHT, "lambda_cycle_kl": WEIGHT, "weight_decay": WEIGHT}
 
     def __init__(
         self,
@@ -100,18 +103,12 @@ class UNIT(BothWays, Model):
         check_direction(direction)
         if norm not in NORM_KINDS:
             raise OptionError(f"model 'unit' option 'norm' must be one of {', '.join(NORM_KINDS)}, got {norm!r}")
-        check_counts("model 'unit' option", ngf=(ngf, 1), ndf=(ndf, 1), n_down=(n_down, 0), n_res=(n_res, 0),
-                     n_shared=(n_shared, 0))
-        weights = dict(lambda_gan=lambda_gan, lambda_recon=lambda_recon, lambda_kl=lambda_kl,
-                       lambda_cycle=lambda_cycle, lambda_cycle_kl=lambda_cycle_kl, weight_decay=weight_decay)
-        for label, value in weights.items():
-            if not value >= 0:
-                raise OptionError(f"model 'unit' option {label!r} must be >= 0, got {value!r}")
         self.direction, self.ngf, self.ndf, self.norm = direction, ngf, ndf, norm
         self.n_down, self.n_res, self.n_shared = n_down, n_res, n_shared
         self.lambda_gan, self.lambda_recon, self.lambda_kl = lambda_gan, lambda_recon, lambda_kl
         self.lambda_cycle, self.lambda_cycle_kl = lambda_cycle, lambda_cycle_kl
         self.lr, self.beta1, self.beta2, self.weight_decay = lr, beta1, beta2, weight_decay
+        self.check_options()
 
         width = ngf * 2**n_down
         # Registered here, once; the encoders/decoders only apply them (see translate.nets.unit).

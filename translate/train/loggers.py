@@ -5,7 +5,7 @@ objective state (``D/k``, ``D/M``), ``s_per_iter`` and ``images_per_s`` — so e
 shows the same picture. Built in:
 
 - ``jsonl``: ``metrics.jsonl``, one JSON object per logged step (always on; ``--resume``
-  reads it back);
+  reads it back, dropping lines past the checkpoint and a line torn by a kill or a full disk);
 - ``gallery``: ``index.html``, the sample grids grouped by epoch, newest first, each with
   the metrics of its step — open it in a browser while the run trains;
 - ``tensorboard``: event files in ``tensorboard/`` when the ``tensorboard`` package is
@@ -20,10 +20,13 @@ from __future__ import annotations
 import html
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
 from translate import hookimpl
+from translate.errors import TranslateWarning
+from translate.train.run_folder import partial_path
 
 
 class RunLogger:
@@ -73,14 +76,28 @@ class JsonLinesLogger(RunLogger):
 
 
 def truncate_metrics(run_dir: Path, last_step: int) -> None:
-    """Drop lines after ``last_step`` from ``metrics.jsonl`` (steps a killed run logged past its checkpoint)."""
+    """Drop lines after ``last_step`` from ``metrics.jsonl`` (steps a killed run logged past its checkpoint).
+
+    Lines that are not a JSON object with a step -- the torn last line of a run killed
+    mid-write or stopped by a full disk -- are dropped too, with a warning.
+    """
     path = run_dir / JsonLinesLogger.FILE
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= last_step]
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(line + "\n" for line in kept))
-    os.replace(partial, path)
+    kept, torn = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (ValueError, TypeError, KeyError):
+            torn.append(number)
+    if torn:
+        warnings.warn(f"'{path}': dropped {len(torn)} unreadable line(s) (line {', '.join(map(str, torn[:3]))}"
+                      f"{', ...' if len(torn) > 3 else ''}), left by an interrupted write", TranslateWarning,
+                      stacklevel=2)
+    _write_atomically(path, "".join(line + "\n" for line in kept))
 
 
 class GalleryLogger(RunLogger):
@@ -95,7 +112,7 @@ class GalleryLogger(RunLogger):
         self.entries: list[dict[str, Any]] = []
         self.state = run_dir / "gallery.json"  # the entries so far, so a resumed run keeps them
         if self.state.exists():
-            self.entries = json.loads(self.state.read_text())
+            self.entries = read_entries(self.state)
 
     def log_metrics(self, step: int, values: dict[str, float]) -> None:
         self.latest = {"step": step, **values}
@@ -107,6 +124,38 @@ class GalleryLogger(RunLogger):
                              "metrics": {k: v for k, v in metrics.items() if k != "step"}})
         _write_atomically(self.state, json.dumps(self.entries))
         _write_atomically(self.run_dir / self.FILE, render_gallery(self.run_dir.name, self.entries))
+
+
+def read_entries(path: Path) -> list[dict[str, Any]]:
+    """The gallery entries saved in ``path``; a torn tail (a kill, a full disk) is dropped with a warning."""
+    text = path.read_text(errors="replace")
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        entries = _entries_before_tear(text)
+        warnings.warn(f"'{path}' ends in a torn entry (an interrupted write); dropped it, {len(entries)} "
+                      "entries kept", TranslateWarning, stacklevel=2)
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) and isinstance(entry.get("step"), int)
+                                                for entry in entries):
+        warnings.warn(f"'{path}' does not hold gallery entries; the gallery starts afresh", TranslateWarning,
+                      stacklevel=2)
+        return []
+    return entries
+
+
+def _entries_before_tear(text: str) -> list[Any]:
+    """The complete elements of a JSON array cut off somewhere, read one by one."""
+    decoder, entries = json.JSONDecoder(), []
+    position = text.find("[") + 1  # 0 when not even the array's start survived
+    while 0 < position < len(text):
+        while position < len(text) and text[position] in ", \t\r\n":
+            position += 1
+        try:
+            entry, position = decoder.raw_decode(text, position)
+        except ValueError:
+            break
+        entries.append(entry)
+    return entries
 
 
 def render_gallery(title: str, entries: list[dict[str, Any]]) -> str:
@@ -194,6 +243,6 @@ class Loggers:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
+    partial = partial_path(path)
     partial.write_text(text)
     os.replace(partial, path)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import Tensor
+
+from translate.train.run_folder import partial_path
 
 GAP = 2
 
@@ -23,8 +26,10 @@ def grid_tensor(columns: list[Tensor]) -> Tensor:
 
 
 def save_sample_grid(columns: list[Tensor], path: Path) -> None:
-    """Write the grid of ``columns`` as a PNG at ``path`` (parents created)."""
+    """Write the grid of ``columns`` as a PNG at ``path`` (parents created; written whole or not at all)."""
     grid = grid_tensor(columns)
     array = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    partial = partial_path(path)
+    Image.fromarray(array).save(partial, format="PNG")
+    os.replace(partial, path)

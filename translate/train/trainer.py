@@ -14,6 +14,12 @@ step (hence the position in the data order), the model's training state (image
 pools, StarGAN's schedule), the objective state, the EMA weights and every rank's RNG
 state. Data augmentation draws from an RNG seeded by (seed, epoch, sample index),
 so it does not depend on the number of ranks or workers or on where a run resumed.
+A resumed run keeps the settings it was started with (:data:`RESUME_MAY_CHANGE`)
+unless they are given again.
+
+The run folder: every setting is checked before the folder is created; the trainer
+holds its lock (:mod:`translate.train.run_folder`) while it works, removes what a
+killed run left half-written, and returns only after the last checkpoint loads.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import math
 import random
 import re
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -36,12 +43,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from translate import __version__
 from translate.errors import TranslateError
 from translate.models.base import Model
-from translate.options import parse_options
+from translate.options import COUNT, WIDTH, Limit, OptionError, check_limits, parse_options
 from translate.plugins import PluginRegistry
 from translate.precision import autocast, check_precision, warn_if_slow
 from translate.train import checkpoint, distributed
 from translate.train.ema import ExponentialMovingAverage
 from translate.train.loggers import JsonLinesLogger, Loggers, RunLogger, truncate_metrics
+from translate.train.run_folder import LOCK, RunLock, remove_leftovers
 from translate.train.samples import save_sample_grid
 
 #: Steps of the default run on the embedded sample set (a few minutes on 2 CPU cores).
@@ -52,9 +60,18 @@ SAMPLE_SET_IMAGE_SIZE = 64
 DEFAULT_EPOCHS = 200
 
 
-#: Settings a resumed run takes from its command line rather than from the saved configuration.
-RESUME_MAY_CHANGE = ("device", "precision", "compile", "channels_last", "workers", "log_every", "sample_every",
-                     "checkpoint_every", "loggers")
+#: Settings that do not change what a run learns, with their defaults. ``None`` in a :class:`TrainConfig`
+#: means "not given": a new run takes the default, a resumed run keeps the value it was started with.
+RESUME_MAY_CHANGE: dict[str, Any] = {
+    "device": "auto", "precision": "fp32", "compile": False, "channels_last": False, "workers": 0,
+    "log_every": 1, "sample_every": 100, "checkpoint_every": 500, "loggers": (),
+}
+#: Valid values of the numeric settings (the command line checks the same ranges).
+SETTING_LIMITS = {
+    "steps": WIDTH, "epochs": WIDTH, "batch_size": WIDTH, "image_size": WIDTH, "sample_every": WIDTH,
+    "checkpoint_every": WIDTH, "keep_checkpoints": WIDTH, "log_every": WIDTH, "workers": COUNT,
+    "seed": Limit(-(2**63), high=2**63, integer=True),
+}
 
 
 class TrainingError(TranslateError):
@@ -65,7 +82,9 @@ class TrainingError(TranslateError):
 class TrainConfig:
     """Everything ``translate train`` takes; saved as ``config.json`` in the run folder.
 
-    ``loggers`` empty means every available logger (``jsonl`` is always on).
+    Settings of :data:`RESUME_MAY_CHANGE` left ``None`` take their default in a new run and
+    the run's own value on resume. ``loggers`` empty means every available logger (``jsonl``
+    is always on).
     """
 
     model: str = "cyclegan"
@@ -76,27 +95,39 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int = 1
     image_size: int | None = None
-    device: str = "auto"
+    device: str | None = None
     seed: int = 0
     model_options: dict[str, str] = field(default_factory=dict)
     loss_options: dict[str, str] = field(default_factory=dict)
     plugins: tuple[str, ...] = ()
-    sample_every: int = 100
-    checkpoint_every: int = 500
+    sample_every: int | None = None
+    checkpoint_every: int | None = None
     keep_checkpoints: int = 3
     lr_decay_from: float = 0.5
-    workers: int = 0
-    log_every: int = 1
-    precision: str = "fp32"
-    compile: bool = False
-    channels_last: bool = False
+    workers: int | None = None
+    log_every: int | None = None
+    precision: str | None = None
+    compile: bool | None = None
+    channels_last: bool | None = None
     ema: float | None = None
-    loggers: tuple[str, ...] = ()
+    loggers: tuple[str, ...] | None = None
 
     def resolved_image_size(self) -> int:
         if self.image_size is not None:
             return self.image_size
         return SAMPLE_SET_IMAGE_SIZE if self.data is None else 256
+
+    def with_defaults(self) -> "TrainConfig":
+        """This configuration with the settings not given set to their defaults."""
+        return replace(self, **{key: value for key, value in RESUME_MAY_CHANGE.items() if getattr(self, key) is None})
+
+    def check(self) -> None:
+        """Refuse numeric settings out of range (:data:`SETTING_LIMITS`) with a :class:`TrainingError`."""
+        values = {key: getattr(self, key) for key in SETTING_LIMITS if getattr(self, key) is not None}
+        try:
+            check_limits("training setting", values, SETTING_LIMITS)
+        except OptionError as exc:
+            raise TrainingError(str(exc)) from None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -156,12 +187,28 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool = False, registry: PluginRegistry | None = None):
         self.registry = registry or PluginRegistry(extra_modules=config.plugins)
-        requested_device = resolve_device(config.device)  # --device may change on resume; the new one wins
+        config.check()
+        self.lock: RunLock | None = None
+        if resume:
+            self.run_dir = self._run_dir(config, resume)  # every rank finds the same folder
+            config = self._saved_config(config)
+        config = config.with_defaults()
+        requested_device = resolve_device(config.device)
         self._check_speed_settings(config.precision, requested_device)
         self.distributed = distributed.setup(requested_device)
-        self.run_dir = self.distributed.broadcast(self._run_dir(config, resume))
-        if resume:
-            config = self._saved_config(config)
+        if not resume:
+            self.run_dir = self.distributed.broadcast(self._run_dir(config, resume))
+        elif self.distributed.is_main:
+            self.lock = RunLock(self.run_dir)
+            remove_leftovers(self.run_dir)
+        try:
+            self._set_up(config, requested_device, resume)
+        except BaseException:
+            self.release()
+            raise
+
+    def _set_up(self, config: TrainConfig, requested_device: torch.device, resume: bool) -> None:
+        """Build the model, data, optimisers and schedules; restore a resumed run or create the new run folder."""
         self.config = config
         self.device = self.distributed.device(requested_device)
         if self.device.type == "cuda":
@@ -181,6 +228,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         self.model: Model = model_cls(lambda: objective_cls(**loss_options), image_size=self.image_size, **model_options)
+        self._check_image_size()
         self.model.to(self.device, memory_format=torch.channels_last if config.channels_last else torch.preserve_format)
         for objective in self.model.objectives.values():
             objective.reduce = self.distributed.all_reduce_mean  # every rank keeps the same objective state
@@ -212,9 +260,16 @@ class Trainer:
         self.step = 0
         if resume:
             self._restore(checkpoint.load(self.run_dir))
-        elif self.distributed.is_main:
-            self.run_dir.mkdir(parents=True)
-            (self.run_dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+            return
+        if self.distributed.is_main:  # everything was checked: only now does the run folder appear
+            self.run_dir = self._create_run_dir()
+        self.run_dir = self.distributed.broadcast(self.run_dir)
+
+    def release(self) -> None:
+        """Give up the run folder's lock (done by :meth:`train` when it returns or fails)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -243,6 +298,42 @@ class Trainer:
             chosen = [cls for cls in map(self.registry.logger, self.registry.names("logger")) if cls.available()]
         return [JsonLinesLogger, *(cls for cls in chosen if cls is not JsonLinesLogger)]
 
+    def _check_image_size(self) -> None:
+        """Refuse a training size below what a network of the model needs (``min_size`` of e.g. a PatchGAN)."""
+        needs = [(module.min_size, type(module).__name__) for module in self.model.modules()
+                 if isinstance(getattr(module, "min_size", None), int)]
+        if needs and self.image_size < max(needs)[0]:
+            size, network = max(needs)
+            raise TrainingError(
+                f"--image-size {self.image_size} is too small for model {self.config.model!r} with --loss "
+                f"{self.config.loss!r}: its {network} needs inputs of at least {size} px "
+                f"(use --image-size {size} or more)"
+            )
+
+    def _create_run_dir(self) -> Path:
+        """Create, lock and describe (``config.json``) the new run folder; return it.
+
+        A default folder taken meanwhile by another trainer gives way to the next free name;
+        an ``--out`` taken meanwhile is an error naming the trainer that holds it.
+        """
+        run_dir = self.run_dir
+        while True:
+            try:
+                run_dir.mkdir(parents=True)
+                break
+            except FileExistsError:  # the next free default name; for --out an error naming the folder's holder
+                run_dir = self._run_dir(self.config, resume=False)
+            except OSError as exc:
+                raise TrainingError(f"cannot create run folder '{run_dir}': {exc.strerror or exc}") from exc
+        self.lock = RunLock(run_dir)
+        try:
+            (run_dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        except OSError as exc:
+            self.release()
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of a run that could not start is left
+            raise TrainingError(f"cannot write '{run_dir / 'config.json'}': {exc.strerror or exc}") from exc
+        return run_dir
+
     @staticmethod
     def _run_dir(config: TrainConfig, resume: bool) -> Path:
         if config.out is not None:
@@ -250,6 +341,8 @@ class Trainer:
             if resume and not run_dir.exists():
                 raise TrainingError(f"--resume: no run folder '{run_dir}' to continue")
             if not resume and run_dir.exists():
+                if (run_dir / LOCK).exists():
+                    RunLock(run_dir).release()  # names the trainer at work in it, if any
                 raise TrainingError(f"run folder '{run_dir}' exists; pass --resume to continue it or choose another --out")
             return run_dir
         base = Path("runs") / f"{config.model}-{config.loss}"
@@ -259,6 +352,8 @@ class Trainer:
         path = self.run_dir / "config.json"
         try:
             saved = TrainConfig(**json.loads(path.read_text()))
+            saved.plugins = tuple(saved.plugins)
+            saved.loggers = None if saved.loggers is None else tuple(saved.loggers)
         except (OSError, ValueError, TypeError) as exc:
             raise TrainingError(f"--resume: cannot read '{path}': {exc}") from exc
         for key in ("model", "loss"):
@@ -266,12 +361,13 @@ class Trainer:
                 raise TrainingError(
                     f"--resume: run '{self.run_dir}' trained --{key} {getattr(saved, key)}, not {getattr(requested, key)}"
                 )
-        saved.plugins, saved.loggers = tuple(saved.plugins), tuple(saved.loggers)
         saved.out = str(self.run_dir)
         if requested.steps is not None or requested.epochs is not None:
             saved.steps, saved.epochs = requested.steps, requested.epochs
-        for key in RESUME_MAY_CHANGE:  # where and how fast it runs, not what it learns
-            setattr(saved, key, getattr(requested, key))
+        for key in RESUME_MAY_CHANGE:  # where and how fast it runs, not what it learns: given again, it changes
+            if getattr(requested, key) is not None:
+                setattr(saved, key, getattr(requested, key))
+        saved.check()
         return saved
 
     def _data_root(self) -> str:
@@ -337,18 +433,24 @@ class Trainer:
         return (max(self.step, 1) - 1) // self.steps_per_epoch + 1
 
     def train(self, progress: bool = True) -> Path:
-        """Train until the configured number of steps; return the last checkpoint folder."""
+        """Train until the configured number of steps; return the last checkpoint folder.
+
+        Returns only once that checkpoint loads; releases the run folder's lock in any case.
+        """
         from tqdm.auto import tqdm
 
         main = self.distributed.is_main
         self.model.train()
-        loggers = Loggers([cls(self.run_dir) for cls in self.logger_classes] if main else [])
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (progress and main), unit="step",
-                   dynamic_ncols=True)
         images_per_step = self.config.batch_size * self.distributed.world_size
         last_saved = None
         started, started_step = time.perf_counter(), self.step
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(self.release)
+            with self._writing():
+                loggers = Loggers([cls(self.run_dir) for cls in self.logger_classes] if main else [])
+            stack.callback(loggers.close)
+            bar = stack.enter_context(tqdm(total=self.total_steps, initial=self.step, disable=not (progress and main),
+                                           unit="step", dynamic_ncols=True))
             for batch in self.batches():
                 if self.step >= self.total_steps:
                     break
@@ -361,16 +463,28 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix({"s/it": f"{seconds:.3g}", "img/s": f"{speed['images_per_s']:.3g}",
                                  **{k: f"{v:.3g}" for k, v in logged.items()}}, refresh=False)
-                if self.step % self.config.log_every == 0 or self.step == self.total_steps:
-                    loggers.log_metrics(self.step, {**learning_rates, **logged, **speed})
-                if main and (self.step % self.config.sample_every == 0 or self.step == self.total_steps):
-                    loggers.log_samples(self.step, self.epoch, self.save_samples())
-                if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
-                    last_saved = self.save()
-        finally:
-            bar.close()
-            loggers.close()
-        return last_saved or self.save()
+                with self._writing():
+                    if self.step % self.config.log_every == 0 or self.step == self.total_steps:
+                        loggers.log_metrics(self.step, {**learning_rates, **logged, **speed})
+                    if main and (self.step % self.config.sample_every == 0 or self.step == self.total_steps):
+                        loggers.log_samples(self.step, self.epoch, self.save_samples())
+                    if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
+                        last_saved = self.save()
+            # a resumed run with nothing left to do ends with the checkpoint it resumed from
+            final = last_saved or checkpoint.folder(self.run_dir, self.step)
+            if main:
+                checkpoint.verify(self.run_dir, final)
+            return final
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failed write into the run folder (a full disk, a read-only one) into a :class:`TrainingError`."""
+        try:
+            yield
+        except OSError as exc:
+            where = f"'{exc.filename}'" if exc.filename else f"into run folder '{self.run_dir}'"
+            raise TrainingError(f"cannot write {where}: {exc.strerror or exc}; stopped at step {self.step}, "
+                                f"the last checkpoint in '{self.run_dir}' is kept") from exc
 
     def _to_device(self, value: Any) -> Any:
         if not torch.is_tensor(value):
@@ -449,14 +563,36 @@ class Trainer:
         return folder
 
     def _restore(self, saved: checkpoint.Checkpoint) -> None:
+        trained = (saved.metadata["model"], saved.metadata.get("objective"))
+        if trained != (self.config.model, self.config.loss) or not isinstance(saved.metadata.get("step"), int):
+            raise checkpoint.CheckpointError(
+                f"'{saved.description}' is not a training checkpoint of this run (model {trained[0]!r} with "
+                f"objective {trained[1]!r} at step {saved.metadata.get('step')!r}; the run trains "
+                f"{self.config.model!r} with {self.config.loss!r})"
+            )
+        saved.model_options(type(self.model))
         missing, unexpected = saved.load_into(self.model, self.config.model)
         if missing or unexpected:
             raise checkpoint.CheckpointError(
                 f"'{saved.path / checkpoint.WEIGHTS}' does not fit model {self.config.model!r}: "
                 f"missing {missing[:3]}, unexpected {unexpected[:3]}"
             )
-        self.model.load_objective_state(saved.metadata.get("objective_state", {}))
+        saved.load_objective_state(self.model)
         state = saved.training_state()
+        try:
+            self._restore_training_state(state, saved.metadata["step"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+            raise checkpoint.CheckpointError(
+                f"'{saved.path / checkpoint.TRAINING}' does not fit this run: {type(exc).__name__}: {exc}"
+            ) from exc
+        if self.ema is not None:
+            self.ema.load_state_dict(saved.extra_weights(checkpoint.EMA_WEIGHTS), str(saved.path / checkpoint.EMA_WEIGHTS))
+        self.step = saved.metadata["step"]
+        if self.distributed.is_main:
+            truncate_metrics(self.run_dir, self.step)  # lines a killed run logged after this checkpoint
+
+    def _restore_training_state(self, state: dict[str, Any], step: int) -> None:
+        """Optimisers, gradient scalers, schedules, the model's training state and this rank's RNG."""
         for group, optimizer in self.model.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][group])
         for group, scaler in self.model.grad_scalers.items():
@@ -466,17 +602,12 @@ class Trainer:
             scheduler.load_state_dict(state["schedulers"][group])
             # the saved rate belongs to the saved run length; --steps may have changed it
             for param_group, base_lr in zip(self.model.optimizers[group].param_groups, scheduler.base_lrs):
-                param_group["lr"] = base_lr * self._lr_factor(saved.metadata["step"])
+                param_group["lr"] = base_lr * self._lr_factor(step)
         self.model.load_training_state(state["model"])
-        if self.ema is not None:
-            self.ema.load_state_dict(saved.extra_weights(checkpoint.EMA_WEIGHTS), str(saved.path / checkpoint.EMA_WEIGHTS))
         rng = state["rng"]  # per rank; a run resumed on other ranks than it was saved from reuses rank 0's
         own = rng[self.distributed.rank] if len(rng) == self.distributed.world_size else rng[0]
         torch.set_rng_state(own["torch"])
         random.setstate(_python_rng_from(own["python"]))
-        self.step = saved.metadata["step"]
-        if self.distributed.is_main:
-            truncate_metrics(self.run_dir, self.step)  # lines a killed run logged after this checkpoint
 
 
 def _python_rng_state() -> list[Any]:
