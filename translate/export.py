@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from translate.errors import TranslateError
+from translate.files import atomic_file
 from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 
@@ -59,15 +60,13 @@ def export(checkpoint_or_run: str | os.PathLike, out: str | os.PathLike, fmt: st
     module = exportable(checkpoint_or_run, registry, **condition)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
     side = max(module.multiple, 8)
     example = torch.zeros(1, 3, side + 3, side + 1)
-    with torch.no_grad():
+    with torch.no_grad(), atomic_file(out) as partial:
         if fmt == "torchscript":
             torch.jit.script(module).save(str(partial))
         else:
             _export_onnx(module, example, partial)
-    os.replace(partial, out)
     return out
 
 

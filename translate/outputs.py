@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from PIL import Image
 
 from translate.data.images import IMAGE_EXTENSIONS, list_images
 from translate.errors import TranslateError
+from translate.files import atomic_file
 
 #: ``--format`` choices and the file extension each writes (``same`` keeps the input's).
 FORMATS = {"same": None, "png": ".png", "jpg": ".jpg", "webp": ".webp"}
@@ -83,18 +83,15 @@ def shard(jobs: list[Job], rank: int, world_size: int) -> list[Job]:
 
 
 def save_atomically(image: Image.Image, target: Path, alpha: Image.Image | None = None, quality: int = 95) -> None:
-    """Write ``image`` (with ``alpha`` where the format keeps one) via a temporary file and a rename."""
+    """Write ``image`` (with ``alpha`` where the format keeps one) via a temporary file and a rename.
+
+    The file ends with the mode a plain ``open()`` gives (see :mod:`translate.files`).
+    """
     pil_format = _PIL_FORMATS.get(target.suffix.lower(), "PNG")
     if alpha is not None and pil_format not in _NO_ALPHA:
         image = image.copy()
         image.putalpha(alpha)
     options = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(handle)
-    try:
-        image.save(temporary, format=pil_format, **options)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as partial:
+        image.save(partial, format=pil_format, **options)

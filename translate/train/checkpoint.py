@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file, save_model
 
 from translate.errors import TranslateError
+from translate.files import give_plain_modes
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -138,6 +139,7 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, metadata: dict[str, A
         save_file(tensors, str(partial / name))
     (partial / METADATA).write_text(json.dumps({"format": FORMAT_VERSION, **metadata}, indent=2))
     torch.save(training_state, partial / TRAINING)
+    give_plain_modes(partial)  # safetensors writes 0600 files; a checkpoint is as readable as any file
     _fsync_dir(partial)
     if final.exists():
         shutil.rmtree(final)
