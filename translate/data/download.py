@@ -24,6 +24,7 @@ import shutil
 import stat
 import sys
 import tarfile
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -33,7 +34,7 @@ from typing import Callable
 
 from translate import __version__
 from translate.errors import TranslateError
-from translate.files import partial_path, publish, remove_stale_partials
+from translate.files import publish
 
 from .recipes import Recipe
 
@@ -224,9 +225,7 @@ def extract_into_place(archive: Path, recipe: Recipe, target: Path) -> None:
     ``target`` itself, whatever that folder was called. Raises :class:`DownloadError`,
     leaving nothing behind, for an unsafe entry or a missing expected folder.
     """
-    remove_stale_partials([target])
-    staging = partial_path(target)
-    staging.mkdir()
+    staging = Path(tempfile.mkdtemp(prefix=f".{recipe.target_name}.", suffix=".extracting", dir=target.parent))
     try:
         safe_extract(archive, recipe.archive, staging, label=recipe.file_name)
         entries = [p for p in staging.iterdir() if p.name not in _IGNORED and not p.name.startswith(".")]
@@ -240,7 +239,7 @@ def extract_into_place(archive: Path, recipe: Recipe, target: Path) -> None:
             )
         for ignored in _IGNORED:
             shutil.rmtree(content / ignored, ignore_errors=True)
-        publish(content, target, tree=False)  # the archive says what modes its entries have
+        publish(content, target, tree=False)  # a mkdtemp folder is 0700; the archive says its entries' modes
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
