@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from translate.data.images import IMAGE_EXTENSIONS, list_images
+from translate.data.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from translate.errors import TranslateError
 from translate.files import atomic_file
 
@@ -33,10 +33,12 @@ def collect_inputs(spec: str | os.PathLike) -> tuple[Path, list[Path]]:
 
     Output paths mirror each file's path relative to the base folder. A glob's
     base is its longest folder prefix without wildcards (``photos/**/*.jpg`` -> ``photos``).
+    Symbolic links that lead nowhere (dangling, or a loop) are listed, so that
+    conversion reports them as failed instead of losing them silently.
     """
     path = Path(spec)
     if path.is_dir():
-        return path, list_images(path)
+        return path, list_images(path, broken_links=True)
     if path.is_file():
         return path.parent, [path]
     if glob.has_magic(str(spec)):
@@ -45,7 +47,7 @@ def collect_inputs(spec: str | os.PathLike) -> tuple[Path, list[Path]]:
         base = Path(*fixed) if fixed else Path(".")
         files = sorted(
             Path(p) for p in glob.glob(str(spec), recursive=True)
-            if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_EXTENSIONS
+            if is_image_file(Path(p), broken_links=True) and Path(p).suffix.lower() in IMAGE_EXTENSIONS
         )
         return base, files
     raise TranslateError(f"input '{spec}' is not a folder, a file or a glob pattern")

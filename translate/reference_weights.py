@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from translate import __version__
-from translate.errors import TranslateError
+from translate.errors import TranslateError, first_line
 from translate.files import partial_path, publish, remove_stale_partials
 from translate.nets import GENERATOR_ARCHS
 
@@ -55,8 +55,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ReferenceWeightsError(f"cannot read '{path}' as PyTorch weights: {first_line}") from None
+        raise ReferenceWeightsError(f"cannot read '{path}' as PyTorch weights: {first_line(exc)}") from None
     if not isinstance(state, dict) or not state or not all(isinstance(v, Tensor) for v in state.values()):
         raise ReferenceWeightsError(f"'{path}' is not a state dict of tensors (expected a reference latest_net_G.pth)")
     if all(key.startswith("module.") for key in state):
