@@ -417,3 +417,17 @@ def test_eight_bit_tiling_holds_only_bands_of_tile_rows_in_float_and_rounds_like
     assert max(finished_rows) <= 64 and sum(finished_rows) == 300
     assert (eight_bit.int() - quantize(floats).int()).abs().max() <= 1  # same blend, summed in another order
     assert torch.equal(translator.translate_batch(image), translator.translate_batch(image))
+
+
+def test_cpu_batches_stay_within_a_pixel_budget_so_small_images_still_batch(run_dir, tmp_path):
+    translator = Translator.load(run_dir, device="cpu")
+    seen = []
+    forward = translator._forward
+    translator._forward = lambda images, **c: seen.append(tuple(images.shape)) or forward(images, **c)
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        Image.new("RGB", (256, 256)).save(tmp_path / "in" / f"a{i}.png")
+    for i in range(5):
+        Image.new("RGB", (64, 64)).save(tmp_path / "in" / f"b{i}.png")
+    translator.convert_folder(tmp_path / "in", tmp_path / "out", batch_size=4)
+    assert seen == [(1, 3, 256, 256)] * 3 + [(4, 3, 64, 64), (1, 3, 64, 64)]

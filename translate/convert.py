@@ -91,6 +91,13 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
 #: (1024²: 0.8 GiB), which keeps a 4096² conversion under 2 GiB of peak memory.
 DEFAULT_TILE = 768
 
+#: Most pixels a batch holds on a CPU (256²: one 256×256 image, or four of 128×128). Larger batches
+#: are no faster there, and their activations (64 MiB per ResNet layer for four 256² images) exceed
+#: glibc's largest mmap threshold (32 MiB, see :mod:`translate.allocator`): every layer then maps
+#: fresh memory and faults it in, 4× the system time of batch 1 on 256² images. Small images still
+#: batch (64² images convert about 20% faster four at a time).
+CPU_BATCH_PIXELS = 256 * 256
+
 
 def distributed_share() -> tuple[int, int]:
     """(rank, world size) from ``torchrun``'s environment; (0, 1) when run alone."""
@@ -115,6 +122,7 @@ class Translator:
         self.metadata = metadata
         self.precision = precision
         self.tile, self.overlap = tile, overlap
+        self.batch_pixels = CPU_BATCH_PIXELS if device.type == "cpu" else None
         self._forward: Callable[..., torch.Tensor] = self.model.translate
         if compile:
             # Static shapes first (one size compiles in seconds); a second size recompiles with dynamic shapes.
@@ -201,11 +209,12 @@ class Translator:
         """Translate every image under ``src`` (or the given ``sources`` below it) into ``dst``.
 
         Relative paths are mirrored; under ``torchrun`` each rank takes a disjoint
-        share. Unreadable files (including images of more than ``max_pixels`` pixels and
-        symbolic links that lead nowhere) and images the model fails on are reported in
-        the result, not raised; existing outputs are kept unless ``overwrite``, and
-        temporaries an interrupted run left for them are removed. ``progress`` is
-        called after each input.
+        share. A batch holds up to ``batch_size`` consecutive images of one size (on a
+        CPU, at most :data:`CPU_BATCH_PIXELS` pixels in all). Unreadable files (including
+        images of more than ``max_pixels`` pixels and symbolic links that lead nowhere)
+        and images the model fails on are reported in the result, not raised; existing
+        outputs are kept unless ``overwrite``, and temporaries an interrupted run left for
+        them are removed. ``progress`` is called after each input.
         """
         src, dst = Path(src), Path(dst)
         jobs, clashes = plan_jobs(sources if sources is not None else list_images(src, broken_links=True), src, dst,
@@ -216,11 +225,14 @@ class Translator:
         depth = batch_size + 2 * workers  # images decoded ahead, and outputs waiting to be written
         with ThreadPoolExecutor(max(1, workers)) as pool:
             writes: deque[tuple[Path, Future]] = deque()
-            for batch in self._batches(self._decoded(todo, pool, depth, max_pixels), batch_size, report, progress):
+            decoded = self._decoded(todo, pool, depth, max_pixels)
+            for batch in self._batches(decoded, batch_size, self.batch_pixels, report, progress):
                 for variant_index in range(len(batch[0][1])):
                     variant = batch[0][1][variant_index][1]
+                    images = [image for _, _, image, _ in batch]
                     try:
-                        translated = self.translate_batch(torch.stack([image for _, _, image, _ in batch]), **variant)
+                        translated = self.translate_batch(torch.stack(images) if len(images) > 1 else images[0][None],
+                                                          **variant)
                     except TranslateError:  # the user's mistake (a missing --to): one line, not one per image
                         raise
                     except (RuntimeError, ValueError) as exc:  # e.g. out of memory: the other images still convert
@@ -279,8 +291,13 @@ class Translator:
             yield queue.popleft()
 
     @staticmethod
-    def _batches(decoded, batch_size: int, report: ConvertReport, progress) -> Iterator[list]:
-        """Group consecutive decoded images of one size and one set of outputs into batches."""
+    def _batches(decoded, batch_size: int, batch_pixels: int | None, report: ConvertReport,
+                 progress) -> Iterator[list]:
+        """Group consecutive decoded images of one size and one set of outputs into batches.
+
+        A batch holds at most ``batch_size`` images and, unless ``None``, ``batch_pixels`` pixels
+        (always at least one image).
+        """
         batch: list = []
         for job, outputs, future in decoded:
             try:
@@ -290,8 +307,11 @@ class Translator:
                 if progress is not None:
                     progress(job.source)
                 continue
-            if batch and (len(batch) == batch_size or batch[0][2].shape != image.shape
-                          or [v for _, v in batch[0][1]] != [v for _, v in outputs]):
+            room = len(batch) < batch_size and (batch_pixels is None
+                                                or (len(batch) + 1) * image[0].numel() <= batch_pixels)
+            conditions = [variant for _, variant in outputs]
+            alike = batch and batch[0][2].shape == image.shape and [v for _, v in batch[0][1]] == conditions
+            if batch and not (room and alike):
                 yield batch
                 batch = []
             batch.append((job, outputs, image, alpha))

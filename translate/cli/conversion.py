@@ -66,6 +66,7 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     """
     from tqdm.auto import tqdm
 
+    from translate.allocator import keep_freed_memory
     from translate.convert import Translator, distributed_share
     from translate.data.images import pillow_limit_off
     from translate.outputs import collect_inputs
@@ -76,6 +77,7 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
         check_tiling(tile, tile_overlap)
     except ValueError as exc:
         raise UserError(f"--tile {tile} --tile-overlap {tile_overlap}: {exc}") from None
+    keep_freed_memory()  # activations freed layer by layer are reused, not faulted in afresh for every image
     base, sources = collect_inputs(src)
     source_dir, target_dir = base.resolve(), Path(dst).resolve()
     if not allow_inside_input and (target_dir == source_dir or source_dir in target_dir.parents):
