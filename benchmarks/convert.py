@@ -141,32 +141,30 @@ def huge_image_peak_rss(work: Path) -> tuple[float, float]:
     folder.mkdir()
     block = numpy.random.default_rng(0).integers(0, 256, (500, 500, 3), dtype=numpy.uint8)
     Image.fromarray(numpy.tile(block, (19, 19, 1))).save(folder / "huge.png", compress_level=1)
-    code = (
-        "from translate.convert import Translator; "
-        f"r = Translator.load({str(run)!r}, device='cpu').convert_folder({str(folder)!r}, "
-        f"{str(work / 'huge-out')!r}, max_pixels=10**8); assert r.ok, r.failed; "
-        "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"the 9500x9500 conversion failed:\n{result.stderr[-2000:]}")
-    return int(result.stdout.strip().splitlines()[-1]) / 2**20, 9500 * 9500 * 3 / 2**30
+    peak = conversion_peak_rss(run, folder, work / "huge-out", convert={"max_pixels": 10**8})
+    return peak, 9500 * 9500 * 3 / 2**30
 
 
 def tiled_peak_rss(run: Path, work: Path, precision: str) -> float:
     """Peak RSS (GiB) of a fresh process converting one 4096×4096 image by tiling."""
     big = work / "big"
     make_images(big, 1, size=4096)
+    return conversion_peak_rss(run, big, work / "big-out", load={"precision": precision})
+
+
+def conversion_peak_rss(run: Path, source: Path, target: Path, load: dict | None = None,
+                        convert: dict | None = None) -> float:
+    """Peak RSS (GiB) of a fresh process converting ``source`` (``load``/``convert``: keyword arguments)."""
     code = (
         "from translate.convert import Translator; "
-        f"r = Translator.load({str(run)!r}, device='cpu', precision={precision!r}).convert_folder({str(big)!r}, "
-        f"{str(work / 'big-out')!r}); assert r.ok, r.summary(); "
+        f"r = Translator.load({str(run)!r}, device='cpu', **{load or {}!r}).convert_folder({str(source)!r}, "
+        f"{str(target)!r}, **{convert or {}!r}); assert r.ok, r.failed; "
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
         "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"the 4096x4096 conversion failed:\n{result.stderr[-2000:]}")
+        raise SystemExit(f"converting {source} failed:\n{result.stderr[-2000:]}")
     return int(result.stdout.strip().splitlines()[-1]) / 2**20
 
 
