@@ -198,7 +198,8 @@ for args in (
 """
 
 
-@pytest.mark.parametrize("umask, file_mode, folder_mode", [("022", 0o644, 0o755), ("077", 0o600, 0o700)])
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [("022", 0o644, 0o755), ("077", 0o600, 0o700)],
+                         ids=["umask-022", "umask-077"])
 def test_outputs_get_the_modes_a_plain_open_gives_under_the_umask(tmp_path, umask, file_mode, folder_mode):
     result = subprocess.run([sys.executable, "-c", MODES_SCRIPT, umask, str(tmp_path)], capture_output=True,
                             text=True, timeout=300)

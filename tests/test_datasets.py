@@ -146,7 +146,7 @@ def test_download_verifies_extracts_and_lays_out_the_folders(server, tmp_path):
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("umask, folder_mode", [(0o022, 0o755), (0o077, 0o700)])
+@pytest.mark.parametrize("umask, folder_mode", [(0o022, 0o755), (0o077, 0o700)], ids=["umask-022", "umask-077"])
 def test_an_extracted_data_set_gets_the_folder_mode_a_plain_mkdir_gives(server, tmp_path, umask, folder_mode):
     archive = zip_archive({f"{split}/0.png": png_bytes() for split in ("trainA", "trainB", "testA", "testB")})
     server.files["/flat.zip"] = archive  # no top-level folder: the extraction folder itself becomes the data set
