@@ -98,8 +98,9 @@ def translate_tiled(translate: Callable[[Tensor], Tensor], images: Tensor, tile:
         done = rows[index + 1] if index + 1 < len(rows) else height  # no later tile reaches above this row
         weights = torch.outer(row_weight[band_top:done], col_weight).to(band.device)
         finished = finish(band[..., : done - band_top, :] / weights)
-        if output is None:
-            output = finished.new_empty(*finished.shape[:2], height, width)
+        if output is None:  # channels-last, as images are stored: turning it into one is no copy
+            output = torch.empty(*finished.shape[:2], height, width, dtype=finished.dtype, device=finished.device,
+                                 memory_format=torch.channels_last)
         output[..., band_top:done, :] = finished
         band, band_top = band[..., done - band_top :, :], done
     return output
