@@ -168,3 +168,52 @@ def test_the_command_line_choices_are_the_librarys():
 
     assert DIRECTION_CHOICES == DIRECTIONS
     assert PRECISION_CHOICES == tuple(PRECISIONS)
+
+
+#: Train, convert, export and import reference weights from the CLI in one process, under the umask in argv[1].
+MODES_SCRIPT = """
+import os, sys
+from pathlib import Path
+import torch
+from PIL import Image
+from translate.cli import main
+from translate.nets import build_generator
+
+os.umask(int(sys.argv[1], 8))
+work = Path(sys.argv[2])
+(work / "in").mkdir()
+Image.new("RGB", (20, 12), (90, 10, 10)).save(work / "in" / "a.png")
+torch.save(build_generator("resnet_6blocks", ngf=8).state_dict(), work / "latest_net_G.pth")
+for args in (
+    ["train", "--model", "cyclegan", "--steps", "1", "--image-size", "32", "--model-opt", "ngf=8",
+     "--model-opt", "ndf=8", "--logger", "jsonl", "--out", str(work / "run")],
+    ["convert", str(work / "run"), str(work / "in"), str(work / "out")],
+    ["export", str(work / "run"), str(work / "g.pt"), "--format", "torchscript"],
+    ["import-weights", str(work / "latest_net_G.pth"), "--arch", "resnet_6blocks", str(work / "imported")],
+):
+    try:
+        main(args, standalone_mode=False)
+    except SystemExit as exit:
+        assert not exit.code, (args, exit.code)
+"""
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [("022", 0o644, 0o755), ("077", 0o600, 0o700)],
+                         ids=["umask-022", "umask-077"])
+def test_outputs_get_the_modes_a_plain_open_gives_under_the_umask(tmp_path, umask, file_mode, folder_mode):
+    result = subprocess.run([sys.executable, "-c", MODES_SCRIPT, umask, str(tmp_path)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    checkpoint = tmp_path / "run" / "latest"
+    written = {
+        "converted image": tmp_path / "out" / "a.png",
+        "checkpoint weights": checkpoint / "model.safetensors",
+        "checkpoint metadata": checkpoint / "checkpoint.json",
+        "training state": checkpoint / "training.pt",
+        "exported graph": tmp_path / "g.pt",
+        "imported weights": tmp_path / "imported" / "model.safetensors",
+    }
+    for what, path in written.items():
+        assert oct(path.stat().st_mode & 0o777) == oct(file_mode), what
+    for what, path in {"checkpoint folder": checkpoint, "imported folder": tmp_path / "imported"}.items():
+        assert oct(path.stat().st_mode & 0o777) == oct(folder_mode), what

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image
 
 from conftest import TRANSLATE
+from translate.cli import main
 from translate.convert import Translator
+from translate.data.images import DEFAULT_MAX_PIXELS, normalize, quantize
+from translate.errors import TranslateError
 from translate.outputs import collect_inputs, plan_jobs, shard
 from translate.tiling import tile_starts, translate_tiled
 from translate.train.trainer import Trainer, TrainConfig
@@ -196,12 +203,12 @@ def test_a_killed_run_leaves_no_partial_files_and_a_rerun_completes(run_dir, tmp
     process.wait()
     done_before = len(list(out.glob("*.png")))
     assert 5 <= done_before < 60, "the run was not interrupted midway"
-    leftovers = list(out.glob(".*.partial"))
-    for partial in leftovers:  # a partial file can only be a hidden temporary, never an output name
-        partial.unlink()
+    # a partial file can only be a hidden temporary, never an output name; the rerun removes it
+    assert all(p.name.startswith(".") for p in out.glob("*.partial"))
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-1000:]
     assert f"{60 - done_before} converted, {done_before} skipped" in result.stdout
+    assert not list(out.glob(".*.partial"))
     for i in range(60):
         with Image.open(out / f"{i:03d}.png") as image:
             image.load()  # decodes fully: no truncated output
@@ -234,3 +241,193 @@ def test_the_command_line_tiles_at_the_library_default():
 
     tile = next(param for param in main.commands["convert"].params if param.name == "tile")
     assert tile.default == DEFAULT_TILE
+
+
+# -- hardening: whatever the inputs, one bad case never costs the others ------------------------------------------
+
+TINY_MODELS = {
+    "cyclegan": {"ngf": "8", "ndf": "8"},  # ResNet generator: reflection padding, instance norm
+    "pix2pix": {"ngf": "8", "ndf": "8"},  # U-Net
+    "unit": {"ngf": "8", "ndf": "8"},  # UNIT encoder/decoder
+    "stargan": {"conv_dim": "8", "repeat_num": "1", "critic_dim": "8", "critic_layers": "3"},
+}
+
+
+def convert_cli(*args: str):
+    return CliRunner().invoke(main, ["convert", *map(str, args)])
+
+
+@pytest.fixture(scope="module", params=sorted(TINY_MODELS))
+def any_model_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / request.param
+    Trainer(TrainConfig(model=request.param, loss="lsgan", out=str(out), steps=1, image_size=32,
+                        model_options=TINY_MODELS[request.param], sample_every=10**6)).train(progress=False)
+    return out
+
+
+def test_tiny_images_convert_at_their_size_with_every_model_kind(any_model_run, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    sizes = {"a-1x1.png": (1, 1), "b-40x3.png": (40, 3), "c-3x40.png": (3, 40), "d-2x2.png": (2, 2),
+             "e-7x5.png": (7, 5), "f-1x9.png": (1, 9), "z-33x20.png": (33, 20)}  # tiny ones sort first
+    for name, size in sizes.items():
+        Image.effect_noise(size, 50).convert("RGB").save(source / name)
+    target = ["--to", "B"] if any_model_run.name == "stargan" else []
+    result = convert_cli(any_model_run, source, tmp_path / "out", "--device", "cpu", *target)
+    assert result.exit_code == 0, result.output
+    assert f"{len(sizes)} converted, 0 skipped (output exists), 0 failed" in result.stdout
+    for name, size in sizes.items():
+        with Image.open(tmp_path / "out" / name) as output:
+            assert output.size == size, name
+
+
+def test_an_image_the_model_fails_on_is_listed_and_the_rest_converts(run_dir, tmp_path):
+    translator = Translator.load(run_dir, device="cpu")
+    forward = translator._forward
+
+    def fails_on_odd_widths(images, **condition):
+        if images.shape[-1] % 2:
+            raise RuntimeError("simulated failure\nsecond line of a long message")
+        return forward(images, **condition)
+
+    translator._forward = fails_on_odd_widths
+    source = tmp_path / "in"
+    source.mkdir()
+    for name, size in {"a.png": (16, 16), "b.png": (15, 16), "c.png": (24, 8)}.items():
+        Image.new("RGB", size, (40, 50, 60)).save(source / name)
+    report = translator.convert_folder(source, tmp_path / "out", batch_size=1)
+    assert report.failed == [(source / "b.png", "cannot translate: simulated failure")]
+    assert sorted(p.name for p in report.converted) == ["a.png", "c.png"]
+
+
+def test_stale_partials_of_a_killed_run_are_removed_by_the_next_convert(run_dir, tmp_path):
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    out.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (12, 12)).save(source / name)
+    Image.new("RGB", (12, 12)).save(out / "b.png")  # converted before the kill: skipped, its partial still goes
+    stale = [out / ".a.png.4242-0badcafe.partial", out / ".a.png.k3j4x9q1.partial", out / ".b.png.7-1.partial"]
+    for path in stale:
+        path.write_bytes(b"half an image")
+    unrelated = [out / ".notes.txt.1-2.partial", out / "a.png.partial"]
+    for path in unrelated:
+        path.write_text("not ours")
+    result = convert_cli(run_dir, source, out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "1 converted, 1 skipped (output exists), 0 failed" in result.stdout
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in unrelated)
+
+
+@pytest.mark.parametrize("tile, overlap", [(64, 32), (100, 50), (64, 63)])
+def test_a_tiling_the_tiler_cannot_do_is_one_line_and_writes_nothing(run_dir, tmp_path, tile, overlap):
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (900, 40)).save(tmp_path / "in" / "a.png")
+    result = convert_cli(run_dir, tmp_path / "in", tmp_path / "out", "--tile", tile, "--tile-overlap", overlap)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"translate: error: --tile {tile} --tile-overlap {overlap}: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(TranslateError, match="less than half the tile size"):
+        Translator.load(run_dir, device="cpu", tile=tile, overlap=overlap)
+
+
+def test_an_output_path_taken_by_a_folder_is_a_failure_not_a_skip(run_dir, tmp_path):
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (12, 12)).save(source / name)
+    (out / "a.png").mkdir(parents=True)
+    for extra in ((), ("--overwrite",)):
+        result = convert_cli(run_dir, source, out, "--device", "cpu", *extra)
+        assert result.exit_code == 1
+        assert f"failed: {out / 'a.png'}: a folder is in the way of this output file" in result.stderr
+        assert "skipped (output exists), 1 failed" in result.stdout
+    assert (out / "a.png").is_dir() and (out / "b.png").is_file()
+
+
+def test_symbolic_links_that_lead_nowhere_are_listed_as_failed(run_dir, tmp_path):
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    Image.new("RGB", (12, 12)).save(source / "real.png")
+    (source / "self.png").symlink_to("self.png")
+    (source / "sub" / "ping.png").symlink_to("pong.png")
+    (source / "sub" / "pong.png").symlink_to("ping.png")
+    (source / "dangling.jpg").symlink_to("missing.jpg")
+    (source / "alias.png").symlink_to("real.png")
+    for spec in (source, f"{source}/**/*.*"):
+        out = tmp_path / f"out{len(str(spec))}"
+        result = convert_cli(run_dir, spec, out, "--device", "cpu")
+        assert result.exit_code == 1
+        failed = sorted(line for line in result.stderr.splitlines() if line.startswith("failed: "))
+        assert failed == [
+            f"failed: {source / 'dangling.jpg'}: symbolic link to 'missing.jpg', which does not exist",
+            f"failed: {source / 'self.png'}: symbolic link loop (it leads back to itself)",
+            f"failed: {source / 'sub' / 'ping.png'}: symbolic link loop (it leads back to itself)",
+            f"failed: {source / 'sub' / 'pong.png'}: symbolic link loop (it leads back to itself)",
+        ]
+        assert "2 converted, 0 skipped (output exists), 4 failed" in result.stdout
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A 1×1 PNG whose header claims ``width`` × ``height`` pixels (a decompression bomb's signature)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:33] = header + struct.pack(">I", zlib.crc32(header))
+    return bytes(data)
+
+
+def test_images_over_the_pixel_limit_are_one_line_failures_and_the_rest_converts(run_dir, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "bomb.png").write_bytes(png_declaring(9500, 9500))  # inside Pillow's warning band
+    (source / "huge.png").write_bytes(png_declaring(20000, 20000))  # beyond it: Pillow would raise
+    Image.new("RGB", (40, 30)).save(source / "wide.png")
+    Image.new("RGB", (20, 20)).save(source / "small.png")
+    result = convert_cli(run_dir, source, tmp_path / "out", "--device", "cpu")
+    assert result.exit_code == 1
+    assert "DecompressionBomb" not in result.output and "Traceback" not in result.output
+    assert [line for line in result.stderr.splitlines() if "bomb.png" in line] == [
+        f"failed: {source / 'bomb.png'}: 9500×9500 is 90,250,000 pixels, more than the limit of 89,478,485 "
+        "(raise it with --max-pixels)"]
+    assert "2 converted, 0 skipped (output exists), 2 failed" in result.stdout
+    limited = convert_cli(run_dir, source, tmp_path / "out2", "--device", "cpu", "--max-pixels", "1000")
+    assert "1 converted, 0 skipped (output exists), 3 failed" in limited.stdout
+    assert f"failed: {source / 'wide.png'}: 40×30 is 1,200 pixels, more than the limit of 1,000" in limited.stderr
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS  # Pillow's own limit is back after the command
+
+
+def test_eight_bit_tiling_holds_only_bands_of_tile_rows_in_float_and_rounds_like_to_pil(translator):
+    torch.manual_seed(0)
+    image = (torch.rand(1, 3, 300, 170) * 255).round().to(torch.uint8)
+    finished_rows = []
+
+    def finish(rows):
+        finished_rows.append(rows.shape[-2])
+        return quantize(rows)
+
+    run = lambda pieces: translator.model.translate(normalize(pieces))  # noqa: E731
+    with torch.no_grad():
+        eight_bit = translate_tiled(run, image, tile=64, overlap=16, finish=finish)
+        floats = translate_tiled(run, normalize(image), tile=64, overlap=16)
+    assert eight_bit.dtype == torch.uint8 and eight_bit.shape == image.shape
+    assert max(finished_rows) <= 64 and sum(finished_rows) == 300
+    assert (eight_bit.int() - quantize(floats).int()).abs().max() <= 1  # same blend, summed in another order
+    assert torch.equal(translator.translate_batch(image), translator.translate_batch(image))
+
+
+def test_cpu_batches_stay_within_a_pixel_budget_so_small_images_still_batch(run_dir, tmp_path):
+    translator = Translator.load(run_dir, device="cpu")
+    seen = []
+    forward = translator._forward
+    translator._forward = lambda images, **c: seen.append(tuple(images.shape)) or forward(images, **c)
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        Image.new("RGB", (256, 256)).save(tmp_path / "in" / f"a{i}.png")
+    for i in range(5):
+        Image.new("RGB", (64, 64)).save(tmp_path / "in" / f"b{i}.png")
+    translator.convert_folder(tmp_path / "in", tmp_path / "out", batch_size=4)
+    assert seen == [(1, 3, 256, 256)] * 3 + [(4, 3, 64, 64), (1, 3, 64, 64)]

@@ -470,3 +470,45 @@ def test_sample_unpaired_dataset_loads():
     assert len(dataset) == SAMPLE_COUNTS["trainA"]
     item = dataset[0]
     assert item["A"].shape == item["B"].shape == (3, 64, 64)
+
+
+# -- training images too small for the crop: a message naming the file, never a crash ------------------------------
+
+
+def train_cli(data: Path, out: Path, model: str, *extra: str):
+    from click.testing import CliRunner
+
+    from translate.cli import main
+
+    return CliRunner().invoke(main, ["train", "--model", model, "--data", str(data), "--out", str(out), "--steps", "2",
+                                     "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", *extra])
+
+
+def test_training_images_smaller_than_the_crop_train_with_one_warning_naming_one(tmp_path):
+    for side in ("trainA", "trainB"):
+        (tmp_path / "data" / side).mkdir(parents=True)
+        for i in range(3):
+            noise_image(40, 40, seed=i).save(tmp_path / "data" / side / f"{i}.png")
+    noise_image(1, 1).save(tmp_path / "data" / "trainA" / "dot.png")
+    noise_image(40, 3).save(tmp_path / "data" / "trainB" / "strip.png")
+    result = train_cli(tmp_path / "data", tmp_path / "run", "cyclegan")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("translate: warning:")]
+    assert warned == [
+        f"translate: warning: 2 training image(s) are smaller than the 32-pixel crop and are scaled up, e.g. "
+        f"'{tmp_path / 'data' / 'trainA' / 'dot.png'}' (1×1); `translate data check` lists them all"]
+    assert (tmp_path / "run" / "latest" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_an_ab_image_too_narrow_to_split_stops_training_before_it_starts_in_one_line(tmp_path, workers):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    for i in range(12):
+        side_by_side(noise_image(40, 40, seed=i), noise_image(40, 40, seed=i + 1)).save(
+            tmp_path / "data" / "train" / f"{i:02d}.png")
+    noise_image(1, 1).save(tmp_path / "data" / "train" / "zz.png")  # sorted last: reached mid-run before
+    result = train_cli(tmp_path / "data", tmp_path / "run", "pix2pix", "--workers", workers)
+    assert result.exit_code == 2
+    assert result.stderr == (f"translate: error: image '{tmp_path / 'data' / 'train' / 'zz.png'}' is 1 pixel wide, "
+                             "too narrow to hold A|B side by side\n")
+    assert not (tmp_path / "run").exists()

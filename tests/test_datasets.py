@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
 import socket
 import tarfile
 import threading
@@ -143,6 +144,20 @@ def test_download_verifies_extracts_and_lays_out_the_folders(server, tmp_path):
     again = run("data", "download", "tinyzebra", "--root", str(root), "--recipes", str(recipes))
     assert again.exit_code == 0 and "nothing downloaded" in again.stdout
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("umask, folder_mode", [(0o022, 0o755), (0o077, 0o700)], ids=["umask-022", "umask-077"])
+def test_an_extracted_data_set_gets_the_folder_mode_a_plain_mkdir_gives(server, tmp_path, umask, folder_mode):
+    archive = zip_archive({f"{split}/0.png": png_bytes() for split in ("trainA", "trainB", "testA", "testB")})
+    server.files["/flat.zip"] = archive  # no top-level folder: the extraction folder itself becomes the data set
+    recipes = recipe_file(tmp_path, "flat", f"{server.url}/flat.zip", "zip", hashlib.sha256(archive).hexdigest())
+    previous = os.umask(umask)
+    try:
+        result = run("data", "download", "flat", "--root", str(tmp_path / "datasets"), "--recipes", str(recipes))
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert oct((tmp_path / "datasets" / "flat").stat().st_mode & 0o777) == oct(folder_mode)
 
 
 def test_environment_variable_selects_the_recipe_file_and_list_shows_it(server, tmp_path):

@@ -3,11 +3,14 @@
 :class:`Translator` loads a checkpoint by itself — the checkpoint says which model,
 options and direction — and translates images of any size: the generator pads to
 its multiple and crops back, and images larger than ``tile`` pixels go through in
-overlapping tiles (:mod:`translate.tiling`), so memory stays bounded.
+overlapping tiles (:mod:`translate.tiling`), so memory stays bounded. Images smaller
+than the generator can take (a 1×1 or 40×3 file) are padded up and cropped back.
 
 :meth:`Translator.convert_folder` decodes and encodes in worker threads while the
-model runs, batches consecutive images of one size, writes every output atomically,
-skips outputs that exist, and reports files it could not read instead of stopping.
+model runs, batches consecutive images of one size, carries them as 8-bit pixels
+(normalised tile by tile), writes every output atomically with the mode ``open()``
+gives, skips outputs that exist, and reports files it could not read or translate
+(and outputs it could not write) instead of stopping.
 """
 
 from __future__ import annotations
@@ -22,16 +25,26 @@ from typing import Any, Callable, Iterator
 import torch
 from PIL import Image
 
-from translate.data.images import ImageReadError, alpha_of, list_images, load_rgb_and_alpha, to_pil, to_tensor
-from translate.errors import TranslateError
+from translate.data.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    alpha_of,
+    list_images,
+    load_rgb_and_alpha,
+    normalize,
+    pixels,
+    quantize,
+    to_pil,
+)
+from translate.errors import TranslateError, first_line
+from translate.files import remove_stale_partials
 from translate.models.base import Model
 from translate.outputs import Job, plan_jobs, save_atomically, shard
 from translate.plugins import PluginRegistry
 from translate.precision import autocast, check_precision, warn_if_slow
-from translate.tiling import translate_tiled
+from translate.tiling import check_tiling, translate_tiled
 from translate.train import checkpoint
 from translate.train.trainer import resolve_device
-
 
 
 @dataclass
@@ -77,6 +90,13 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
 #: (1024²: 0.8 GiB), which keeps a 4096² conversion under 2 GiB of peak memory.
 DEFAULT_TILE = 768
 
+#: Most pixels a batch holds on a CPU (256²: one 256×256 image, or four of 128×128). Larger batches
+#: are no faster there, and their activations (64 MiB per ResNet layer for four 256² images) exceed
+#: glibc's largest mmap threshold (32 MiB, see :mod:`translate.allocator`): every layer then maps
+#: fresh memory and faults it in, 4× the system time of batch 1 on 256² images. Small images still
+#: batch (64² images convert about 20% faster four at a time).
+CPU_BATCH_PIXELS = 256 * 256
+
 
 def distributed_share() -> tuple[int, int]:
     """(rank, world size) from ``torchrun``'s environment; (0, 1) when run alone."""
@@ -89,6 +109,10 @@ class Translator:
     def __init__(self, model: Model, device: torch.device, metadata: dict[str, Any], precision: str = "fp32",
                  tile: int = DEFAULT_TILE, overlap: int = 64, compile: bool = False):
         check_precision(precision)
+        try:
+            check_tiling(tile, overlap)
+        except ValueError as exc:
+            raise TranslateError(str(exc)) from None
         warn_if_slow(device, precision)
         self.device = device
         # Channels-last speeds up convolutions on GPUs; on CPUs (oneDNN) it measured a few percent slower.
@@ -97,6 +121,7 @@ class Translator:
         self.metadata = metadata
         self.precision = precision
         self.tile, self.overlap = tile, overlap
+        self.batch_pixels = CPU_BATCH_PIXELS if device.type == "cpu" else None
         self._forward: Callable[..., torch.Tensor] = self.model.translate
         if compile:
             # Static shapes first (one size compiles in seconds); a second size recompiles with dynamic shapes.
@@ -132,16 +157,25 @@ class Translator:
 
     @torch.inference_mode()
     def translate_batch(self, images: torch.Tensor, **condition: Any) -> torch.Tensor:
-        """Translate ``(N, 3, H, W)`` in [-1, 1]; returns float32 on the CPU, same shape."""
-        images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        """Translate ``(N, 3, H, W)`` on the CPU; same shape out, on the CPU.
+
+        Floats in [-1, 1] give float32; 8-bit pixels (``uint8``) give 8-bit pixels, rounded
+        as :func:`~translate.data.images.to_pil` rounds, and never exist in float beyond a
+        tile and a band of tile rows (:func:`~translate.tiling.translate_tiled`).
+        """
+        finish = quantize if images.dtype == torch.uint8 else None
+        return translate_tiled(lambda piece: self._run(piece, condition), images, self.tile, self.overlap, finish)
+
+    def _run(self, pieces: torch.Tensor, condition: dict[str, Any]) -> torch.Tensor:
+        """The generator on ``pieces`` (CPU, 8-bit or float): float32 in [-1, 1] on the CPU."""
+        pieces = normalize(pieces.to(self.device, non_blocking=True)).contiguous(memory_format=self.memory_format)
         with autocast(self.device, self.precision):
-            output = translate_tiled(lambda x: self._forward(x, **condition), images, self.tile, self.overlap)
-        return output.float().cpu()
+            return self._forward(pieces, **condition).float().cpu()
 
     def __call__(self, image: Image.Image, **condition: Any) -> Image.Image:
         """Translate one image; same size, alpha channel (if any) carried over unchanged."""
         alpha = alpha_of(image)
-        output = to_pil(self.translate_batch(to_tensor(image.convert("RGB")).unsqueeze(0), **condition)[0])
+        output = to_pil(self.translate_batch(pixels(image.convert("RGB")).unsqueeze(0), **condition)[0])
         if alpha is not None:
             output.putalpha(alpha)
         return output
@@ -167,25 +201,72 @@ class Translator:
         batch_size: int = 4,
         workers: int = 2,
         every_target: bool = False,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
         progress: Callable[[Path], None] | None = None,
         **condition: Any,
     ) -> ConvertReport:
         """Translate every image under ``src`` (or the given ``sources`` below it) into ``dst``.
 
         Relative paths are mirrored; under ``torchrun`` each rank takes a disjoint
-        share. Unreadable files are reported in the result, not raised; existing
-        outputs are kept unless ``overwrite``. ``progress`` is called after each input.
+        share. A batch holds up to ``batch_size`` consecutive images of one size (on a
+        CPU, at most :data:`CPU_BATCH_PIXELS` pixels in all). Unreadable files (including
+        images of more than ``max_pixels`` pixels and symbolic links that lead nowhere)
+        and images the model fails on are reported in the result, not raised; existing
+        outputs are kept unless ``overwrite``, and temporaries an interrupted run left for
+        them are removed. ``progress`` is called after each input.
         """
         src, dst = Path(src), Path(dst)
-        jobs, clashes = plan_jobs(sources if sources is not None else list_images(src), src, dst, fmt)
+        jobs, clashes = plan_jobs(sources if sources is not None else list_images(src, broken_links=True), src, dst,
+                                  fmt)
         report = ConvertReport(clashes=clashes)
-        variants = self.variants(every_target, **condition)
-        todo: list[tuple[Job, list[tuple[Path, dict[str, Any]]]]] = []
-        for job in shard(jobs, *distributed_share()):
+        todo = self._outputs_to_write(shard(jobs, *distributed_share()), dst, self.variants(every_target, **condition),
+                                      overwrite, report, progress)
+        depth = batch_size + 2 * workers  # images decoded ahead, and outputs waiting to be written
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            writes: deque[tuple[Path, Future]] = deque()
+            decoded = self._decoded(todo, pool, depth, max_pixels)
+            for batch in self._batches(decoded, batch_size, self.batch_pixels, report, progress):
+                for variant_index in range(len(batch[0][1])):
+                    variant = batch[0][1][variant_index][1]
+                    images = [image for _, _, image, _ in batch]
+                    try:
+                        translated = self.translate_batch(torch.stack(images) if len(images) > 1 else images[0][None],
+                                                          **variant)
+                    except TranslateError:  # the user's mistake (a missing --to): one line, not one per image
+                        raise
+                    except (RuntimeError, ValueError) as exc:  # e.g. out of memory: the other images still convert
+                        report.failed.extend((job.source, f"cannot translate: {first_line(exc)}") for job, *_ in batch)
+                        break
+                    for (job, outputs, _, alpha), image in zip(batch, translated):
+                        target = outputs[variant_index][0]
+                        writes.append((target, pool.submit(_write, image, target, alpha, quality)))
+                for job, *_ in batch:
+                    if progress is not None:
+                        progress(job.source)
+                while len(writes) > depth:  # encoding lags: wait, rather than hold every output in memory
+                    _collect(*writes.popleft(), report)
+            while writes:
+                _collect(*writes.popleft(), report)
+        return report
+
+    @staticmethod
+    def _outputs_to_write(jobs: list[Job], dst: Path, variants: list[tuple[str, dict[str, Any]]], overwrite: bool,
+                          report: ConvertReport, progress: Callable[[Path], None] | None
+                          ) -> list[tuple[Job, list[tuple[Path, dict[str, Any]]]]]:
+        """Each job with the (output, condition) pairs to write; skipped and blocked outputs go in ``report``.
+
+        An output path taken by a folder is a failure. Temporaries that a killed run left
+        for any of these outputs are removed.
+        """
+        todo, targets = [], []
+        for job in jobs:
             outputs = []
             for subfolder, variant in variants:
                 target = dst / subfolder / job.target.relative_to(dst) if subfolder else job.target
-                if target.exists() and not overwrite:
+                targets.append(target)
+                if target.is_dir():
+                    report.failed.append((target, "a folder is in the way of this output file"))
+                elif target.exists() and not overwrite:
                     report.skipped_existing.append(target)
                 else:
                     outputs.append((target, variant))
@@ -193,55 +274,68 @@ class Translator:
                 todo.append((job, outputs))
             elif progress is not None:
                 progress(job.source)
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            writes: list[tuple[Path, Future]] = []
-            for batch in self._batches(self._decoded(todo, pool, depth=batch_size + 2 * workers), batch_size, report,
-                                       progress):
-                for variant_index in range(len(batch[0][1])):
-                    variant = batch[0][1][variant_index][1]
-                    stacked = torch.stack([to_tensor(rgb) for _, _, rgb, _ in batch])
-                    translated = self.translate_batch(stacked, **variant)
-                    for (job, outputs, _, alpha), image in zip(batch, translated):
-                        target = outputs[variant_index][0]
-                        writes.append((target, pool.submit(save_atomically, to_pil(image), target, alpha, quality)))
-                for job, *_ in batch:
-                    if progress is not None:
-                        progress(job.source)
-            for target, future in writes:
-                try:
-                    future.result()
-                    report.converted.append(target)
-                except OSError as exc:
-                    report.failed.append((target, f"cannot write: {exc}"))
-        return report
+        remove_stale_partials(targets)
+        return todo
 
     @staticmethod
-    def _decoded(todo, pool: ThreadPoolExecutor, depth: int) -> Iterator[tuple[Job, list, Future]]:
+    def _decoded(todo, pool: ThreadPoolExecutor, depth: int, max_pixels: int | None
+                 ) -> Iterator[tuple[Job, list, Future]]:
         """Decode ahead in worker threads, at most ``depth`` images in flight."""
         queue: deque = deque()
         for job, outputs in todo:
-            queue.append((job, outputs, pool.submit(load_rgb_and_alpha, job.source)))
+            queue.append((job, outputs, pool.submit(_read, job.source, max_pixels)))
             if len(queue) >= depth:
                 yield queue.popleft()
         while queue:
             yield queue.popleft()
 
     @staticmethod
-    def _batches(decoded, batch_size: int, report: ConvertReport, progress) -> Iterator[list]:
-        """Group consecutive decoded images of one size and one set of outputs into batches."""
+    def _batches(decoded, batch_size: int, batch_pixels: int | None, report: ConvertReport,
+                 progress) -> Iterator[list]:
+        """Group consecutive decoded images of one size and one set of outputs into batches.
+
+        A batch holds at most ``batch_size`` images and, unless ``None``, ``batch_pixels`` pixels
+        (always at least one image).
+        """
         batch: list = []
         for job, outputs, future in decoded:
             try:
-                rgb, alpha = future.result()
+                image, alpha = future.result()
             except ImageReadError as exc:
                 report.failed.append((job.source, exc.reason))
                 if progress is not None:
                     progress(job.source)
                 continue
-            if batch and (len(batch) == batch_size or batch[0][2].size != rgb.size
-                          or [v for _, v in batch[0][1]] != [v for _, v in outputs]):
+            room = len(batch) < batch_size and (batch_pixels is None
+                                                or (len(batch) + 1) * image[0].numel() <= batch_pixels)
+            conditions = [variant for _, variant in outputs]
+            alike = batch and batch[0][2].shape == image.shape and [v for _, v in batch[0][1]] == conditions
+            if batch and not (room and alike):
                 yield batch
                 batch = []
-            batch.append((job, outputs, rgb, alpha))
+            batch.append((job, outputs, image, alpha))
         if batch:
             yield batch
+
+
+def _read(path: Path, max_pixels: int | None) -> tuple[torch.Tensor, Image.Image | None]:
+    """An input as 8-bit pixels ``(3, H, W)`` and its alpha channel (a worker thread's half of decoding)."""
+    try:
+        rgb, alpha = load_rgb_and_alpha(path, max_pixels)
+    except MemoryError:
+        raise ImageReadError(path, "not enough memory to decode it (lower --max-pixels to skip such images)") from None
+    return pixels(rgb), alpha
+
+
+def _write(image: torch.Tensor, target: Path, alpha: Image.Image | None, quality: int) -> None:
+    """Encode an output ``(3, H, W)`` and write it atomically (a worker thread's half of encoding)."""
+    save_atomically(to_pil(image), target, alpha, quality)
+
+
+def _collect(target: Path, write: Future, report: ConvertReport) -> None:
+    """Wait for the write of ``target`` and enter its outcome in ``report``."""
+    try:
+        write.result()
+        report.converted.append(target)
+    except OSError as exc:
+        report.failed.append((target, f"cannot write: {exc}"))

@@ -4,7 +4,7 @@ The exported graph holds the generator and its padding: the input is
 reflect-padded at the bottom/right to the network's multiple and the output
 cropped back, as :class:`translate.nets.PadCrop` does in PyTorch. The padding is
 one branch-free reflect step, so exported graphs take images whose sides are at
-least the network's multiple (4 for ResNet generators, 2^depth for U-Nets);
+least the network's smallest size (8 for ResNet generators, 2^depth for U-Nets);
 within that range they match the PyTorch output.
 """
 
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from translate.errors import TranslateError
+from translate.files import atomic_file
 from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 
@@ -26,12 +27,16 @@ FORMATS = ("onnx", "torchscript")
 
 
 class ExportableGenerator(nn.Module):
-    """A bare generator with branch-free pad-to-multiple and crop, traceable with dynamic sizes."""
+    """A bare generator with branch-free pad-to-multiple and crop, traceable with dynamic sizes.
 
-    def __init__(self, net: nn.Module, multiple: int):
+    Inputs must be at least ``min_size`` (the net's smallest side, see :class:`translate.nets.PadCrop`).
+    """
+
+    def __init__(self, net: nn.Module, multiple: int, min_size: int = 1):
         super().__init__()
         self.net = net
         self.multiple = multiple
+        self.min_size = max(multiple, min_size)
 
     def forward(self, images: Tensor) -> Tensor:
         height, width = images.shape[-2], images.shape[-1]
@@ -48,7 +53,7 @@ def exportable(checkpoint_or_run: str | os.PathLike, registry: PluginRegistry | 
 
     model = model_from_checkpoint(checkpoint.load(checkpoint_or_run), registry or PluginRegistry()).eval()
     generator = model.inference_network(**condition)
-    return ExportableGenerator(generator.net, generator.multiple).eval()
+    return ExportableGenerator(generator.net, generator.multiple, generator.min_size).eval()
 
 
 def export(checkpoint_or_run: str | os.PathLike, out: str | os.PathLike, fmt: str,
@@ -59,15 +64,13 @@ def export(checkpoint_or_run: str | os.PathLike, out: str | os.PathLike, fmt: st
     module = exportable(checkpoint_or_run, registry, **condition)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    side = max(module.multiple, 8)
+    side = max(module.min_size, 8)
     example = torch.zeros(1, 3, side + 3, side + 1)
-    with torch.no_grad():
+    with torch.no_grad(), atomic_file(out) as partial:
         if fmt == "torchscript":
             torch.jit.script(module).save(str(partial))
         else:
             _export_onnx(module, example, partial)
-    os.replace(partial, out)
     return out
 
 
@@ -80,7 +83,7 @@ def _export_onnx(module: nn.Module, example: Tensor, path: Path) -> None:
                              "pip install 'image-translate[export]'") from None
     from torch.export import Dim
 
-    batch, height, width = Dim("batch", min=1), Dim("height", min=module.multiple), Dim("width", min=module.multiple)
+    batch, height, width = Dim("batch", min=1), Dim("height", min=module.min_size), Dim("width", min=module.min_size)
     torch.onnx.export(module, (example,), str(path), input_names=["images"], output_names=["translated"],
                       dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, dynamo=True,
                       verbose=False)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from translate.data.images import IMAGE_EXTENSIONS, list_images
+from translate.data.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from translate.errors import TranslateError
+from translate.files import atomic_file
 
 #: ``--format`` choices and the file extension each writes (``same`` keeps the input's).
 FORMATS = {"same": None, "png": ".png", "jpg": ".jpg", "webp": ".webp"}
@@ -33,10 +33,12 @@ def collect_inputs(spec: str | os.PathLike) -> tuple[Path, list[Path]]:
 
     Output paths mirror each file's path relative to the base folder. A glob's
     base is its longest folder prefix without wildcards (``photos/**/*.jpg`` -> ``photos``).
+    Symbolic links that lead nowhere (dangling, or a loop) are listed, so that
+    conversion reports them as failed instead of losing them silently.
     """
     path = Path(spec)
     if path.is_dir():
-        return path, list_images(path)
+        return path, list_images(path, broken_links=True)
     if path.is_file():
         return path.parent, [path]
     if glob.has_magic(str(spec)):
@@ -45,7 +47,7 @@ def collect_inputs(spec: str | os.PathLike) -> tuple[Path, list[Path]]:
         base = Path(*fixed) if fixed else Path(".")
         files = sorted(
             Path(p) for p in glob.glob(str(spec), recursive=True)
-            if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_EXTENSIONS
+            if is_image_file(Path(p), broken_links=True) and Path(p).suffix.lower() in IMAGE_EXTENSIONS
         )
         return base, files
     raise TranslateError(f"input '{spec}' is not a folder, a file or a glob pattern")
@@ -83,18 +85,15 @@ def shard(jobs: list[Job], rank: int, world_size: int) -> list[Job]:
 
 
 def save_atomically(image: Image.Image, target: Path, alpha: Image.Image | None = None, quality: int = 95) -> None:
-    """Write ``image`` (with ``alpha`` where the format keeps one) via a temporary file and a rename."""
+    """Write ``image`` (with ``alpha`` where the format keeps one) via a temporary file and a rename.
+
+    The file ends with the mode a plain ``open()`` gives (see :mod:`translate.files`).
+    """
     pil_format = _PIL_FORMATS.get(target.suffix.lower(), "PNG")
     if alpha is not None and pil_format not in _NO_ALPHA:
         image = image.copy()
         image.putalpha(alpha)
     options = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(handle)
-    try:
-        image.save(temporary, format=pil_format, **options)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as partial:
+        image.save(partial, format=pil_format, **options)

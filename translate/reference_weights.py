@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from translate import __version__
-from translate.errors import TranslateError
+from translate.errors import TranslateError, first_line
+from translate.files import partial_path, publish, remove_stale_partials
 from translate.nets import GENERATOR_ARCHS
 
 #: ``--arch`` values: the reference's generator names, which are ours too.
@@ -55,8 +55,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ReferenceWeightsError(f"cannot read '{path}' as PyTorch weights: {first_line}") from None
+        raise ReferenceWeightsError(f"cannot read '{path}' as PyTorch weights: {first_line(exc)}") from None
     if not isinstance(state, dict) or not state or not all(isinstance(v, Tensor) for v in state.values()):
         raise ReferenceWeightsError(f"'{path}' is not a state dict of tensors (expected a reference latest_net_G.pth)")
     if all(key.startswith("module.") for key in state):
@@ -170,7 +169,8 @@ def import_weights(path: str | os.PathLike, arch: str, out: str | os.PathLike, d
     """Write the reference weights in ``path`` as a translate checkpoint folder ``out``.
 
     The folder (``model.safetensors`` + ``checkpoint.json``) is written to a temporary
-    folder and renamed into place; ``translate convert OUT ...`` and
+    folder and renamed into place (with the modes a plain ``mkdir``/``open`` gives; what an
+    interrupted import left is removed first); ``translate convert OUT ...`` and
     :meth:`translate.convert.Translator.load` read it like any checkpoint.
     """
     from safetensors.torch import save_model
@@ -182,14 +182,16 @@ def import_weights(path: str | os.PathLike, arch: str, out: str | os.PathLike, d
         raise ReferenceWeightsError(f"'{out}' exists; pass --overwrite to replace it")
     model, metadata = reference_model(path, arch, direction)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    remove_stale_partials([out])
+    staging = partial_path(out)
+    staging.mkdir()
     try:
         save_model(model, str(staging / checkpoint.WEIGHTS))
         (staging / checkpoint.METADATA).write_text(json.dumps({"format": checkpoint.FORMAT_VERSION, **metadata},
                                                               indent=2))
         if out.exists():
             shutil.rmtree(out)
-        os.replace(staging, out)
+        publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out

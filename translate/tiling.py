@@ -14,6 +14,10 @@ content throughout the difference is small; use a larger ``tile`` to reduce it. 
 overlap should cover what the network sees past a tile's edge that matters:
 a ResNet generator's receptive field is large but its effective reach is a few tens
 of pixels, hence the default of 64 (at least 1/8 of the tile).
+
+Memory: the blended output is accumulated in float one band of tile rows at a time;
+finished rows go through ``finish`` (e.g. to 8-bit pixels) into the result, so with
+8-bit input and output nothing of the image's full size exists in float.
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from typing import Callable
 
 import torch
 from torch import Tensor
+
+
+def check_tiling(tile: int, overlap: int) -> None:
+    """Raise ``ValueError`` unless tiles of ``tile`` pixels overlapping by ``overlap`` can cover an image."""
+    if tile < 1 or overlap < 0:
+        raise ValueError(f"tiles need a positive size and a non-negative overlap, got {tile} and {overlap}")
+    if overlap * 2 >= tile:
+        raise ValueError(f"the tile overlap ({overlap}) must be less than half the tile size ({tile}); "
+                         f"at most {(tile - 1) // 2} for tiles of {tile}")
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -45,30 +58,49 @@ def ramp(size: int, overlap: int, fade_in: bool, fade_out: bool) -> Tensor:
     return weights
 
 
-def translate_tiled(translate: Callable[[Tensor], Tensor], images: Tensor, tile: int, overlap: int) -> Tensor:
+def translate_tiled(translate: Callable[[Tensor], Tensor], images: Tensor, tile: int, overlap: int,
+                    finish: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """Apply ``translate`` to ``images`` ``(N, C, H, W)`` tile by tile and blend the tiles.
 
-    Memory is bounded by one tile plus the output. Images no larger than ``tile``
-    in both dimensions go through ``translate`` whole.
+    ``translate`` gets pieces of ``images`` as they are (any dtype) and returns floats;
+    ``finish`` (default: none) turns finished rows of the blended output into what is
+    returned, e.g. :func:`translate.data.images.quantize` for 8-bit pixels. Memory is
+    bounded by one tile, one band of tile rows in float, and the result. Images no larger
+    than ``tile`` in both dimensions go through ``translate`` whole.
     """
-    if overlap * 2 >= tile:
-        raise ValueError(f"tile overlap {overlap} must be less than half the tile size {tile}")
+    check_tiling(tile, overlap)
+    finish = finish or (lambda rows: rows)
     height, width = images.shape[-2:]
     if height <= tile and width <= tile:
-        return translate(images)
-    output = None
-    total_weight = torch.zeros(1, 1, height, width, device=images.device)
+        return finish(translate(images))
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    # A tile's weight is the outer product of its row and column ramps, so their sum is too.
+    row_weight, col_weight = torch.zeros(height), torch.zeros(width)
     for top in rows:
+        row_weight[top : top + tile] += ramp(min(tile, height - top), overlap, top > 0, top + tile < height)
+    for left in cols:
+        col_weight[left : left + tile] += ramp(min(tile, width - left), overlap, left > 0, left + tile < width)
+    output: Tensor | None = None
+    band: Tensor | None = None  # blended rows [band_top, band_top + len) that later tiles may still add to
+    band_top = 0
+    for index, top in enumerate(rows):
+        bottom = min(top + tile, height)
         for left in cols:
-            piece = images[..., top : top + tile, left : left + tile]
-            result = translate(piece).float()
-            if output is None:
-                output = torch.zeros(images.shape[0], result.shape[1], height, width, device=images.device)
-            h, w = piece.shape[-2:]
-            weight = torch.outer(
-                ramp(h, overlap, top > 0, top + h < height), ramp(w, overlap, left > 0, left + w < width)
-            ).to(images.device)
-            output[..., top : top + h, left : left + w] += result * weight
-            total_weight[..., top : top + h, left : left + w] += weight
-    return output.div_(total_weight)  # in place: the output is the largest tensor here
+            right = min(left + tile, width)
+            result = translate(images[..., top:bottom, left:right]).float()
+            if band is None:
+                band = result.new_zeros(*result.shape[:2], 0, width)
+            if band_top + band.shape[-2] < bottom:  # the band grows by the rows this tile row adds
+                band = torch.cat([band, band.new_zeros(*band.shape[:2], bottom - band_top - band.shape[-2], width)], -2)
+            weight = torch.outer(ramp(bottom - top, overlap, top > 0, bottom < height),
+                                 ramp(right - left, overlap, left > 0, right < width)).to(result.device)
+            band[..., top - band_top : bottom - band_top, left:right] += result * weight
+        done = rows[index + 1] if index + 1 < len(rows) else height  # no later tile reaches above this row
+        weights = torch.outer(row_weight[band_top:done], col_weight).to(band.device)
+        finished = finish(band[..., : done - band_top, :] / weights)
+        if output is None:  # channels-last, as images are stored: turning it into one is no copy
+            output = torch.empty(*finished.shape[:2], height, width, dtype=finished.dtype, device=finished.device,
+                                 memory_format=torch.channels_last)
+        output[..., band_top:done, :] = finished
+        band, band_top = band[..., done - band_top :, :], done
+    return output

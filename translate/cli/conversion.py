@@ -45,7 +45,10 @@ from translate.cli.common import (
 @click.option("--tile", type=click.IntRange(min=64), default=768, show_default=True,
               help="Images larger than this (pixels per side) are translated in overlapping tiles.")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=64, show_default=True,
-              help="Pixels shared by neighbouring tiles, blended linearly.")
+              help="Pixels shared by neighbouring tiles, blended linearly (less than half of --tile).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=89_478_485, show_default=True,
+              help="Images with more pixels (width × height) are listed as failed without being decoded; "
+                   "the default is Pillow's decompression-bomb limit.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the generator (slow start, faster runs).")
 @click.option("--arch", type=click.Choice(REFERENCE_ARCH_CHOICES),
               default=None, help="Architecture of a reference latest_net_G.pth given as CHECKPOINT (needed for .pth).")
@@ -53,8 +56,8 @@ from translate.cli.common import (
 @user_errors
 def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: str | None, every_target: bool,
             fmt: str, quality: int, overwrite: bool, allow_inside_input: bool, device: str, precision: str,
-            batch_size: int, workers: int, tile: int, tile_overlap: int, use_compile: bool, arch: str | None,
-            plugins: tuple[str, ...]) -> None:
+            batch_size: int, workers: int, tile: int, tile_overlap: int, max_pixels: int, use_compile: bool,
+            arch: str | None, plugins: tuple[str, ...]) -> None:
     """Translate images with a trained model: SRC is a folder (walked), a file or a glob.
 
     Outputs mirror the relative paths under DST at each input's own size.
@@ -64,9 +67,17 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     """
     from tqdm.auto import tqdm
 
+    from translate.allocator import keep_freed_memory
     from translate.convert import Translator, distributed_share
+    from translate.data.images import pillow_limit_off
     from translate.outputs import collect_inputs
+    from translate.tiling import check_tiling
 
+    try:
+        check_tiling(tile, tile_overlap)
+    except ValueError as exc:
+        raise UserError(f"--tile {tile} --tile-overlap {tile_overlap}: {exc}") from None
+    keep_freed_memory()  # activations freed layer by layer are reused, not faulted in afresh for every image
     base, sources = collect_inputs(src)
     source_dir, target_dir = base.resolve(), Path(dst).resolve()
     if not allow_inside_input and (target_dir == source_dir or source_dir in target_dir.parents):
@@ -77,11 +88,12 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
     rank, world_size = distributed_share()
     share = len(sources[rank::world_size])
-    with tqdm(total=share, unit="img", dynamic_ncols=True, disable=None if rank == 0 else True) as bar:
+    with tqdm(total=share, unit="img", dynamic_ncols=True, disable=None if rank == 0 else True) as bar, \
+            pillow_limit_off():  # --max-pixels replaces Pillow's check and its multi-line warning
         report = translator.convert_folder(base, dst, sources=sources, fmt=fmt, quality=quality,
                                            overwrite=overwrite, batch_size=batch_size, workers=workers,
-                                           every_target=every_target, progress=lambda _: bar.update(1),
-                                           **condition)
+                                           every_target=every_target, max_pixels=max_pixels,
+                                           progress=lambda _: bar.update(1), **condition)
     for clash in report.clashes:
         click.echo(f"name clash: {clash}", err=True)
     for path, reason in report.failed:

@@ -41,6 +41,7 @@ from typing import Callable
 
 from translate import __version__
 from translate.errors import TranslateError
+from translate.files import publish
 
 from .recipes import Recipe
 
@@ -266,7 +267,7 @@ def extract_into_place(archive: Path, recipe: Recipe, target: Path, max_expansio
             )
         for ignored in _IGNORED:
             shutil.rmtree(content / ignored, ignore_errors=True)
-        os.replace(content, target)
+        publish(content, target, tree=False)  # a mkdtemp folder is 0700; the archive says its entries' modes
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

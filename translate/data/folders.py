@@ -10,18 +10,23 @@ Layouts under a data root, for a split such as ``train``:
 Items are dicts of ``(3, S, S)`` tensors in ``[-1, 1]`` plus the source paths.
 Every file is decoded with :func:`~translate.data.images.load_rgb`; a corrupt file
 raises :class:`~translate.data.images.ImageReadError` naming it instead of being skipped.
+
+Image sizes are read from the headers when a data set is built, before any training
+step: an A|B image too narrow to split is a :class:`DataError` naming it, and training
+images smaller than the crop (which are scaled up) get one warning naming an example.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from translate.errors import TranslateError
+from translate.errors import TranslateError, TranslateWarning
 
 from .images import IMAGE_EXTENSIONS, list_images, load_rgb
 from .transforms import EvalTransform, TrainTransform
@@ -96,6 +101,32 @@ def _pair_by_name(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path]]:
     return [(keyed[0][name], keyed[1][name]) for name in sorted(keyed[0])]
 
 
+def check_sizes(files: list[Path], image_size: int, train: bool, side_by_side: bool = False) -> None:
+    """Read the headers of ``files``: refuse what cannot give an example, warn about what is scaled up.
+
+    With ``side_by_side`` (A|B images) an image narrower than 2 pixels is a :class:`DataError`
+    and each half is compared with the crop. When ``train``, images smaller than the
+    ``image_size`` crop on a side get one :class:`TranslateWarning` for the lot. Files
+    whose header cannot be read are left for loading to report.
+    """
+    small = []
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                width, height = img.size
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            continue
+        if side_by_side and width < 2:
+            raise _too_narrow(path, width)
+        if min(width // 2 if side_by_side else width, height) < image_size:
+            small.append((path, width, height))
+    if train and small:
+        path, width, height = small[0]
+        warnings.warn(f"{len(small)} training image(s) are smaller than the {image_size}-pixel crop and are scaled "
+                      f"up, e.g. '{path}' ({width}×{height}); `translate data check` lists them all",
+                      TranslateWarning, stacklevel=3)
+
+
 def _make_transform(image_size: int, train: bool) -> TrainTransform | EvalTransform:
     return TrainTransform(image_size) if train else EvalTransform(image_size)
 
@@ -129,8 +160,10 @@ class AlignedDataset(Dataset):
         self.layout = detect_layout(self.root, split)
         if self.layout == "aligned":
             self.pairs = [(path, path) for path in image_files(self.root / split)]
+            check_sizes([path for path, _ in self.pairs], image_size, train, side_by_side=True)
         else:  # for "unpaired" folders this raises a DataError naming an unmatched file
             self.pairs = _pair_by_name(self.root / f"{split}A", self.root / f"{split}B")
+            check_sizes([path for pair in self.pairs for path in pair], image_size, train)
         self.transform = _make_transform(image_size, train)
 
     def __len__(self) -> int:
@@ -154,8 +187,12 @@ def _split_halves(path: Path) -> tuple[Image.Image, Image.Image]:
     width, height = img.size
     half = width // 2
     if half == 0:
-        raise DataError(f"image '{path}' is {width} pixel wide, too narrow to hold A|B side by side")
+        raise _too_narrow(path, width)
     return img.crop((0, 0, half, height)), img.crop((half, 0, width, height))
+
+
+def _too_narrow(path: Path, width: int) -> DataError:
+    return DataError(f"image '{path}' is {width} pixel wide, too narrow to hold A|B side by side")
 
 
 class UnpairedDataset(Dataset):
@@ -178,6 +215,7 @@ class UnpairedDataset(Dataset):
                     f"data folder '{folder}' does not exist (unpaired data needs '{split}A/' and '{split}B/')"
                 )
         self.files_A, self.files_B = (image_files(folder) for folder in folders)
+        check_sizes(self.files_A + self.files_B, image_size, train)
         self.transform = _make_transform(image_size, train)
 
     def __len__(self) -> int:

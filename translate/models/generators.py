@@ -27,4 +27,4 @@ def build_translator_net(arch: str, *, ngf: int, norm: str, dropout: bool, in_ch
         net = build_generator(arch, in_channels, 3, ngf=ngf, norm=norm, dropout=dropout)
     except ValueError as exc:
         raise OptionError(f"model option 'generator': {exc}") from None
-    return PadCrop(net, net.size_multiple)
+    return PadCrop(net, net.size_multiple, net.min_size)

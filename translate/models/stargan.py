@@ -320,7 +320,8 @@ class StarGAN(Model):
         """The generator with the labels of ``to`` bound, padded to its multiple (for export)."""
         labels = self.target_labels(to, 1, original)
         device = next(self.G.parameters()).device
-        return PadCrop(LabelledGenerator(self.G, labels.to(device)), StarGenerator.size_multiple)
+        return PadCrop(LabelledGenerator(self.G, labels.to(device)), StarGenerator.size_multiple,
+                       StarGenerator.min_size)
 
     def conversion_targets(self) -> dict[str, dict[str, Any]]:
         """``convert --every-target``: one output per domain or attribute (``{name: {"to": name}}``)."""

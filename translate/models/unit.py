@@ -129,6 +129,11 @@ class UNIT(BothWays, Model):
         """Images are reflect-padded to a multiple of this (``2**n_down``) and cropped back."""
         return 2**self.n_down
 
+    @property
+    def min_size(self) -> int:
+        """Smallest H and W the encoders take; smaller images are padded up to it (see :class:`Encoder`)."""
+        return self.E_A.min_size
+
     def encoder(self, domain: str) -> Encoder:
         return self.E_A if self._domain(domain) == "A" else self.E_B
 
@@ -208,7 +213,7 @@ class UNIT(BothWays, Model):
         encoder, decoder = self.encoder(source), self.decoder(target)
         # spelled out layer by layer: the encoders and decoders only apply the shared blocks (not children)
         layers = nn.Sequential(encoder.private, encoder.shared, decoder.shared, decoder.private)
-        return PadCrop(layers, self.size_multiple)
+        return PadCrop(layers, self.size_multiple, self.min_size)
 
     def sample_columns(self, batch: dict[str, Tensor]) -> list[Tensor]:
         return [batch["A"], self.translate(batch["A"], "AtoB"), batch["B"], self.translate(batch["B"], "BtoA")]

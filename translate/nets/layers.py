@@ -39,15 +39,17 @@ def conv_bias(norm: str) -> bool:
     return norm != "batch"
 
 
-def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect") -> tuple[Tensor, tuple[int, int]]:
-    """Pad the bottom and right of ``x`` so H and W become multiples of ``multiple``.
+def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect",
+                    min_size: int = 1) -> tuple[Tensor, tuple[int, int]]:
+    """Pad the bottom and right of ``x`` so H and W become multiples of ``multiple``, and at least ``min_size``.
 
     Reflect padding cannot add more than ``size - 1`` pixels at once, so tiny images are
     reflected repeatedly; a side of a single pixel is replicated instead. Nothing is copied
-    when H and W already are multiples.
+    when H and W already are multiples of at least ``min_size``.
 
     :param x: ``(C, H, W)`` or ``(N, C, H, W)`` tensor.
     :param mode: ``"reflect"``, ``"replicate"`` or ``"constant"`` (zeros).
+    :param min_size: smallest H and W the padded tensor may have (rounded up to ``multiple``).
     :return: the padded tensor and the original ``(H, W)`` for :func:`crop_to`.
     """
     if multiple < 1:
@@ -55,7 +57,7 @@ def pad_to_multiple(x: Tensor, multiple: int, mode: str = "reflect") -> tuple[Te
     if mode not in PAD_MODES:
         raise ValueError(f"unknown padding mode {mode!r}; valid modes: {', '.join(PAD_MODES)}")
     height, width = x.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
+    pad_h, pad_w = (max(size, min_size) + -max(size, min_size) % multiple - size for size in (height, width))
     if pad_h == 0 and pad_w == 0:
         return x, (height, width)
     if mode == "reflect":
@@ -99,18 +101,21 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
 
 
 class PadCrop(nn.Module):
-    """Run a fully convolutional ``net`` on inputs of any size.
+    """Run a fully convolutional ``net`` on inputs of any size, down to a single pixel.
 
-    The input is padded (reflect) to ``multiple``, passed through ``net``, and the output
-    is cropped back to the input's H and W. ``net``'s parameters appear under ``net.``
-    in this module's state dict.
+    The input is padded (reflect, replicate where a side is a single pixel) to ``multiple``
+    and to at least ``min_size`` — the smallest side ``net`` takes (a ResNet's reflection
+    padding and instance norm need its residual body to be at least 2×2) — passed through
+    ``net``, and the output is cropped back to the input's H and W. ``net``'s parameters
+    appear under ``net.`` in this module's state dict.
     """
 
-    def __init__(self, net: nn.Module, multiple: int) -> None:
+    def __init__(self, net: nn.Module, multiple: int, min_size: int = 1) -> None:
         super().__init__()
         self.net = net
         self.multiple = multiple
+        self.min_size = min_size
 
     def forward(self, x: Tensor) -> Tensor:
-        padded, size = pad_to_multiple(x, multiple=self.multiple)
+        padded, size = pad_to_multiple(x, multiple=self.multiple, min_size=self.min_size)
         return crop_to(self.net(padded), size=size)

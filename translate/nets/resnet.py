@@ -57,8 +57,8 @@ class ResnetGenerator(nn.Module):
     junyanz indices (9 blocks: convs at ``model.1/4/7``, blocks ``model.10``-``model.18``,
     up ``model.19/22``, head ``model.26``).
 
-    Output size equals input size when H and W are multiples of :attr:`size_multiple`;
-    wrap in :class:`~translate.nets.layers.PadCrop` for other sizes.
+    Output size equals input size when H and W are multiples of :attr:`size_multiple` and
+    at least :attr:`min_size`; wrap in :class:`~translate.nets.layers.PadCrop` for other sizes.
 
     :param norm: ``"instance"`` (CycleGAN), ``"batch"`` or ``"none"``; convs carry a bias
         unless followed by BatchNorm.
@@ -68,6 +68,8 @@ class ResnetGenerator(nn.Module):
     """
 
     size_multiple = 4
+    #: Smallest H and W: the residual blocks' reflection padding needs a body of at least 2×2.
+    min_size = 8
 
     def __init__(
         self,

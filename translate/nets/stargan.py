@@ -23,7 +23,8 @@ statistics), and ``.eval()`` here gives the same outputs as training. Drop the
 ``running_mean``/``running_var``/``num_batches_tracked`` entries when porting.
 
 H and W must be multiples of 4 inside the net; :meth:`StarGenerator.forward` reflect-pads
-the image to a multiple of :attr:`StarGenerator.size_multiple`, builds the label planes
+the image to a multiple of :attr:`StarGenerator.size_multiple` (and to at least
+:attr:`StarGenerator.min_size`), builds the label planes
 at the padded size (they are constant, so padding them is meaningless), and crops back.
 
 :class:`DomainClassifier` is the reference critic's trunk (``n_layers`` × [4×4 conv
@@ -67,8 +68,8 @@ class StarResidualBlock(nn.Module):
 class StarGenerator(nn.Module):
     """StarGAN's generator: ``G(x, c)`` for images ``x`` (N, 3, H, W) and labels ``c`` (N, c_dim).
 
-    Any H and W work (padded to :attr:`size_multiple` and cropped back); the output has
-    the input's shape and lies in [-1, 1].
+    Any H and W work (padded to :attr:`size_multiple` and :attr:`min_size`, and cropped back);
+    the output has the input's shape and lies in [-1, 1].
 
     :param c_dim: length of the label vector (number of domains or attributes).
     :param conv_dim: width of the first layer (64 in the reference); the residual body runs at ``4 · conv_dim``.
@@ -76,6 +77,8 @@ class StarGenerator(nn.Module):
     """
 
     size_multiple = 4
+    #: Smallest H and W: instance norm in the residual body needs more than one pixel (2×2 here).
+    min_size = 8
 
     def __init__(self, c_dim: int, conv_dim: int = 64, repeat_num: int = 6) -> None:
         super().__init__()
@@ -111,7 +114,7 @@ class StarGenerator(nn.Module):
             raise ValueError(
                 f"StarGenerator expects labels of shape ({x.shape[0]}, {self.c_dim}), got {tuple(c.shape)}"
             )
-        padded, size = pad_to_multiple(x, self.size_multiple, mode="reflect")
+        padded, size = pad_to_multiple(x, self.size_multiple, mode="reflect", min_size=self.min_size)
         height, width = padded.shape[-2:]
         planes = c.to(padded.dtype).view(c.shape[0], self.c_dim, 1, 1).expand(-1, -1, height, width)
         return crop_to(self.main(torch.cat([padded, planes], dim=1)), size)

@@ -103,6 +103,8 @@ class UnetGenerator(nn.Module):
         if num_downs < 5:
             raise ValueError(f"num_downs must be at least 5, got {num_downs}")
         self.size_multiple = 2**num_downs
+        #: Smallest H and W: one multiple (the innermost level is then 1×1 and has no norm).
+        self.min_size = self.size_multiple
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm)
         for _ in range(num_downs - 5):
             block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)

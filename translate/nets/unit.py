@@ -51,7 +51,8 @@ class Encoder(nn.Module):
     """Image ``(N, in_channels, H, W)`` -> latent mean μ ``(N, dim·2**n_down, H/2**n_down, W/2**n_down)``.
 
     :param dim: channels of the first conv; doubled by each downsampling.
-    :param n_down: stride-2 downsamplings (inputs must be multiples of ``2**n_down``).
+    :param n_down: stride-2 downsamplings (inputs must be multiples of ``2**n_down``, and at
+        least :attr:`min_size`).
     :param n_res: private residual blocks at the latent width.
     :param shared: the module applied last (shared with the other domain's encoder); not
         registered here, see the module docstring. ``None`` means no shared block.
@@ -92,6 +93,8 @@ class Encoder(nn.Module):
         self.out_channels = width
         #: H and W must be multiples of this.
         self.size_multiple = 2**n_down
+        #: Smallest H and W: the stem's reflection padding needs 4 pixels, the residual blocks' a 2×2 code.
+        self.min_size = max(4, 2 * self.size_multiple)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.shared(self.private(x))

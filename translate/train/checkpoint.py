@@ -17,7 +17,7 @@ Layout of a run folder::
 
 Folders are named by the step with at least six digits and ordered by the number
 (``1000000`` comes after ``999500``). ``latest`` only ever points to a complete folder:
-a save is written to ``.NNNNNN.partial/`` and renamed, a failed save removes its
+a save is written to a hidden ``.NNNNNN.TOKEN.partial/`` folder and renamed, a failed save removes its
 partial folder, and retention never deletes the folder ``latest`` points to.
 A ``checkpoint.json`` of the wrong shape is a :class:`CheckpointError` naming it.
 """
@@ -36,8 +36,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, save_model
 
 from translate.errors import TranslateError
+from translate.files import give_plain_modes, partial_path
 from translate.options import OptionError, check_options
-from translate.train.run_folder import partial_path
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -243,6 +243,7 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, metadata: dict[str, A
             save_file(tensors, str(partial / name))
         (partial / METADATA).write_text(json.dumps({"format": FORMAT_VERSION, **metadata}, indent=2))
         torch.save(training_state, partial / TRAINING)
+        give_plain_modes(partial)  # safetensors writes 0600 files; a checkpoint is as readable as any file
         _fsync_dir(partial)
         if final.exists():  # left by a run that stopped before pointing latest at it
             shutil.rmtree(final)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from translate import hookimpl
 from translate.errors import TranslateWarning
-from translate.train.run_folder import partial_path
+from translate.files import partial_path
 
 
 class RunLogger:

@@ -6,8 +6,8 @@ holder's pid and host written inside. A second trainer on the same folder -- a n
 racing for one ``--out``, or a second ``--resume`` -- is refused with a
 :class:`RunFolderError` naming that pid.
 
-Files are written as ``.NAME.partial`` next to ``NAME`` and renamed into place
-(:func:`partial_path`); what a killed run was writing is removed by
+Files are written under a hidden ``.NAME.TOKEN.partial`` name next to ``NAME`` and renamed into
+place (:func:`translate.files.partial_path`); what a killed run was writing is removed by
 :func:`remove_leftovers` when the next trainer takes the folder.
 """
 
@@ -23,17 +23,12 @@ from typing import BinaryIO
 from translate.errors import TranslateError
 
 LOCK = ".lock"
-#: Folders of a run whose files are written through :func:`partial_path`.
+#: Folders of a run whose files are written through :func:`translate.files.partial_path`.
 _WRITTEN = (".", "checkpoints", "samples")
 
 
 class RunFolderError(TranslateError):
     """The run folder is in use by another trainer, or cannot be written."""
-
-
-def partial_path(path: Path) -> Path:
-    """Where ``path`` is written before it is renamed into place: ``.NAME.partial`` beside it."""
-    return path.with_name(f".{path.name}.partial")
 
 
 class RunLock:
@@ -71,7 +66,7 @@ class RunLock:
 
 
 def remove_leftovers(run_dir: Path) -> list[Path]:
-    """Remove the ``.NAME.partial`` files and folders a killed run left in ``run_dir``; return them.
+    """Remove the ``.NAME[.TOKEN].partial`` files and folders a killed run left in ``run_dir``; return them.
 
     Call it only while holding the folder's :class:`RunLock`: another trainer's partial
     files are in use.

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from translate.train.run_folder import partial_path
+from translate.files import partial_path
 
 GAP = 2
 
