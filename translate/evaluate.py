@@ -41,6 +41,7 @@ from translate.data.folders import AlignedDataset, DataError, detect_layout, ima
 from translate.data.images import load_rgb
 from translate.data.transforms import EvalTransform
 from translate.errors import TranslateError
+from translate.files import atomic_file
 from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 
@@ -439,8 +440,7 @@ def write_json(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``result`` as JSON atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(temporary, path)
+    with atomic_file(path) as partial:
+        partial.write_text(json.dumps(result, indent=2) + "\n")
     return path
 
