@@ -257,8 +257,8 @@ def _watch(objective: Objective, model: "Model", calls: dict[str, int], where: s
             _check_gradient(loss, model, "critic_loss", "the critic", where, report)
         return loss
 
-    def checked_generator_loss(fake):
-        loss = generator_loss(fake)
+    def checked_generator_loss(fake, *real):
+        loss = generator_loss(fake, *real)
         calls["generator_loss"] += 1
         if _check_scalar(loss, "generator_loss", where, report):
             _check_gradient(loss, model, "generator_loss", "the generator", where, report)
