@@ -95,3 +95,14 @@ def test_energy_objectives_learn_the_colour_grading(tmp_path, loss):
     )
     assert trained > untrained + 5
     assert trained > identity + 1, f"pix2pix + {loss}: {trained:.2f} dB vs identity {identity:.2f} dB"
+
+
+@pytest.mark.parametrize("loss", ["ragan", "ralsgan", "rahinge"])
+def test_relativistic_objectives_learn_the_colour_grading(tmp_path, loss):
+    """The generator loss sees the critic's scores on the batch's real images (generator_needs_real)."""
+    untrained, trained, identity = train_and_score(
+        tmp_path, model="pix2pix", loss=loss, steps=200, batch_size=4,
+        model_options={"ngf": "16", "ndf": "16", "lr": "0.001"},
+    )
+    assert trained > untrained + 5
+    assert trained > identity + 1, f"pix2pix + {loss}: {trained:.2f} dB vs identity {identity:.2f} dB"
