@@ -36,13 +36,13 @@ import pluggy
 
 from translate import DISTRIBUTION, hookspecs
 from translate.errors import TranslateError, TranslateWarning
+from translate.wiring import ENTRY_POINT_GROUP, not_found_hint, unmarked_hooks
 
 if TYPE_CHECKING:
     from translate.models.base import Model
     from translate.objective import Objective
     from translate.train.loggers import RunLogger
 
-ENTRY_POINT_GROUP = "translate"
 AUTOLOAD_SWITCH = "TRANSLATE_DISABLE_PLUGIN_AUTOLOAD"
 
 
@@ -171,6 +171,9 @@ class PluginRegistry:
         hooks = _hook_names(self.manager, plugin)
         module = getattr(plugin, "__name__", type(plugin).__name__)
         self.plugins[name] = PluginInfo(name, dist, version, module, hooks=hooks)
+        for problem in unmarked_hooks(plugin, name):  # registered, but pluggy will never call these
+            self._load_problems.append(problem)
+            warnings.warn(problem, PluginWarning, stacklevel=4)
 
     # -- what plugins provide --------------------------------------------------------
 
@@ -225,7 +228,7 @@ class PluginRegistry:
         providers = self._providers[kind].get(name)
         if not providers:
             valid = ", ".join(self.names(kind)) or "none installed"
-            raise PluginError(f"unknown {kind} {name!r} (available: {valid})")
+            raise PluginError(f"unknown {kind} {name!r} (available: {valid}); {not_found_hint(self._load_problems)}")
         if len(providers) > 1:
             raise PluginError(
                 f"{kind} {name!r} is provided by {_plugin_list(providers)}; uninstall one of them or load only one with "

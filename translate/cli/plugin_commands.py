@@ -56,19 +56,20 @@ def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None
 @user_errors
 def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: int,
           plugins: tuple[str, ...]) -> None:
-    """Check objective NAME against the plugin contract.
+    """Check objective NAME, as installed, against the plugin contract.
 
     Exit status 1 if it breaks it. Trains each model for a few steps on tiny inputs and reports, in plain words, wrong
-    output shapes, missing gradients, NaN, objective state lost in a checkpoint and
-    options that are not accepted (see translate.testing).
+    output shapes, missing gradients (also of a penalty), a penalty through batch norm, NaN, a broken critic
+    schedule, state lost in a checkpoint or a resumed run, hooks without @hookimpl and options that are not
+    accepted (see translate.testing).
     """
     from translate.plugins import PluginRegistry
     from translate.testing import check_objective
 
     plugins = tuple(click.get_current_context().parent.params["plugins"]) + plugins
     registry = PluginRegistry(extra_modules=plugins)
-    report = check_objective(registry.objective(name), models=models or None, critics=critics or None,
-                             steps=steps, registry=registry)
+    registry.objective(name)  # an unknown name is a usage error that says how plugins are found
+    report = check_objective(name, models=models or None, critics=critics or None, steps=steps, registry=registry)
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
