@@ -44,10 +44,12 @@ class RaGAN(Objective):
     generator_needs_real = True
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        return 0.5 * (bce_with_logits(relative_score(real, fake), 1.0) + bce_with_logits(relative_score(fake, real), 0.0))
+        return 0.5 * (bce_with_logits(relative_score(real, fake), 1.0)
+                      + bce_with_logits(relative_score(fake, real), 0.0))
 
     def generator_loss(self, fake: CriticOutput, real: CriticOutput) -> Tensor:
-        return 0.5 * (bce_with_logits(relative_score(fake, real), 1.0) + bce_with_logits(relative_score(real, fake), 0.0))
+        return 0.5 * (bce_with_logits(relative_score(fake, real), 1.0)
+                      + bce_with_logits(relative_score(real, fake), 0.0))
 
 
 @hookimpl

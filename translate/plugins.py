@@ -228,7 +228,8 @@ class PluginRegistry:
         providers = self._providers[kind].get(name)
         if not providers:
             valid = ", ".join(self.names(kind)) or "none installed"
-            raise PluginError(f"unknown {kind} {name!r} (available: {valid}); {not_found_hint(self._load_problems)}")
+            hint = not_found_hint(self._load_problems)
+            raise PluginError(f"unknown {kind} {name!r} (available: {valid}); {hint}")
         if len(providers) > 1:
             raise PluginError(
                 f"{kind} {name!r} is provided by {_plugin_list(providers)}; uninstall one of them or load only one with "

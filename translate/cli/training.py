@@ -26,7 +26,8 @@ from translate.cli.common import (
               help="Run folder. Default: runs/MODEL-LOSS (a new -2, -3 ... folder if it exists).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Training steps: iterations of one batch, each with one critic step; the generator steps on the "
-                   "first of every critic_steps of the objective. Default: 300 on the sample set, 200 epochs on your data.")
+                   "first of every critic_steps of the objective. Default: 300 on the sample set, 200 epochs on "
+                   "your data.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (instead of --steps).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per step.")
 @click.option("--image-size", type=click.IntRange(min=16), default=None,

@@ -254,7 +254,10 @@ class Model(nn.Module):
 
     @property
     def critic_steps(self) -> int:
-        """Critic steps per generator step: the objective's :attr:`~translate.objective.Objective.critic_steps` (1 without critics)."""
+        """Critic steps per generator step, as the objective declares them (1 without critics).
+
+        See :attr:`translate.objective.Objective.critic_steps`.
+        """
         return next((objective.critic_steps for objective in self.objectives.values()), 1)
 
     def start_iteration(self) -> bool:
