@@ -15,11 +15,10 @@ no state.
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from translate import hookimpl
-from translate.objective import CriticOutput, Objective
+from translate.objective import CriticOutput, Objective, bce_with_logits
 
 
 class Vanilla(Objective):
@@ -29,12 +28,10 @@ class Vanilla(Objective):
     critic = "patch"
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
-        real_term = F.binary_cross_entropy_with_logits(real.score, real.score.new_ones(real.score.shape))
-        fake_term = F.binary_cross_entropy_with_logits(fake.score, fake.score.new_zeros(fake.score.shape))
-        return 0.5 * (real_term + fake_term)
+        return 0.5 * (bce_with_logits(real.score, 1.0) + bce_with_logits(fake.score, 0.0))
 
     def generator_loss(self, fake: CriticOutput) -> Tensor:
-        return F.binary_cross_entropy_with_logits(fake.score, fake.score.new_ones(fake.score.shape))
+        return bce_with_logits(fake.score, 1.0)
 
 
 @hookimpl

@@ -17,7 +17,11 @@ sample and its L2 norm compared with 1. ``λ = gp_weight = 10``; with ``gp_weigh
 ``penalty`` returns ``None`` (plain weight-unconstrained WGAN).
 
 ``per_sample_critic = True`` tells models to build a critic without BatchNorm: the
-penalty is defined per sample, and batch statistics would couple them. No state.
+penalty is defined per sample, and batch statistics would couple them.
+
+Schedule: ``critic_steps = 5`` critic steps per generator step (option), as the paper's
+n_critic and the StarGAN reference; every model honours it. ``critic_steps=1`` gives
+the 1:1 schedule of pix2pix/CycleGAN-style training. No state.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from torch import Tensor
 
 from translate import hookimpl
 from translate.objective import CriticFn, CriticOutput, Objective
-from translate.options import OptionError
+from translate.options import OptionError, check_counts
 
 
 class WGANGP(Objective):
@@ -39,7 +43,7 @@ class WGANGP(Objective):
     critic = "patch"
     per_sample_critic = True
 
-    def __init__(self, gp_weight: float = 10.0) -> None:
+    def __init__(self, gp_weight: float = 10.0, critic_steps: int = 5) -> None:
         if (
             isinstance(gp_weight, bool)
             or not isinstance(gp_weight, (int, float))
@@ -47,7 +51,9 @@ class WGANGP(Objective):
             or gp_weight < 0
         ):
             raise OptionError(f"objective 'wgan-gp' option 'gp_weight' must be a number >= 0, got {gp_weight!r}")
+        check_counts("objective 'wgan-gp' option", critic_steps=(critic_steps, 1))
         self.gp_weight = float(gp_weight)
+        self.critic_steps = critic_steps
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
         return fake.score.mean() - real.score.mean()

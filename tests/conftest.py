@@ -13,11 +13,12 @@ import pytest
 TRANSLATE = Path(sys.executable).parent / "translate"
 
 
-def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
+def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str],
+                       group: str = "translate") -> Path:
     """Make ``dist`` look installed under ``root``: its modules plus a ``.dist-info`` folder.
 
     ``importlib.metadata`` finds the dist-info on ``sys.path``, exactly as for a
-    pip-installed package, so the entry points in the group ``translate`` are seen.
+    pip-installed package, so the entry points in ``group`` (``translate``) are seen.
     """
     for name, source in modules.items():
         (root / f"{name}.py").write_text(textwrap.dedent(source))
@@ -25,7 +26,7 @@ def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_poi
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
     lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[translate]\n{lines}")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
     return root
 
 
@@ -39,15 +40,15 @@ def plugin_cache(tmp_path_factory, monkeypatch) -> Path:
 
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
-    """``installed(dist, modules, entry_points)`` makes a fake plugin distribution visible."""
+    """``installed(dist, modules, entry_points, group="translate")`` makes a fake plugin distribution visible."""
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
     created: list[str] = []
 
-    def install(dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
+    def install(dist: str, modules: dict[str, str], entry_points: dict[str, str], group: str = "translate") -> Path:
         created.extend(modules)
-        return write_distribution(site, dist, modules, entry_points)
+        return write_distribution(site, dist, modules, entry_points, group)
 
     yield install
     for name in created:

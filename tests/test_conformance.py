@@ -1,4 +1,4 @@
-"""The conformance kit (translate.testing): the built-ins pass, each broken rule is named in plain words."""
+"""The conformance kit (translate.testing): the built-ins pass, each broken rule is named in plain words, once."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from conftest import objective_plugin
+from translate import hookimpl
 from translate.cli import main
+from translate.models.cyclegan import CycleGAN
+from translate.models.pix2pix import Pix2Pix
 from translate.objective import Objective
-from translate.plugins import PluginRegistry
+from translate.plugins import PluginRegistry, PluginWarning
 from translate.testing import ConformanceError, check_objective
 
 REGISTRY = PluginRegistry()
-BUILTINS = ["lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"]
+BUILTINS = ["lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan", "ragan", "ralsgan", "rahinge", "r1", "r2"]
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -136,6 +140,38 @@ class BadCriticKind(Good):
     critic = "wasserstein"
 
 
+class NoCriticSteps(Good):
+    critic_steps = 0
+
+
+class NeedsRealButTakesFakeOnly(Good):
+    generator_needs_real = True
+
+
+class TakesRealUndeclared(Good):
+    def generator_loss(self, fake, real):
+        return -(fake.score.mean() - real.score.mean())
+
+
+def r1_penalty(critic, images, create_graph=True):
+    images = images.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(images).score.sum(), images, create_graph=create_graph)
+    return 0.5 * grad.flatten(1).square().sum(1).mean()
+
+
+class PenaltyWithoutGraph(Good):
+    per_sample_critic = True
+
+    def penalty(self, critic, real_input, fake_input):
+        return r1_penalty(critic, real_input, create_graph=False)  # a constant: R1 does nothing
+
+
+class PenaltyThroughBatchNorm(Good):
+    # per_sample_critic forgotten: pix2pix keeps batch norm in its critic
+    def penalty(self, critic, real_input, fake_input):
+        return r1_penalty(critic, real_input)
+
+
 BROKEN = [
     (PerSampleLoss, "critic_loss returned a tensor of shape (2,) with pix2pix (patch critic); it must return a "
                     "0-dim (scalar) tensor"),
@@ -144,10 +180,10 @@ BROKEN = [
     (ConstantCritic, "critic_loss gives no gradient to the critic with pix2pix (patch critic)"),
     (NaNLoss, "critic_loss returned nan with pix2pix (patch critic); losses must be finite"),
     (NaNUpdate, "update returned {'ratio': inf} with pix2pix (patch critic); every value must be a finite number"),
-    (ForgetsState, "attribute 'k' changed during training (0.0 -> 0.5) but a restored objective has 0.0 with "
+    (ForgetsState, "attribute 'k' changed during training (0.0 -> 0.75) but a restored objective has 0.0 with "
                    "pix2pix (patch critic): return it from state_dict() and set it in load_state_dict()"),
     (IgnoresLoadedState, "state does not round-trip through a checkpoint with pix2pix (patch critic): saved "
-                         "{'k': 0.5}, restored {'k': 0.0}"),
+                         "{'k': 0.75}, restored {'k': 0.0}"),
     (TensorState, "state_dict() is not JSON-serialisable with pix2pix (patch critic)"),
     (NoDefault, "option 'scale' has no default"),
     (AnyKeyword, "an unknown option is accepted silently"),
@@ -157,6 +193,13 @@ BROKEN = [
     (DoubledOption, "option 'scale' given on the command line as '1.0' reads back as 2.0, not its default 1.0"),
     (Raises, "training with pix2pix (patch critic) failed at iteration 1: RuntimeError: critic exploded"),
     (BadCriticKind, "critic must be one of patch, energy, got 'wasserstein'"),
+    (NoCriticSteps, "critic_steps must be an integer >= 1 (critic steps per generator step), got 0"),
+    (NeedsRealButTakesFakeOnly, "generator_needs_real is True but generator_loss takes no second argument"),
+    (TakesRealUndeclared, "generator_loss requires a second argument but generator_needs_real is False"),
+    (PenaltyWithoutGraph, "penalty gives no gradient to the critic with pix2pix (patch critic), so it trains nothing "
+                          "(a gradient penalty needs torch.autograd.grad(..., create_graph=True))"),
+    (PenaltyThroughBatchNorm, "penalty runs the critic, which has batch norm with pix2pix (patch critic) because "
+                              "per_sample_critic is False"),
 ]
 
 
@@ -182,8 +225,19 @@ def test_another_critic_kind_runs_through_a_subclass():
     assert report.checked == ["cyclegan (patch critic)", "cyclegan (energy critic)"]
 
 
-def test_models_whose_generator_steps_rarely_are_trained_until_it_does():
-    wgan_gp = REGISTRY.objective("wgan-gp")  # StarGAN: 5 critic steps per generator step with a penalty
+def test_each_problem_is_reported_once_for_every_model_it_happens_with():
+    """Not once per model, and not followed by the error it causes (the step failing on a non-scalar loss)."""
+    report = check_objective(PerSampleLoss, models=["pix2pix", "cyclegan"], registry=REGISTRY)
+    assert report.problems == [
+        "critic_loss returned a tensor of shape (2,) with pix2pix, cyclegan (patch critic); it must return a 0-dim "
+        "(scalar) tensor, e.g. reduce with .mean()"]
+    both = check_objective(DetachedGenerator, models=["pix2pix"], critics=("patch", "energy"), registry=REGISTRY)
+    assert both.problems == ["generator_loss gives no gradient to the generator with pix2pix (patch critic) and "
+                             "pix2pix (energy critic) (detached or constant?)"]
+
+
+def test_the_generator_steps_in_a_short_check_whatever_the_critic_steps():
+    wgan_gp = REGISTRY.objective("wgan-gp")  # 5 critic steps per generator step
     calls = []
 
     class Counting(wgan_gp):
@@ -193,6 +247,72 @@ def test_models_whose_generator_steps_rarely_are_trained_until_it_does():
 
     assert check_objective(Counting, models=["stargan"], steps=1, registry=REGISTRY).ok
     assert calls
+
+
+class TensorAttribute(Good):
+    """Keeps its state in a tensor attribute: state_dict() says nothing, plain attributes do not change."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__(scale)
+        self.k = torch.zeros(())
+
+    def update(self, real, fake):
+        self.k = self.k + 0.25
+        return {"k": float(self.k)}
+
+    def generator_loss(self, fake):
+        return -(1.0 + self.k) * fake.score.mean()
+
+
+def test_state_kept_in_a_tensor_attribute_is_found_by_resuming_a_real_checkpoint():
+    report = check_objective(TensorAttribute, models=["cyclegan", "pix2pix"], registry=REGISTRY)
+    assert report.problems == [
+        "a run resumed from its checkpoint after 2 iterations does not continue as the uninterrupted run with "
+        "cyclegan, pix2pix (patch critic): the objective's attribute 'k' (Tensor) differs, so it is state that "
+        "state_dict() must return and load_state_dict() set (as plain values)"]
+
+
+class EveryIteration(Good):
+    critic_steps = 3
+
+
+class EagerPix2Pix(Pix2Pix):
+    """Steps its generator on every iteration, whatever the objective's critic_steps."""
+
+    name = "eager-pix2pix"
+
+    def start_iteration(self):
+        super().start_iteration()
+        return True
+
+
+class ForgetfulCycleGAN(CycleGAN):
+    """Saves its image pools but not the base class's schedule counter."""
+
+    name = "forgetful-cyclegan"
+
+    def training_state(self):
+        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+
+class BrokenModels:
+    @hookimpl
+    def translate_models(self):
+        return [EagerPix2Pix, ForgetfulCycleGAN]
+
+
+def test_models_that_ignore_the_critic_schedule_or_lose_it_on_resume_are_named():
+    registry = PluginRegistry()
+    registry.register(BrokenModels(), "broken-models")
+    eager = check_objective(EveryIteration, models=["eager-pix2pix"], registry=registry)
+    assert eager.problems == [
+        "the generator stepped on iterations [1, 2, 3] of 3 with eager-pix2pix (patch critic); with critic_steps = 3 "
+        "it must step on [1] (models call Model.start_iteration() in train_step)"]
+    forgetful = check_objective(EveryIteration, models=["forgetful-cyclegan"], registry=registry)
+    assert forgetful.problems == [
+        "a run resumed from its checkpoint after 2 iterations does not continue as the uninterrupted run with "
+        "forgetful-cyclegan (patch critic): something a checkpoint does not carry changed the next step (state "
+        "outside the objective's state_dict(), or outside the model's training_state())"]
 
 
 def test_plugins_check_command_reports_and_sets_the_exit_status(tmp_path, monkeypatch):
@@ -226,6 +346,8 @@ def test_plugins_check_command_reports_and_sets_the_exit_status(tmp_path, monkey
     ]
     unknown = CliRunner().invoke(main, ["plugins", "check", "nope"])
     assert unknown.exit_code == 2 and "unknown objective 'nope'" in unknown.stderr
+    assert "translate finds plugins through the entry-point group 'translate'" in unknown.stderr
+    assert len(unknown.stderr.splitlines()) == 1
 
 
 def test_the_pytest_fixture_fails_a_test_with_the_problems(tmp_path):

@@ -87,10 +87,12 @@ def test_cyclegan_learns_from_unpaired_images(tmp_path):
     assert trained > untrained + 4
 
 
-@pytest.mark.parametrize("loss", ["began", "ebgan"])
-def test_energy_objectives_learn_the_colour_grading(tmp_path, loss):
+@pytest.mark.parametrize("loss, steps", [("began", 300), ("ebgan", 300), ("ragan", 200), ("ralsgan", 200),
+                                         ("rahinge", 200)])
+def test_energy_and_relativistic_objectives_learn_the_colour_grading(tmp_path, loss, steps):
+    """Energy critics, and relativistic generator losses that see the critic's scores on the batch's real images."""
     untrained, trained, identity = train_and_score(
-        tmp_path, model="pix2pix", loss=loss, steps=300, batch_size=4,
+        tmp_path, model="pix2pix", loss=loss, steps=steps, batch_size=4,
         model_options={"ngf": "16", "ndf": "16", "lr": "0.001"},
     )
     assert trained > untrained + 5

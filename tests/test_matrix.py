@@ -11,7 +11,7 @@ from translate.plugins import PluginRegistry
 from translate.train.trainer import Trainer, TrainConfig
 
 REGISTRY = PluginRegistry()
-OBJECTIVES = ["lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"]
+OBJECTIVES = ["lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan", "ragan", "ralsgan", "rahinge", "r1", "r2"]
 MODELS = REGISTRY.names("model")
 TINY = {"ngf": "8", "ndf": "8"}
 #: Small networks for each built-in model (StarGAN names its domains; the trainer would find them in the data).
@@ -21,8 +21,12 @@ TINY_MODELS = {
     "unit": {"ngf": 8, "ndf": 8, "n_res": 1},
     "stargan": {"domains": "a,b", "conv_dim": 8, "critic_dim": 8, "repeat_num": 1, "critic_layers": 3},
 }
-#: Enough iterations for StarGAN's generator to step once with a penalty objective (5 critic steps).
-ITERATIONS = 5
+#: Iterations per run: the generator steps on the first whatever the objective's critic_steps.
+ITERATIONS = 2
+
+
+def random_batch() -> dict[str, torch.Tensor]:
+    return {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1, "label": torch.eye(2)}
 
 
 def test_the_matrix_covers_every_registered_builtin():
@@ -37,11 +41,11 @@ def test_objective_trains_model_with_gradients_everywhere(model_name, objective_
     objective_cls = REGISTRY.objective(objective_name)
     model = REGISTRY.model(model_name)(objective_cls, image_size=32, **TINY_MODELS[model_name])
     model.optimizers = {g: torch.optim.Adam(p, lr=2e-4) for g, p in model.parameter_groups().items()}
-    batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1, "label": torch.eye(2)}
-    for _ in range(ITERATIONS):
-        logged = model.train_step(batch)
+    batch = random_batch()
+    logs = [model.train_step(batch) for _ in range(ITERATIONS)]
+    for logged in logs:
         assert all(torch.isfinite(torch.tensor(v)) for v in logged.values()), logged
-    assert "G" in logged  # the generator stepped on the last iteration
+    assert "G" in logs[0]  # the generator stepped on the first iteration
     assert all(p.requires_grad for p in model.parameters())  # critics unfrozen after the generator step
     for group, parameters in model.parameter_groups().items():
         grads = [p.grad for p in parameters]
@@ -80,3 +84,55 @@ def test_gradient_penalty_is_logged_with_wgan_gp(tmp_path):
     Trainer(config).train(progress=False)
     last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["D/penalty"] >= 0
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_relativistic_objectives_get_the_critics_scores_on_the_real_images_of_the_batch(model_name):
+    """Exact, not cached: in the generator step ``real`` is what the critic says about this batch's real images.
+
+    The critics' learning rate is 0, so the critic step's output on real images is what the
+    critic still says in the generator step, before (CycleGAN) or after (the others) it.
+    """
+    seen: dict[tuple[str, int], torch.Tensor] = {}
+
+    class Spy(REGISTRY.objective("ralsgan")):
+        def critic_loss(self, real, fake):
+            seen["critic", id(self)] = real.score.detach().clone()
+            return super().critic_loss(real, fake)
+
+        def generator_loss(self, fake, real):
+            assert fake.score.requires_grad and not real.score.requires_grad  # no graph into the critic
+            seen["generator", id(self)] = real.score
+            return super().generator_loss(fake, real)
+
+    torch.manual_seed(0)
+    model = REGISTRY.model(model_name)(Spy, image_size=32, **TINY_MODELS[model_name])
+    model.optimizers = {g: torch.optim.Adam(p, lr=0.0 if g == "critic" else 2e-4)
+                        for g, p in model.parameter_groups().items()}
+    model.train_step(random_batch())
+    assert len(seen) == 2 * len(model.objectives)
+    for objective in model.objectives.values():
+        assert torch.equal(seen["generator", id(objective)], seen["critic", id(objective)])
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_every_model_follows_the_objectives_critic_schedule_and_keeps_it_in_its_training_state(model_name):
+    wgan_gp = REGISTRY.objective("wgan-gp")
+    build = lambda: REGISTRY.model(model_name)(lambda: wgan_gp(critic_steps=3), image_size=32,  # noqa: E731
+                                               **TINY_MODELS[model_name])
+    torch.manual_seed(0)
+    model = build()
+    model.optimizers = {g: torch.optim.Adam(p, lr=2e-4) for g, p in model.parameter_groups().items()}
+    generator, critics = model.parameter_groups()["generator"], model.parameter_groups()["critic"]
+    stepped = []
+    for iteration in range(1, 5):
+        before = [p.detach().clone() for p in generator + critics]
+        logged = model.train_step(random_batch())
+        moved = [not torch.equal(a, p) for a, p in zip(before, generator + critics)]
+        assert any(moved[len(generator):]), "the critics step on every iteration"
+        assert any(moved[: len(generator)]) == ("G" in logged)
+        stepped += [iteration] * ("G" in logged)
+    assert stepped == [1, 4]
+    restored = build()
+    restored.load_training_state(model.training_state())
+    assert restored.iteration == 4

@@ -91,6 +91,15 @@ def test_train_step_updates_generators_and_critics(model_cls):
     assert all(torch.isfinite(torch.tensor(v)) for v in logged.values())
 
 
+@pytest.mark.parametrize("loss, critic_passes", [("lsgan", 3), ("ralsgan", 4)])
+def test_only_objectives_that_need_real_scores_pay_a_critic_pass_for_them(loss, critic_passes):
+    model = attach_adam(Pix2Pix(objective(loss), image_size=64, **SMALL))
+    passes = []
+    model.D.register_forward_hook(lambda *_: passes.append(1))
+    model.train_step(batch())
+    assert len(passes) == critic_passes  # critic step: real and fake; generator step: fake (and real)
+
+
 def test_critics_are_frozen_during_the_generator_step():
     model = attach_adam(CycleGAN(objective("lsgan"), image_size=64, **SMALL))
     model.train_step(batch())

@@ -16,16 +16,21 @@ import torch
 from translate import hookspecs
 from translate.objective import CriticOutput, Objective
 from translate.options import OptionError, parse_options
-from translate_plugins import began, ebgan, hinge, lsgan, vanilla, wgan_gp
+from translate_plugins import began, ebgan, hinge, lsgan, r1, r2, ragan, rahinge, ralsgan, vanilla, wgan_gp
 from translate_plugins.began import BEGAN
 from translate_plugins.ebgan import EBGAN, pulling_away
 from translate_plugins.hinge import Hinge
 from translate_plugins.lsgan import LSGAN
+from translate_plugins.r1 import R1
+from translate_plugins.r2 import R2
+from translate_plugins.ragan import RaGAN
+from translate_plugins.rahinge import RaHinge
+from translate_plugins.ralsgan import RaLSGAN
 from translate_plugins.vanilla import Vanilla
 from translate_plugins.wgan_gp import WGANGP
 
-MODULES = [lsgan, vanilla, hinge, wgan_gp, began, ebgan]
-CLASSES = [LSGAN, Vanilla, Hinge, WGANGP, BEGAN, EBGAN]
+MODULES = [lsgan, vanilla, hinge, wgan_gp, began, ebgan, ragan, ralsgan, rahinge, r1, r2]
+CLASSES = [LSGAN, Vanilla, Hinge, WGANGP, BEGAN, EBGAN, RaGAN, RaLSGAN, RaHinge, R1, R2]
 
 # Two samples, each a 1x2x2 score map. Flattened in sample-major order below.
 REAL = [[0.5, 2.0, -1.0, 1.0], [3.0, 0.0, 1.5, -0.5]]
@@ -185,6 +190,125 @@ def test_gradient_penalty_interpolates_with_uniform_eps_per_sample():
     gp = WGANGP(gp_weight=1.0).penalty(critic, real, fake).item()
     # E[ε²] = 1/3 for ε ~ U(0,1) drawn per sample (std of the mean ≈ 0.0047)
     assert abs(gp - 1.0 / 3.0) < 0.02
+
+
+def test_wgan_gp_takes_five_critic_steps_per_generator_step_unless_told_otherwise():
+    assert WGANGP().critic_steps == 5
+    assert WGANGP(critic_steps=1).critic_steps == 1
+    assert parse_options(WGANGP, {"critic_steps": "3"}, "objective 'wgan-gp'") == {"critic_steps": 3}
+    assert Objective.critic_steps == 1 and LSGAN().critic_steps == 1
+
+
+# ---------------------------------------------------------------------------- relativistic
+
+# D̃(x) = D(x) - mean D(G(z)) and D̃(G(z)) = D(G(z)) - mean D(x), with the means over batch and patches
+REAL_MEAN, FAKE_MEAN = 6.5 / 8, 1.5 / 8  # 0.5+2-1+1+3+0+1.5-0.5 = 6.5 ; -2+.25+0+1+.5-1.5+2.5+.75 = 1.5
+
+
+def relative() -> tuple[list[float], list[float]]:
+    return [v - FAKE_MEAN for v in flat(REAL)], [v - REAL_MEAN for v in flat(FAKE)]
+
+
+def test_the_means_written_out():
+    assert math.isclose(mean(flat(REAL)), REAL_MEAN) and math.isclose(mean(flat(FAKE)), FAKE_MEAN)
+
+
+def test_ragan_losses():
+    real, fake = relative()
+    # BCE(s, 1) = softplus(-s), BCE(s, 0) = softplus(s)
+    expected_d = 0.5 * (mean([softplus(-v) for v in real]) + mean([softplus(v) for v in fake]))
+    expected_g = 0.5 * (mean([softplus(-v) for v in fake]) + mean([softplus(v) for v in real]))
+    assert close(RaGAN().critic_loss(scores(REAL), scores(FAKE)), expected_d)
+    assert close(RaGAN().generator_loss(scores(FAKE), scores(REAL)), expected_g)
+
+
+def test_ralsgan_losses():
+    real, fake = relative()
+    expected_d = 0.5 * (mean([(v - 1) ** 2 for v in real]) + mean([(v + 1) ** 2 for v in fake]))
+    expected_g = 0.5 * (mean([(v - 1) ** 2 for v in fake]) + mean([(v + 1) ** 2 for v in real]))
+    assert close(RaLSGAN().critic_loss(scores(REAL), scores(FAKE)), expected_d)
+    assert close(RaLSGAN().generator_loss(scores(FAKE), scores(REAL)), expected_g)
+
+
+def test_rahinge_losses():
+    real, fake = relative()
+    expected_d = 0.5 * (mean([max(0.0, 1 - v) for v in real]) + mean([max(0.0, 1 + v) for v in fake]))
+    expected_g = 0.5 * (mean([max(0.0, 1 - v) for v in fake]) + mean([max(0.0, 1 + v) for v in real]))
+    assert close(RaHinge().critic_loss(scores(REAL), scores(FAKE)), expected_d)
+    assert close(RaHinge().generator_loss(scores(FAKE), scores(REAL)), expected_g)
+
+
+@pytest.mark.parametrize("cls, critic, generator", [
+    # real scores 1, fake scores -1: D̃(x) = 1 - (-1) = 2, D̃(G) = -1 - 1 = -2
+    (RaLSGAN, 0.5 * ((2 - 1) ** 2 + (-2 + 1) ** 2), 0.5 * ((-2 - 1) ** 2 + (2 + 1) ** 2)),  # 1 and 9
+    (RaHinge, 0.5 * (0 + 0), 0.5 * (3 + 3)),
+    (RaGAN, math.log1p(math.exp(-2)), math.log1p(math.exp(2))),  # 0.1269 and 2.1269
+])
+def test_relativistic_losses_on_constant_maps(cls, critic, generator):
+    real, fake = scores([[1.0] * 4, [1.0] * 4]), scores([[-1.0] * 4, [-1.0] * 4])
+    assert close(cls().critic_loss(real, fake), critic)
+    assert close(cls().generator_loss(fake, real), generator)
+
+
+def test_relativistic_generator_gradient_flows_through_the_mean_of_its_own_scores():
+    """L_G = ½[mean (f − m_r − 1)² + mean (r − m_f + 1)²]: the second term reaches f through m_f.
+
+    With r = 1 and f = −1 on 8 patches each: dL/df_j = ½[2·(−3)/8 + 8 · 2·3·(−1/8)/8] = −3/8 − 3/8.
+    """
+    fake = torch.full((2, 1, 2, 2), -1.0, dtype=torch.float64, requires_grad=True)
+    RaLSGAN().generator_loss(CriticOutput(fake), scores([[1.0] * 4, [1.0] * 4])).backward()
+    assert torch.allclose(fake.grad, torch.full_like(fake, -0.75))
+
+
+# ---------------------------------------------------------------------------- R1 and R2
+
+
+def test_r1_and_r2_losses_are_non_saturating_without_the_half():
+    for cls in (R1, R2):
+        expected_d = mean([softplus(-v) for v in flat(REAL)]) + mean([softplus(v) for v in flat(FAKE)])
+        assert close(cls().critic_loss(scores(REAL), scores(FAKE)), expected_d)
+        assert close(cls().generator_loss(scores(FAKE)), mean([softplus(-v) for v in flat(FAKE)]))
+
+
+def test_r1_penalises_the_gradient_on_real_images_and_r2_on_generated_ones():
+    """Quadratic critic ½ Σ v² has gradient v: the penalty is γ/2 · mean_i ‖v_i‖²."""
+    real = torch.zeros(2, 1, 2, 2, dtype=torch.float64)
+    real[0, 0, 0, 0], real[1, 0, 1, 1] = 1.0, 3.0  # ‖x_0‖² = 1, ‖x_1‖² = 9
+    fake = torch.full((2, 1, 2, 2), 0.5, dtype=torch.float64)  # ‖y_i‖² = 4 · 0.25 = 1
+
+    def critic(v):
+        return CriticOutput((0.5 * v.square()).flatten(1).sum(1).view(-1, 1, 1, 1))
+
+    assert close(R1().penalty(critic, real, fake), 0.5 * (1 + 9) / 2)
+    assert close(R1(gamma=10.0).penalty(critic, real, fake), 5.0 * (1 + 9) / 2)
+    assert close(R2().penalty(critic, real, fake), 0.5 * (1 + 1) / 2)
+    assert R1(gamma=0.0).penalty(critic, real, fake) is None and R2(gamma=0.0).penalty(critic, real, fake) is None
+
+
+def test_r1_takes_the_gradient_of_each_samples_summed_score_map():
+    """Two patches, each w·x: the summed map has gradient 2w, so R1 = γ/2 · ‖2w‖² = ½ · 4 · 4."""
+    weight = weight_with_norm(2.0)
+
+    def two_patches(x):
+        patch = (x * weight).flatten(1).sum(1).view(-1, 1, 1, 1)
+        return CriticOutput(torch.cat([patch, patch], 3))
+
+    x = torch.randn(3, 2, 2, 2, dtype=torch.float64)
+    assert close(R1().penalty(two_patches, x, x), 0.5 * 4 * 4.0)
+
+
+def test_r1_trains_the_critic_and_never_the_generator():
+    """create_graph=True: d/dw γ/2 ‖w‖² = γ w reaches the critic; the images are detached."""
+    weight = weight_with_norm(2.0).requires_grad_(True)
+    real = torch.randn(2, 2, 2, 2, dtype=torch.float64, requires_grad=True)
+    fake = torch.randn(2, 2, 2, 2, dtype=torch.float64, requires_grad=True)
+    R1(gamma=3.0).penalty(linear_critic(weight), real, fake).backward()
+    assert torch.allclose(weight.grad, 3.0 * weight.detach())
+    assert real.grad is None and fake.grad is None
+    weight.grad = None
+    R2(gamma=3.0).penalty(linear_critic(weight), real, fake).backward()
+    assert torch.allclose(weight.grad, 3.0 * weight.detach())
+    assert real.grad is None and fake.grad is None
 
 
 # ---------------------------------------------------------------------------- BEGAN
@@ -348,7 +472,11 @@ def test_options_are_parsed_to_their_types():
         (EBGAN, {"margin": 0.0}, "margin"),
         (EBGAN, {"pt_weight": -1.0}, "pt_weight"),
         (WGANGP, {"gp_weight": -1.0}, "gp_weight"),
+        (WGANGP, {"critic_steps": 0}, "critic_steps"),
+        (WGANGP, {"critic_steps": True}, "critic_steps"),
         (LSGAN, {"real_target": float("nan")}, "real_target"),
+        (R1, {"gamma": -1.0}, "gamma"),
+        (R2, {"gamma": float("inf")}, "gamma"),
     ],
 )
 def test_invalid_option_values_name_the_option(cls, options, option):
@@ -360,9 +488,14 @@ CHANGED = {
     LSGAN: {"real_target": 0.9, "fake_target": 0.1, "generator_target": 0.8},
     Vanilla: {},
     Hinge: {},
-    WGANGP: {"gp_weight": 5.0},
+    WGANGP: {"gp_weight": 5.0, "critic_steps": 2},
     BEGAN: {"gamma": 0.5, "lambda_k": 0.01, "k": 0.3},
     EBGAN: {"margin": 2.0, "pt_weight": 0.2},
+    RaGAN: {},
+    RaLSGAN: {},
+    RaHinge: {},
+    R1: {"gamma": 10.0},
+    R2: {"gamma": 0.5},
 }
 
 
@@ -387,7 +520,8 @@ def test_each_module_provides_its_objective_through_the_hook():
     assert sorted(provided, key=lambda c: c.name) == sorted(CLASSES, key=lambda c: c.name)
     names = [cls.name for cls in provided]
     assert len(names) == len(set(names))
-    assert set(names) == {"lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"}
+    assert set(names) == {"lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan", "ragan", "ralsgan", "rahinge",
+                          "r1", "r2"}
     for module, cls in zip(MODULES, CLASSES):
         assert module.translate_objectives() == [cls]
         assert module.__doc__ and len(module.__doc__) > 200
@@ -398,15 +532,18 @@ def test_critic_kinds_and_energy_distance_options():
         assert issubclass(cls, Objective)
     assert {cls.name: cls.critic for cls in CLASSES} == {
         "lsgan": "patch", "vanilla": "patch", "hinge": "patch", "wgan-gp": "patch",
-        "began": "energy", "ebgan": "energy",
+        "began": "energy", "ebgan": "energy", "ragan": "patch", "ralsgan": "patch", "rahinge": "patch",
+        "r1": "patch", "r2": "patch",
     }
     assert BEGAN.critic_options == {"distance": "l1"}
     assert EBGAN.critic_options == {"distance": "l2"}
-    assert [cls.name for cls in CLASSES if cls.per_sample_critic] == ["wgan-gp"]
+    assert [cls.name for cls in CLASSES if cls.per_sample_critic] == ["wgan-gp", "r1", "r2"]
+    assert [cls.name for cls in CLASSES if cls.generator_needs_real] == ["ragan", "ralsgan", "rahinge"]
+    assert {cls.name: cls().critic_steps for cls in CLASSES if cls().critic_steps != 1} == {"wgan-gp": 5}
 
 
 def test_stateless_objectives_reject_foreign_state():
-    for cls in (LSGAN, Vanilla, Hinge, WGANGP, EBGAN):
+    for cls in (LSGAN, Vanilla, Hinge, WGANGP, EBGAN, RaGAN, RaLSGAN, RaHinge, R1, R2):
         objective = cls()
         assert objective.state_dict() == {}
         assert objective.update(scores(REAL), scores(FAKE)) == {}

@@ -156,8 +156,8 @@ def test_bad_options_are_option_errors():
         StarGAN(None, domains="a")
     with pytest.raises(OptionError, match="twice"):
         StarGAN(None, domains="a,b,a")
-    with pytest.raises(OptionError, match="n_critic"):
-        StarGAN(None, domains="a,b", n_critic=-1)
+    with pytest.raises(OptionError, match="conv_dim"):
+        StarGAN(None, domains="a,b", conv_dim=0)
 
 
 def test_metadata_describes_domains_attributes_and_groups():
@@ -351,15 +351,17 @@ def test_options_from_data_fill_domains_or_attributes(tmp_path):
 # -- training ----------------------------------------------------------------------------------
 
 
-def test_critic_steps_default_to_five_with_a_penalty_and_one_otherwise():
+def test_the_objective_sets_the_critic_steps_whether_or_not_it_has_a_penalty():
     assert StarGAN(objective("wgan-gp"), domains="a,b", **TINY).critic_steps == 5
     assert StarGAN(objective("lsgan"), domains="a,b", **TINY).critic_steps == 1
     assert StarGAN(objective("began"), domains="a,b", **TINY).critic_steps == 1
-    assert StarGAN(objective("lsgan"), domains="a,b", n_critic=3, **TINY).critic_steps == 3
-    assert StarGAN(objective("wgan-gp"), domains="a,b", n_critic=1, **TINY).critic_steps == 1
+    assert StarGAN(objective("r1"), domains="a,b", **TINY).critic_steps == 1  # a penalty no longer means 5
+    wgan_gp = REGISTRY.objective("wgan-gp")
+    assert StarGAN(lambda: wgan_gp(critic_steps=2), domains="a,b", **TINY).critic_steps == 2
+    assert StarGAN(None, domains="a,b", **TINY).critic_steps == 1
 
 
-def test_generator_steps_only_every_n_critic_iterations():
+def test_generator_steps_on_the_first_of_every_critic_steps_iterations():
     torch.manual_seed(0)
     model = attach_adam(StarGAN(objective("wgan-gp"), image_size=32, domains="a,b,c", **TINY))
     batch, stepped = labelled_batch(), []
@@ -373,7 +375,7 @@ def test_generator_steps_only_every_n_critic_iterations():
         assert any(not torch.equal(a, p) for a, p in zip(critic_before, model.C.parameters()))
         if moved:
             stepped.append(iteration)
-    assert stepped == [5, 10]
+    assert stepped == [1, 6]
 
 
 def test_iteration_counter_survives_training_state():
@@ -384,7 +386,7 @@ def test_iteration_counter_survives_training_state():
     restored = attach_adam(StarGAN(objective("wgan-gp"), image_size=32, domains="a,b,c", **TINY))
     restored.load_training_state(model.training_state())
     assert restored.iteration == 3
-    assert "G" not in restored.train_step(labelled_batch()) and "G" in restored.train_step(labelled_batch())
+    assert ["G" in restored.train_step(labelled_batch()) for _ in range(3)] == [False, False, True]
 
 
 def trainer_config(tmp_path, data, **overrides) -> TrainConfig:
@@ -407,10 +409,23 @@ def test_trainer_fills_domains_from_the_data_and_resumes_the_schedule(tmp_path):
     resumed.train(progress=False)
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [1, 2, 3, 4, 5, 6]
-    assert [line["step"] for line in lines if "G" in line] == [5]  # the fifth critic step, across the resume
+    assert [line["step"] for line in lines if "G" in line] == [1, 6]  # the sixth iteration, across the resume
     translator = Translator.load(tmp_path / "run", device="cpu", registry=REGISTRY)
     image = Image.new("RGB", (37, 29), (200, 120, 40))
     assert translator(image, to="photo").size == (37, 29)
+
+
+@pytest.mark.parametrize("loss, generator_steps", [("r1", [1, 2, 3, 4]), ("wgan-gp", [1])])
+def test_a_four_step_run_updates_the_generator_with_any_objective(tmp_path, loss, generator_steps):
+    """A penalty objective used to mean 5 critic steps per generator step: 4 steps never updated G."""
+    data = write_domains(tmp_path / "data", names=("photo", "graded"), count=3)
+    trainer = Trainer(trainer_config(tmp_path, data, loss=loss, steps=4))
+    initial = [p.detach().clone() for p in trainer.model.G.parameters()]
+    trainer.train(progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "G" in line] == generator_steps
+    assert all("D/penalty" in line for line in lines)
+    assert any(not torch.equal(a, p) for a, p in zip(initial, trainer.model.G.parameters()))
 
 
 @pytest.mark.slow

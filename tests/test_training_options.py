@@ -37,7 +37,7 @@ def test_bf16_autocast_trains_and_changes_the_arithmetic(tmp_path, loss):
     fp32 = metrics(Trainer(config(tmp_path, "fp32", loss=loss)).train(progress=False).parents[1])
     bf16 = metrics(Trainer(config(tmp_path, "bf16", loss=loss, precision="bf16")).train(progress=False).parents[1])
     assert all(torch.isfinite(torch.tensor(v)) for line in bf16 for v in line.values())
-    assert bf16[-1]["G"] != fp32[-1]["G"]  # autocast really ran in bf16
+    assert bf16[0]["G"] != fp32[0]["G"]  # autocast really ran in bf16 (wgan-gp's generator steps on step 1 only)
     assert bf16[0]["cycle"] == pytest.approx(fp32[0]["cycle"], rel=0.05)  # ... and computed the same thing
 
 

@@ -12,7 +12,14 @@ model in translate asks the objective which kind of critic to build
     (loss + penalty if penalty is not None else loss).backward(); critic_optimizer.step()
     logged = objective.update(real.detach(), fake.detach())   # values from *before* the step
 
-and for each generator step ``objective.generator_loss(critic(fake_input))``.
+and for each generator step (the critic frozen)::
+
+    fake = critic(fake_input)                             # gradients flow into the generator
+    loss = objective.generator_loss(fake)                 # or, with generator_needs_real = True:
+    loss = objective.generator_loss(fake, real)           # real = critic(real_input) without a graph
+
+Every iteration makes one critic step; the generator steps on the first iteration
+of every :attr:`Objective.critic_steps` (the objective owns that schedule).
 """
 
 from __future__ import annotations
@@ -55,9 +62,11 @@ class Objective:
 
     Subclasses set :attr:`name` and :attr:`critic`, take their options as keyword
     arguments of ``__init__`` with defaults (``--loss-opt key=value`` fills them)
-    and keep each one as an attribute of the same name, and implement :meth:`critic_loss` and :meth:`generator_loss`. Stateful
-    objectives also override :meth:`update`, :meth:`state_dict` and
-    :meth:`load_state_dict`.
+    and keep each one as an attribute of the same name, and implement
+    :meth:`critic_loss` and :meth:`generator_loss`. Relativistic objectives set
+    :attr:`generator_needs_real`; objectives that want several critic steps per
+    generator step set :attr:`critic_steps`. Stateful objectives also override
+    :meth:`update`, :meth:`state_dict` and :meth:`load_state_dict`.
     """
 
     #: What ``--loss`` selects; unique across all installed plugins.
@@ -71,13 +80,28 @@ class Objective:
     #: Keyword arguments for the critic network the model builds, e.g.
     #: ``{"distance": "l2"}`` for an energy critic's reconstruction error.
     critic_options: ClassVar[dict[str, Any]] = {}
+    #: True when :meth:`generator_loss` needs the critic's output on real input
+    #: (relativistic objectives): models then call ``generator_loss(fake, real)``,
+    #: with ``real`` computed in the generator step without a graph. False (the
+    #: default) spares that critic pass and calls ``generator_loss(fake)``.
+    generator_needs_real: ClassVar[bool] = False
+    #: Critic steps per generator step. Every iteration (one batch) makes one critic
+    #: step; the generator steps on the first iteration of every ``critic_steps``.
+    #: A class attribute that an instance may override, e.g. from an option
+    #: (``wgan-gp`` takes ``critic_steps``, default 5).
+    critic_steps: int = 1
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
         """Loss the critic minimises, from its outputs on real and generated input."""
         raise NotImplementedError(f"{type(self).__name__} must implement critic_loss")
 
-    def generator_loss(self, fake: CriticOutput) -> Tensor:
-        """Adversarial loss the generator minimises, from the critic's output on its images."""
+    def generator_loss(self, fake: CriticOutput, real: CriticOutput | None = None) -> Tensor:
+        """Adversarial loss the generator minimises, from the critic's output on its images.
+
+        :param real: the critic's output on real input, cut from the graph; passed only
+            when :attr:`generator_needs_real` is True (otherwise models call
+            ``generator_loss(fake)``, so an override may take ``fake`` alone).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement generator_loss")
 
     def penalty(self, critic: CriticFn, real_input: Tensor, fake_input: Tensor) -> Tensor | None:
@@ -129,11 +153,29 @@ def per_sample(score: Tensor) -> Tensor:
     return score.flatten(1).mean(1)
 
 
+def bce_with_logits(logits: Tensor, target: float) -> Tensor:
+    """Binary cross-entropy of a map of logits against one target (1 = real), averaged over every value."""
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(logits, logits.new_full(logits.shape, target))
+
+
+def relative_score(output: CriticOutput, reference: CriticOutput) -> Tensor:
+    """Relativistic average score: ``output``'s score map minus the mean score of ``reference``.
+
+    ``relative_score(real, fake)`` is ``D(x) − mean D(G(z))``: how much more real each
+    real patch looks than the generated images on average (Jolicoeur-Martineau 2018).
+    """
+    return output.score - reference.score.mean()
+
+
 __all__ = [
     "CriticFn",
     "CriticKind",
     "CriticOutput",
     "Objective",
+    "bce_with_logits",
     "mean_score",
     "per_sample",
+    "relative_score",
 ]

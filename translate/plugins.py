@@ -43,13 +43,13 @@ import pluggy
 
 from translate import DISTRIBUTION, hookspecs
 from translate.errors import TranslateError, TranslateWarning
+from translate.wiring import ENTRY_POINT_GROUP, not_found_hint, unmarked_hooks
 
 if TYPE_CHECKING:
     from translate.models.base import Model
     from translate.objective import Objective
     from translate.train.loggers import RunLogger
 
-ENTRY_POINT_GROUP = "translate"
 AUTOLOAD_SWITCH = "TRANSLATE_DISABLE_PLUGIN_AUTOLOAD"
 
 
@@ -201,6 +201,9 @@ class PluginRegistry:
         hooks = _hook_names(self.manager, plugin)
         module = getattr(plugin, "__name__", type(plugin).__name__)
         self.plugins[name] = PluginInfo(name, dist, version, module, hooks=hooks)
+        for problem in unmarked_hooks(plugin, name):  # registered, but pluggy will never call these
+            self._load_problems.append(problem)
+            warnings.warn(problem, PluginWarning, stacklevel=4)
 
     # -- what plugins provide --------------------------------------------------------
 
@@ -258,7 +261,7 @@ class PluginRegistry:
     def _get(self, kind: str, name: str) -> type:
         providers = self._providers[kind].get(name)
         if not providers:
-            raise unknown_name(kind, name, self.names(kind))
+            raise unknown_name(kind, name, self.names(kind), self._load_problems)
         if len(providers) > 1:
             raise PluginError(
                 f"{kind} {name!r} is provided by {_plugin_list(providers)}; uninstall one of them or load only one with "
@@ -328,10 +331,14 @@ def installed_entry_points(third_party: bool | None = None) -> list[EntryPoint]:
     return [ep for ep in found if third_party or _dist_name(ep) == DISTRIBUTION]
 
 
-def unknown_name(kind: str, name: str, available: list[str]) -> PluginError:
-    """The error for an objective, model or logger name that no plugin provides, listing those that exist."""
+def unknown_name(kind: str, name: str, available: list[str], load_problems: list[str] = ()) -> PluginError:
+    """The error for an objective, model or logger name that no plugin provides.
+
+    It lists the names that exist and says how plugins are found (:func:`translate.wiring.not_found_hint`),
+    with entry points declared in a look-alike group and ``load_problems`` (plugins that failed to load).
+    """
     valid = ", ".join(available) or "none installed"
-    return PluginError(f"unknown {kind} {name!r} (available: {valid})")
+    return PluginError(f"unknown {kind} {name!r} (available: {valid}); {not_found_hint(list(load_problems))}")
 
 
 def _dist_name(ep: Any) -> str | None:

@@ -5,6 +5,9 @@ Installed with translate, so a plugin package's tests can say::
     def test_my_objective_keeps_the_contract(check_objective):
         check_objective(MyObjective)
 
+    def test_my_objective_is_installed_and_keeps_the_contract(check_objective):
+        check_objective("my-loss")      # by name: through the entry point, as users' runs find it
+
 The fixture runs :func:`translate.testing.check_objective` and fails the test with every
 problem found. torch is imported only when a test uses it, so pytest starts as fast as
 without translate.
@@ -19,7 +22,7 @@ import pytest
 
 @pytest.fixture
 def check_objective() -> Callable[..., Any]:
-    """``check_objective(MyObjective, models=None, critics=None, steps=2)``: fail on any contract problem.
+    """``check_objective(MyObjective or "name", models=None, critics=None, steps=2)``: fail on any contract problem.
 
     Returns the :class:`translate.testing.ConformanceReport` when the objective passes.
     """

@@ -122,11 +122,12 @@ def _catalog(plugins: tuple[str, ...], refresh: bool, quiet: bool = False) -> "C
 @user_errors
 def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: int,
           plugins: tuple[str, ...]) -> None:
-    """Check objective NAME against the plugin contract.
+    """Check objective NAME, as installed, against the plugin contract.
 
     Exit status 1 if it breaks it. Trains each model for a few steps on tiny inputs and reports, in plain words, wrong
-    output shapes, missing gradients, NaN, objective state lost in a checkpoint and
-    options that are not accepted (see translate.testing).
+    output shapes, missing gradients (also of a penalty), a penalty through batch norm, NaN, a broken critic
+    schedule, state lost in a checkpoint or a resumed run, hooks without @hookimpl and options that are not
+    accepted (see translate.testing).
     """
     from translate.plugins import PluginWarning, unknown_name
 
@@ -135,14 +136,14 @@ def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: i
     catalog = _catalog(plugins, parent["refresh"])  # names are checked before torch is imported
     for kind, wanted in (("objective", (name,)), ("model", models)):
         for missing in sorted(set(wanted) - set(catalog.names(kind))):
-            raise unknown_name(kind, missing, catalog.names(kind))
+            raise unknown_name(kind, missing, catalog.names(kind), catalog.problems)
 
     from translate.testing import check_objective
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)  # a broken plugin was warned about with the catalog
         registry = command_registry(plugins)
-    report = check_objective(registry.objective(name), models=models or None, critics=critics or None,
+    report = check_objective(name, models=models or None, critics=critics or None,
                              steps=steps, registry=registry)
     click.echo(report.summary())
     if not report.ok:

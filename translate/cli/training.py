@@ -27,7 +27,9 @@ from translate.cli.common import (
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder. Default: runs/MODEL-LOSS (a new -2, -3 ... folder if it exists).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="Training steps. Default: 300 on the sample set, 200 epochs on your data.")
+              help="Training steps: iterations of one batch, each with one critic step; the generator steps on the "
+                   "first of every critic_steps of the objective. Default: 300 on the sample set, 200 epochs on "
+                   "your data.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (instead of --steps).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per step.")
 @click.option("--image-size", type=click.IntRange(min=16), default=None,

@@ -3,7 +3,20 @@
 A model owns its generators and critics and the order of its updates. It never
 knows which adversarial objective it trains with: it asks the objective which
 critic to build (:meth:`Model.add_critic`) and routes every critic and generator
-loss through it (:meth:`Model.critic_update`, :meth:`Model.adversarial_loss`).
+loss through it. Three calls of this base class are the whole adversarial part of
+a ``train_step``:
+
+* ``generator_steps = self.start_iteration()`` first: counts the iteration and says
+  whether the generator steps in it. Every iteration makes one critic step; the
+  generator steps on the first of every ``critic_steps`` iterations, as the
+  objective declares (:attr:`Model.critic_steps`). The counter is part of
+  :meth:`Model.training_state`, so ``--resume`` keeps the schedule.
+* ``self.critic_step([(name, critic, real_input, fake_input), ...])``: one critic
+  step through the objective (loss, penalty, state update).
+* ``self.adversarial_loss(name, critic, fake_input, real_input)`` in the generator
+  step, with the critic frozen (:meth:`Model.frozen`): the objective's generator loss
+  from the critic's output on ``fake_input`` and, for objectives that ask for it
+  (relativistic ones), on ``real_input`` computed without a graph.
 
 Each critic gets its own objective instance, so a stateful objective (BEGAN's
 k_t) keeps one state per critic. A model built with ``make_objective=None`` has
@@ -20,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from translate.nets import build_critic
-from translate.objective import CriticFn, CriticOutput, Objective
+from translate.objective import CriticFn, Objective
 from translate.options import BETA, RATE, Limit, OptionError, check_limits, option_defaults
 
 if TYPE_CHECKING:
@@ -59,6 +72,8 @@ class Model(nn.Module):
         self.grad_scalers: dict[str, torch.amp.GradScaler] = {}
         #: Data-parallel wrappers that attribute access returns instead of the plain networks (see distribute).
         self.replicas: dict[str, nn.Module] = {}
+        #: Training iterations started so far (:meth:`start_iteration`); saved in :meth:`training_state`.
+        self.iteration = 0
 
     # -- what subclasses implement ----------------------------------------------------
 
@@ -247,9 +262,41 @@ class Model(nn.Module):
             return torch.autocast(device.type, enabled=False)
         return contextlib.nullcontext()
 
-    def adversarial_loss(self, name: str, critic_output: CriticOutput) -> Tensor:
-        """The generator's adversarial loss against critic ``name``."""
-        return self.objectives[name].generator_loss(critic_output)
+    @property
+    def critic_steps(self) -> int:
+        """Critic steps per generator step, as the objective declares them (1 without critics).
+
+        See :attr:`translate.objective.Objective.critic_steps`.
+        """
+        return next((objective.critic_steps for objective in self.objectives.values()), 1)
+
+    def start_iteration(self) -> bool:
+        """Count one training iteration; True when the generator steps in it.
+
+        Call it once at the start of :meth:`train_step`. Every iteration makes one critic
+        step; the generator steps on the first iteration of every :attr:`critic_steps`,
+        so a run of any length updates the generator.
+        """
+        generator_steps = self.iteration % self.critic_steps == 0
+        self.iteration += 1
+        return generator_steps
+
+    def adversarial_loss(self, name: str, critic: CriticFn, fake_input: Tensor, real_input: Tensor) -> Tensor:
+        """The generator's adversarial loss against critic ``name``, for a generator step.
+
+        ``critic`` maps images to a :class:`CriticOutput` with any condition bound (call it
+        inside :meth:`frozen`). Its output on ``fake_input`` carries the generator's
+        gradient. Only an objective that sets ``generator_needs_real`` also gets the
+        critic's output on ``real_input``, computed without a graph (the critic does not
+        learn in a generator step); the others cost no second critic pass.
+        """
+        objective = self.objectives[name]
+        fake = critic(fake_input)
+        if not objective.generator_needs_real:
+            return objective.generator_loss(fake)
+        with torch.no_grad():
+            real = critic(real_input)
+        return objective.generator_loss(fake, real)
 
     def objective_state(self) -> dict[str, dict[str, Any]]:
         """Every critic's objective state, for checkpoints."""
@@ -272,12 +319,16 @@ class Model(nn.Module):
         return stack
 
     def training_state(self) -> dict[str, Any]:
-        """Extra tensors a resumed run needs (e.g. image pools); saved with optimiser state."""
-        return {}
+        """What a resumed run needs besides weights, saved with the optimiser state.
+
+        The iteration counter of the critic schedule; subclasses add theirs (image pools)
+        with ``{**super().training_state(), ...}``.
+        """
+        return {"iteration": self.iteration}
 
     def load_training_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`training_state` returned."""
-
+        """Restore what :meth:`training_state` returned (subclasses call ``super()`` first)."""
+        self.iteration = int(state.get("iteration", 0))  # absent in checkpoints from before the shared schedule
 
 
 class _Unwrapped:

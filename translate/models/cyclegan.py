@@ -8,13 +8,18 @@
     + λ_cyc · λ_id · (|G_AB(b) − b| + |G_BA(a) − a|)
 
 then one step of both critics, which see generated images through an image pool.
-λ_id is relative to λ_cyc as in the reference (0.5 · 10 = 5).
+The generator step comes first, so it trains against the critics of the previous
+iteration; relativistic objectives get those critics' scores on this batch's real
+images. The generator steps on the first of every ``critic_steps`` iterations (the
+objective's schedule); in the others the translations are computed without a graph,
+for the critics only. λ_id is relative to λ_cyc as in the reference (0.5 · 10 = 5).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -79,17 +84,23 @@ class CycleGAN(BothWays, Model):
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         real_a, real_b = batch["A"], batch["B"]
-        with self.frozen(self.D_A, self.D_B):
-            fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
-            adversarial = self.adversarial_loss("D_B", self.D_B(fake_b)) + self.adversarial_loss("D_A", self.D_A(fake_a))
-            cycle = F.l1_loss(self.G_BA(fake_b), real_a) + F.l1_loss(self.G_AB(fake_a), real_b)
-            loss = adversarial + self.lambda_cycle * cycle
-            logged = {"G": adversarial.item(), "cycle": cycle.item()}
-            if self.lambda_identity > 0:
-                identity = F.l1_loss(self.G_AB(real_b), real_b) + F.l1_loss(self.G_BA(real_a), real_a)
-                loss = loss + self.lambda_cycle * self.lambda_identity * identity
-                logged["identity"] = identity.item()
-            self.optimize("generator", loss)
+        logged: dict[str, float] = {}
+        if self.start_iteration():
+            with self.frozen(self.D_A, self.D_B):
+                fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
+                adversarial = (self.adversarial_loss("D_B", self.D_B, fake_b, real_b)
+                               + self.adversarial_loss("D_A", self.D_A, fake_a, real_a))
+                cycle = F.l1_loss(self.G_BA(fake_b), real_a) + F.l1_loss(self.G_AB(fake_a), real_b)
+                loss = adversarial + self.lambda_cycle * cycle
+                logged = {"G": adversarial.item(), "cycle": cycle.item()}
+                if self.lambda_identity > 0:
+                    identity = F.l1_loss(self.G_AB(real_b), real_b) + F.l1_loss(self.G_BA(real_a), real_a)
+                    loss = loss + self.lambda_cycle * self.lambda_identity * identity
+                    logged["identity"] = identity.item()
+                self.optimize("generator", loss)
+        else:
+            with torch.no_grad():
+                fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
         logged.update(
             self.critic_step(
                 [
@@ -111,9 +122,10 @@ class CycleGAN(BothWays, Model):
         return [batch["A"], fake_b, self.G_BA(fake_b), batch["B"], fake_a, self.G_AB(fake_a)]
 
     def training_state(self) -> dict[str, Any]:
-        return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+        return {**super().training_state(), "pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
 
     def load_training_state(self, state: dict[str, Any]) -> None:
+        super().load_training_state(state)
         device = next(self.parameters()).device
         self.pool_A.load_state_dict(state["pool_A"], device)
         self.pool_B.load_state_dict(state["pool_B"], device)

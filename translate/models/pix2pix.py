@@ -2,8 +2,9 @@
 
 Update order per iteration (as the reference): one critic step on
 ``(A, B)`` vs ``(A, G(A))``, then one generator step on the adversarial loss plus
-``lambda_l1 · |G(A) − B|``. The critic sees ``cat(A, ·)``: it judges whether the
-output fits the input.
+``lambda_l1 · |G(A) − B|`` against the just-updated critic. The critic sees
+``cat(A, ·)``: it judges whether the output fits the input. The generator steps on
+the first of every ``critic_steps`` iterations (the objective's schedule; 1 for most).
 """
 
 from __future__ import annotations
@@ -68,14 +69,17 @@ class Pix2Pix(Model):
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         real_a, real_b = batch["A"], batch["B"]
+        generator_steps = self.start_iteration()
         critic = self._conditioned(real_a)
-        fake_b = self.G(real_a)
+        with torch.set_grad_enabled(generator_steps):  # keep G's graph only when G steps
+            fake_b = self.G(real_a)
         logged = self.critic_step([("D", critic, real_b, fake_b)])
-        with self.frozen(self.D):
-            adversarial = self.adversarial_loss("D", critic(fake_b))
-            l1 = F.l1_loss(fake_b, real_b)
-            self.optimize("generator", adversarial + self.lambda_l1 * l1)
-        logged.update({"G": adversarial.item(), "L1": l1.item()})
+        if generator_steps:
+            with self.frozen(self.D):
+                adversarial = self.adversarial_loss("D", critic, fake_b, real_b)
+                l1 = F.l1_loss(fake_b, real_b)
+                self.optimize("generator", adversarial + self.lambda_l1 * l1)
+            logged.update({"G": adversarial.item(), "L1": l1.item()})
         return logged
 
     def translate(self, images: Tensor, **condition: Any) -> Tensor:

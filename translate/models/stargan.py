@@ -30,14 +30,17 @@ Update order per iteration (``yunjey/stargan:solver.py``), with ``c`` the real l
 
 1. critic step: ``D`` on real ``x`` vs ``G(x, c')`` through the objective (plus its penalty);
 2. classifier step: ``λ_cls · cls(C(x), c)`` — real images only (``yunjey/stargan#129``);
-3. every ``n_critic``-th iteration, a generator step with ``D`` and ``C`` frozen on
-   ``adv(D(G(x, c'))) + λ_cls · cls(C(G(x, c')), c') + λ_rec · |G(G(x, c'), c) − x|₁``.
+3. on the first of every ``critic_steps`` iterations, a generator step with ``D`` and ``C``
+   frozen on ``adv(D(G(x, c'))) + λ_cls · cls(C(G(x, c')), c') + λ_rec · |G(G(x, c'), c) − x|₁``.
 
-``n_critic = 0`` (default) means 5 when the objective has a gradient penalty or asks for
-per-sample critics (WGAN-GP, as the reference), else 1; set it to force a value. The
-iteration counter lives in :meth:`training_state`, so a resumed run keeps the schedule.
-Logged: the critic's values (``D``, ``D/penalty``, …), ``cls_real`` every iteration, and
-``G``, ``cls_fake``, ``rec`` only on iterations where the generator stepped.
+The objective owns the schedule (:attr:`~translate.objective.Objective.critic_steps`):
+``wgan-gp`` takes 5 critic steps per generator step by default, as the reference
+(``--loss-opt critic_steps=1`` changes it), the other built-ins 1. The reference steps the
+generator on the last iteration of each group of ``n_critic``; here it steps on the first,
+so a run of any length updates the generator. The iteration counter lives in
+:meth:`training_state`, so a resumed run keeps the schedule. Logged: the critic's values
+(``D``, ``D/penalty``, …), ``cls_real`` every iteration, and ``G``, ``cls_fake``, ``rec``
+only on iterations where the generator stepped.
 
 Targets ``c'`` are the real labels of the batch in a random order (``torch.randperm`` from
 the global RNG), so every target is a label combination that occurs in the data. A batch
@@ -79,11 +82,7 @@ from translate.data.domains import (
 from translate.models.base import Model, ObjectiveFactory
 from translate.nets import PadCrop
 from translate.nets.stargan import DomainClassifier, LabelledGenerator, StarGenerator
-from translate.objective import Objective
 from translate.options import COUNT, WEIGHT, WIDTH, OptionError
-
-#: Generator steps are this much rarer than critic steps with a gradient-penalty objective (reference).
-PENALTY_N_CRITIC = 5
 
 
 def split_names(value: str | Sequence[str]) -> list[str]:
@@ -98,9 +97,8 @@ class StarGAN(Model):
     name = "stargan"
     optimizer_names = ("generator", "critic", "classifier")
     tiny_options = {"conv_dim": 8, "repeat_num": 1, "critic_dim": 8, "critic_layers": 3}
-    # n_critic 0 means automatic (see critic_steps).
     option_limits = {**Model.option_limits, "conv_dim": WIDTH, "repeat_num": COUNT, "critic_dim": WIDTH,
-                     "critic_layers": WIDTH, "lambda_cls": WEIGHT, "lambda_rec": WEIGHT, "n_critic": COUNT}
+                     "critic_layers": WIDTH, "lambda_cls": WEIGHT, "lambda_rec": WEIGHT}
 
     def __init__(
         self,
@@ -115,7 +113,6 @@ class StarGAN(Model):
         critic_layers: int = 6,
         lambda_cls: float = 1.0,
         lambda_rec: float = 10.0,
-        n_critic: int = 0,
         lr: float = 1e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -124,7 +121,7 @@ class StarGAN(Model):
         self.domains, self.attrs = ",".join(split_names(domains)), ",".join(split_names(attrs))
         self.conv_dim, self.repeat_num = conv_dim, repeat_num
         self.critic_dim, self.critic_layers = critic_dim, critic_layers
-        self.lambda_cls, self.lambda_rec, self.n_critic = lambda_cls, lambda_rec, n_critic
+        self.lambda_cls, self.lambda_rec = lambda_cls, lambda_rec
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
         self.multi_label = bool(self.attrs)
         self.labels = self._check_names(split_names(domains), split_names(attrs))
@@ -139,7 +136,6 @@ class StarGAN(Model):
         self.C = None
         if self.trains:
             self.C = DomainClassifier(len(self.labels), conv_dim=critic_dim, n_layers=critic_layers)
-        self.iteration = 0
 
     @staticmethod
     def _check_names(domains: list[str], attrs: list[str]) -> list[str]:
@@ -186,17 +182,6 @@ class StarGAN(Model):
         }
 
     # -- labels -------------------------------------------------------------------------
-
-    @property
-    def critic_steps(self) -> int:
-        """Critic steps per generator step: ``n_critic``, or 5 with a penalty objective and 1 otherwise."""
-        if self.n_critic > 0:
-            return self.n_critic
-        objective = self.objectives.get("D")
-        if objective is None:
-            return 1
-        has_penalty = type(objective).penalty is not Objective.penalty
-        return PENALTY_N_CRITIC if (has_penalty or objective.per_sample_critic) else 1
 
     def classification_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """BCE summed over attributes and averaged over the batch, or cross-entropy over domains."""
@@ -285,8 +270,7 @@ class StarGAN(Model):
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         real, labels = batch["A"], batch["label"].to(batch["A"].dtype)
         targets = self.sample_targets(labels)
-        self.iteration += 1
-        generator_steps = self.iteration % self.critic_steps == 0
+        generator_steps = self.start_iteration()
         with torch.set_grad_enabled(generator_steps):  # keep G's graph only when G steps
             fake = self.G(real, targets)
         logged = self.critic_step([("D", self.D, real, fake)])
@@ -295,18 +279,12 @@ class StarGAN(Model):
         logged["cls_real"] = cls_real.item()
         if generator_steps:
             with self.frozen(self.D, self.C):
-                adversarial = self.adversarial_loss("D", self.D(fake))
+                adversarial = self.adversarial_loss("D", self.D, fake, real)
                 cls_fake = self.classification_loss(self.C(fake), targets)
                 rec = F.l1_loss(self.G(fake, labels), real)
                 self.optimize("generator", adversarial + self.lambda_cls * cls_fake + self.lambda_rec * rec)
             logged.update({"G": adversarial.item(), "cls_fake": cls_fake.item(), "rec": rec.item()})
         return logged
-
-    def training_state(self) -> dict[str, Any]:
-        return {"iteration": self.iteration}
-
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        self.iteration = int(state["iteration"])
 
     # -- conversion ---------------------------------------------------------------------
 
@@ -351,7 +329,7 @@ class StarGAN(Model):
         }
 
 
-__all__ = ["PENALTY_N_CRITIC", "StarGAN", "split_names"]
+__all__ = ["StarGAN", "split_names"]
 
 
 @hookimpl

@@ -25,7 +25,9 @@ then the encoders and decoders take one step on::
 against the just-updated critics (frozen). The generators have not changed between the
 two steps, so reusing the translations is the reference's D-then-G order without a
 second forward pass (it reuses the noise sample too). Adversarial losses come from the
-objective (``--loss``), which also chooses the critic kind.
+objective (``--loss``), which also chooses the critic kind and the schedule: the
+generator steps on the first of every ``critic_steps`` iterations (1 for most
+objectives); in the others the translations are computed without a graph.
 
 Defaults are the paper-era (version_02) set: λ_gan 10, λ_recon 100, λ_kl 0.1, λ_cycle 100,
 λ_cycle_kl 0.1, Adam lr 1e-4, β (0.5, 0.999), weight decay 1e-4 (on both optimisers), 64
@@ -180,12 +182,17 @@ class UNIT(BothWays, Model):
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         # Training crops are normally multiples already; otherwise the losses see the padded images.
         real_a, real_b = self._pad(batch["A"]), self._pad(batch["B"])
-        mu_a, mu_b = self.E_A(real_a), self.E_B(real_b)
-        z_a, z_b = self.latent(mu_a), self.latent(mu_b)
-        fake_a, fake_b = self.G_A(z_b), self.G_B(z_a)
+        generator_steps = self.start_iteration()
+        with torch.set_grad_enabled(generator_steps):  # keep the graph only when the generators step
+            mu_a, mu_b = self.E_A(real_a), self.E_B(real_b)
+            z_a, z_b = self.latent(mu_a), self.latent(mu_b)
+            fake_a, fake_b = self.G_A(z_b), self.G_B(z_a)
         logged = self.critic_step([("D_A", self.D_A, real_a, fake_a), ("D_B", self.D_B, real_b, fake_b)])
+        if not generator_steps:
+            return logged
         with self.frozen(self.D_A, self.D_B):
-            adversarial = self.adversarial_loss("D_A", self.D_A(fake_a)) + self.adversarial_loss("D_B", self.D_B(fake_b))
+            adversarial = (self.adversarial_loss("D_A", self.D_A, fake_a, real_a)
+                           + self.adversarial_loss("D_B", self.D_B, fake_b, real_b))
             recon = F.l1_loss(self.G_A(z_a), real_a) + F.l1_loss(self.G_B(z_b), real_b)
             kl = mu_a.pow(2).mean() + mu_b.pow(2).mean()
             mu_ab, mu_ba = self.E_B(fake_b), self.E_A(fake_a)  # codes of the translations

@@ -3,6 +3,15 @@
 The trainer knows no particular model or loss: it builds the model the registry
 names, hands it optimisers, feeds it batches and saves what it reports.
 
+What a step is: one iteration, i.e. one batch and one ``Model.train_step``. Every
+iteration makes one critic step; the generator steps on the first iteration of every
+``critic_steps`` (the objective's schedule: 1 for most objectives, 5 for ``wgan-gp``).
+So ``--steps``, ``--epochs``, ``--checkpoint-every``, ``--sample-every``, the progress
+bar and the learning-rate schedule all count batches, every batch is used once per
+epoch whatever the schedule (as the StarGAN reference counts its iterations), and any
+run of at least one step updates the generator (the reference's generator steps on the
+last iteration of a group, so a short run could end without one).
+
 Speed settings (none changes fp32 eager results): ``precision`` (bf16/fp16 autocast,
 fp16 with one gradient scaler per optimiser, CUDA only), ``compile`` (``torch.compile``
 of the networks), ``channels_last``; on CUDA also cuDNN autotuning, fused Adam and
@@ -11,7 +20,7 @@ pinned memory. Under ``torchrun`` every network trains in DDP
 
 Exact resume: a checkpoint holds the weights, optimiser and scheduler states, the
 step (hence the position in the data order), the model's training state (image
-pools, StarGAN's schedule), the objective state, the EMA weights and every rank's RNG
+pools, the critic schedule's iteration counter), the objective state, the EMA weights and every rank's RNG
 state. Data augmentation draws from an RNG seeded by (seed, epoch, sample index),
 so it does not depend on the number of ranks or workers or on where a run resumed.
 A resumed run keeps the settings it was started with (:data:`RESUME_MAY_CHANGE`)
@@ -506,7 +515,7 @@ class Trainer:
 
     def _step_schedules(self) -> None:
         with warnings.catch_warnings():
-            # StarGAN's generator skips iterations; its schedule still follows the step count
+            # with critic_steps > 1 the generator skips iterations; its schedule still follows the step count
             warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
             for scheduler in self.schedulers.values():
                 scheduler.step()
