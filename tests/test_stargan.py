@@ -29,6 +29,7 @@ from translate.nets.patchgan import PatchDiscriminator
 from translate.nets.stargan import DomainClassifier, StarGenerator
 from translate.options import OptionError
 from translate.plugins import PluginRegistry
+from translate.train.checkpoint import CheckpointError
 from translate.train.trainer import Trainer, TrainConfig
 
 #: Loaded as ``--plugin`` would (a no-op once the built-in entry point registers it).
@@ -413,6 +414,20 @@ def test_trainer_fills_domains_from_the_data_and_resumes_the_schedule(tmp_path):
     translator = Translator.load(tmp_path / "run", device="cpu", registry=REGISTRY)
     image = Image.new("RGB", (37, 29), (200, 120, 40))
     assert translator(image, to="photo").size == (37, 29)
+
+
+def test_a_checkpoint_from_before_the_objective_owned_the_schedule_still_converts(tmp_path):
+    """StarGAN checkpoints of earlier versions hold the retired ``n_critic`` option."""
+    data = write_domains(tmp_path / "data", names=("photo", "graded"), count=3)
+    Trainer(trainer_config(tmp_path, data, steps=1)).train(progress=False)
+    description = tmp_path / "run" / "latest" / "checkpoint.json"
+    saved = json.loads(description.read_text())
+    description.write_text(json.dumps({**saved, "model_options": {**saved["model_options"], "n_critic": 5}}))
+    translator = Translator.load(tmp_path / "run", device="cpu", registry=REGISTRY)
+    assert translator(Image.new("RGB", (37, 29), (200, 120, 40)), to="photo").size == (37, 29)
+    description.write_text(json.dumps({**saved, "model_options": {**saved["model_options"], "n_critics": 5}}))
+    with pytest.raises(CheckpointError, match="no option 'n_critics'"):
+        Translator.load(tmp_path / "run", device="cpu", registry=REGISTRY)
 
 
 @pytest.mark.parametrize("loss, generator_steps", [("r1", [1, 2, 3, 4]), ("wgan-gp", [1])])

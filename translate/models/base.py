@@ -61,6 +61,9 @@ class Model(nn.Module):
     #: Valid ranges of numeric options (:class:`translate.options.Limit`), enforced for ``--model-opt``,
     #: for checkpoints and by :meth:`check_options`; subclasses extend it with their own.
     option_limits: ClassVar[dict[str, Limit]] = {"lr": RATE, "beta1": BETA, "beta2": BETA}
+    #: Options an earlier version of the model took and that no longer change what it computes at
+    #: inference; checkpoints that still hold them load with these keys dropped.
+    retired_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256):
         super().__init__()

@@ -99,6 +99,8 @@ class StarGAN(Model):
     tiny_options = {"conv_dim": 8, "repeat_num": 1, "critic_dim": 8, "critic_layers": 3}
     option_limits = {**Model.option_limits, "conv_dim": WIDTH, "repeat_num": COUNT, "critic_dim": WIDTH,
                      "critic_layers": WIDTH, "lambda_cls": WEIGHT, "lambda_rec": WEIGHT}
+    #: The critic schedule moved to the objective (``critic_steps``).
+    retired_options = frozenset({"n_critic"})
 
     def __init__(
         self,

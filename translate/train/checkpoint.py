@@ -105,10 +105,11 @@ class Checkpoint:
     def model_options(self, model_cls: type) -> dict[str, Any]:
         """The model options of ``checkpoint.json``, checked against ``model_cls``.
 
-        Options the model does not take or values outside its ranges are a
-        :class:`CheckpointError` naming the file.
+        Options the model has retired (``model_cls.retired_options``) are dropped; other options
+        the model does not take or values outside its ranges are a :class:`CheckpointError` naming the file.
         """
-        options = self.metadata["model_options"]
+        retired = getattr(model_cls, "retired_options", frozenset())
+        options = {key: value for key, value in self.metadata["model_options"].items() if key not in retired}
         try:
             check_options(model_cls, options, f"model {self.metadata['model']!r}")
             if "image_size" in options:
