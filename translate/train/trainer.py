@@ -48,8 +48,6 @@ from translate.train.samples import save_sample_grid
 SAMPLE_SET_STEPS = 300
 #: Crop size on the embedded sample set; user data defaults to 256 as the references.
 SAMPLE_SET_IMAGE_SIZE = 64
-#: Epochs on user data when neither --steps nor --epochs is given (reference: 100 + 100 decay).
-DEFAULT_EPOCHS = 200
 
 
 #: Settings a resumed run takes from its command line rather than from the saved configuration.
@@ -65,7 +63,8 @@ class TrainingError(TranslateError):
 class TrainConfig:
     """Everything ``translate train`` takes; saved as ``config.json`` in the run folder.
 
-    ``loggers`` empty means every available logger (``jsonl`` is always on).
+    ``loggers`` empty means every available logger (``jsonl`` is always on). ``lr_decay_from``
+    ``None`` means the model's :attr:`~translate.models.base.Model.lr_decay_from`.
     """
 
     model: str = "cyclegan"
@@ -84,7 +83,7 @@ class TrainConfig:
     sample_every: int = 100
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
-    lr_decay_from: float = 0.5
+    lr_decay_from: float | None = None
     workers: int = 0
     log_every: int = 1
     precision: str = "fp32"
@@ -304,11 +303,15 @@ class Trainer:
             return self.config.epochs * self.steps_per_epoch
         if self.config.data is None:
             return SAMPLE_SET_STEPS
-        return DEFAULT_EPOCHS * self.steps_per_epoch
+        return self.model.default_epochs * self.steps_per_epoch
 
     def _lr_factor(self, step: int) -> float:
-        """Constant, then linear decay to 0 over the last ``1 - lr_decay_from`` of the run."""
-        start = int(self.total_steps * self.config.lr_decay_from)
+        """Constant, then linear decay to 0 over the last ``1 - lr_decay_from`` of the run.
+
+        ``lr_decay_from`` is the configuration's, else the model's (0.5 for most; FastCUT 0.75).
+        """
+        decay_from = self.model.lr_decay_from if self.config.lr_decay_from is None else self.config.lr_decay_from
+        start = int(self.total_steps * decay_from)
         if step < start:
             return 1.0
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - start))
