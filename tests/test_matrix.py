@@ -14,12 +14,15 @@ REGISTRY = PluginRegistry()
 OBJECTIVES = ["lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"]
 MODELS = REGISTRY.names("model")
 TINY = {"ngf": "8", "ndf": "8"}
-#: Small networks for each built-in model (StarGAN names its domains; the trainer would find them in the data).
+#: Small networks of each built-in model and mode: name -> (model, options). StarGAN names its domains
+#: (the trainer would find them in the data).
 TINY_MODELS = {
-    "pix2pix": {"ngf": 8, "ndf": 8},
-    "cyclegan": {"ngf": 8, "ndf": 8},
-    "unit": {"ngf": 8, "ndf": 8, "n_res": 1},
-    "stargan": {"domains": "a,b", "conv_dim": 8, "critic_dim": 8, "repeat_num": 1, "critic_layers": 3},
+    "pix2pix": ("pix2pix", {"ngf": 8, "ndf": 8}),
+    "cyclegan": ("cyclegan", {"ngf": 8, "ndf": 8}),
+    "cut": ("cut", {"ngf": 8, "ndf": 8}),
+    "fastcut": ("cut", {"ngf": 8, "ndf": 8, "mode": "fastcut"}),
+    "unit": ("unit", {"ngf": 8, "ndf": 8, "n_res": 1}),
+    "stargan": ("stargan", {"domains": "a,b", "conv_dim": 8, "critic_dim": 8, "repeat_num": 1, "critic_layers": 3}),
 }
 #: Enough iterations for StarGAN's generator to step once with a penalty objective (5 critic steps).
 ITERATIONS = 5
@@ -27,15 +30,16 @@ ITERATIONS = 5
 
 def test_the_matrix_covers_every_registered_builtin():
     assert set(OBJECTIVES) == set(REGISTRY.names("objective"))
-    assert set(TINY_MODELS) == set(MODELS)
+    assert {model for model, _ in TINY_MODELS.values()} == set(MODELS)
 
 
-@pytest.mark.parametrize("model_name", MODELS)
+@pytest.mark.parametrize("configuration", TINY_MODELS)
 @pytest.mark.parametrize("objective_name", OBJECTIVES)
-def test_objective_trains_model_with_gradients_everywhere(model_name, objective_name):
+def test_objective_trains_model_with_gradients_everywhere(configuration, objective_name):
     torch.manual_seed(0)
     objective_cls = REGISTRY.objective(objective_name)
-    model = REGISTRY.model(model_name)(objective_cls, image_size=32, **TINY_MODELS[model_name])
+    model_name, options = TINY_MODELS[configuration]
+    model = REGISTRY.model(model_name)(objective_cls, image_size=32, **options)
     model.optimizers = {g: torch.optim.Adam(p, lr=2e-4) for g, p in model.parameter_groups().items()}
     batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1, "label": torch.eye(2)}
     for _ in range(ITERATIONS):
