@@ -8,9 +8,12 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import load_file
 from torch import nn
 
 from translate.cli import main
+from translate.convert import Translator
 from translate.data.sample import SAMPLE_ROOT
 from translate.models.cut import CUT
 from translate.nets.contrastive import encoder_features, patch_nce_loss, sample_patches
@@ -244,6 +247,30 @@ def test_resume_continues_exactly(tmp_path, mode):
         assert torch.equal(straight[key], split[key]), key
 
 
+def first_step(run) -> dict:
+    return json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+
+
+@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
+def test_bf16_and_channels_last_compute_the_same_losses(tmp_path):
+    Trainer(config(tmp_path, "plain", steps=1)).train(progress=False)
+    Trainer(config(tmp_path, "last", steps=1, channels_last=True)).train(progress=False)
+    Trainer(config(tmp_path, "bf16", steps=1, precision="bf16")).train(progress=False)
+    plain, last, bf16 = (first_step(tmp_path / run) for run in ("plain", "last", "bf16"))
+    for name in ("D", "G", "NCE", "NCE_idt"):
+        assert last[name] == pytest.approx(plain[name], rel=1e-4), name
+        assert bf16[name] == pytest.approx(plain[name], rel=0.05), name
+    assert bf16["NCE"] != plain["NCE"]  # autocast really ran in bf16
+
+
+def test_ema_averages_the_generator_and_conversion_uses_it(tmp_path):
+    last = Trainer(config(tmp_path, ema=0.5, steps=3)).train(progress=False)
+    averaged = load_file(last / "ema.safetensors")
+    assert averaged and all(name.startswith("G.") for name in averaged)  # not the critic, not the heads
+    translator = Translator.load(tmp_path / "run", device="cpu")
+    assert all(torch.equal(translator.model.state_dict()[name], averaged[name]) for name in averaged)
+
+
 # -- one way ----------------------------------------------------------------------------------
 
 
@@ -278,3 +305,12 @@ def test_convert_writes_a_to_b_and_every_target_is_refused(trained_run, tmp_path
     refused = CliRunner().invoke(main, ["convert", str(trained_run), str(SAMPLE_ROOT / "testA"),
                                         str(tmp_path / "every"), "--every-target"])
     assert refused.exit_code == 2 and "has a single output" in refused.stderr
+
+
+def test_large_images_are_converted_in_tiles(trained_run):
+    translator = Translator.load(trained_run, device="cpu", tile=64, overlap=16)
+    seen = []
+    forward = translator._forward
+    translator._forward = lambda x, **condition: seen.append(tuple(x.shape[-2:])) or forward(x, **condition)
+    assert translator(Image.new("RGB", (150, 100), (90, 140, 60))).size == (150, 100)
+    assert max(seen) <= (64, 64) and len(seen) == 3 * 2
