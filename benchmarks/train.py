@@ -113,6 +113,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows or settings: {', '.join(unknown)}")
     bf16 = cpu_computes_in("bf16")
+    names = [name for name in names if bf16 or SETTINGS[name].get("precision") != "bf16"]
     print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads, "
           f"bf16 instructions: {'yes' if bf16 else 'no (bf16 rows not run: far slower than fp32 here)'}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,24 +121,19 @@ def main() -> None:
         make_data(work / "data", args.image_size)
         print(f"{args.image_size} px, batch {args.batch_size}, width {args.ngf or 'default'}")
         print(f"{'model':10} {'settings':22} {'s/iter':>8} {'speed-up':>9} {'peak RSS':>9}")
-        eager: dict[str, dict] = {}
+        first: dict[str, dict] = {}  # each row at its first setting (eager fp32 unless --settings says otherwise)
         for row in rows:
-            baseline = None
             for name in names:
-                settings = SETTINGS[name]
-                if settings.get("precision") == "bf16" and not bf16:
-                    continue
-                measured = measure(work, row, name, settings, args)
-                eager.setdefault(row, measured)
-                baseline = baseline or measured["s_per_iter"]
+                measured = measure(work, row, name, SETTINGS[name], args)
+                baseline = first.setdefault(row, measured)["s_per_iter"]
                 print(f"{row:10} {name:22} {measured['s_per_iter']:8.2f} {baseline / measured['s_per_iter']:8.2f}x "
                       f"{measured['peak_rss_gib']:7.2f} GiB", flush=True)
-        if "cyclegan" in eager:
-            reference = eager["cyclegan"]
+        if "cyclegan" in first:
+            reference = first["cyclegan"]
             print(f"\nagainst CycleGAN ({names[0]}): {'s/iter':>8} {'peak RSS':>9}")
-            for row in (row for row in AGAINST_CYCLEGAN if row in eager):
-                print(f"{row:28} {eager[row]['s_per_iter'] / reference['s_per_iter']:7.2f}x "
-                      f"{eager[row]['peak_rss_gib'] / reference['peak_rss_gib']:8.2f}x")
+            for row in (row for row in AGAINST_CYCLEGAN if row in first):
+                print(f"{row:28} {first[row]['s_per_iter'] / reference['s_per_iter']:7.2f}x "
+                      f"{first[row]['peak_rss_gib'] / reference['peak_rss_gib']:8.2f}x")
 
 
 if __name__ == "__main__":
