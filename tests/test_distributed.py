@@ -15,6 +15,7 @@ from translate.train.trainer import Trainer, TrainConfig
 TINY = {
     "pix2pix": {"ngf": "8", "ndf": "8"},
     "cyclegan": {"ngf": "8", "ndf": "8"},
+    "cut": {"ngf": "8", "ndf": "8"},
     "unit": {"ngf": "8", "ndf": "8", "n_res": "1"},
     "stargan": {"conv_dim": "8", "critic_dim": "8", "repeat_num": "1", "critic_layers": "3"},
 }
@@ -94,9 +95,13 @@ def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan"])
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan", "cut"])
 def test_every_model_trains_under_ddp_with_identical_ranks(tmp_path, model):
-    """Each model's networks, UNIT's shared blocks and StarGAN's classifier are synchronised."""
+    """Each model's networks, UNIT's shared blocks, StarGAN's classifier and CUT's heads are synchronised.
+
+    CUT's PatchNCE runs the plain generator's encoder besides the wrapped translation; its gradients
+    join the same backward pass and must be averaged too, or the ranks' generators drift apart.
+    """
     rank0, rank1 = run_ranks(tmp_path, model=model, loss="lsgan", steps=2, batch_size=2, image_size=32,
                              model_options=TINY[model], sample_every=1)
     for name, tensor in rank0["weights"].items():

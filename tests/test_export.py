@@ -12,7 +12,7 @@ from translate.convert import Translator
 from translate.train.trainer import Trainer, TrainConfig
 
 
-@pytest.fixture(scope="module", params=["cyclegan", "pix2pix"])
+@pytest.fixture(scope="module", params=["cyclegan", "pix2pix", "cut"])
 def run_dir(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / request.param
     Trainer(TrainConfig(model=request.param, loss="lsgan", out=str(out), steps=2, image_size=32,

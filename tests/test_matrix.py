@@ -14,12 +14,15 @@ REGISTRY = PluginRegistry()
 OBJECTIVES = ["lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan", "ragan", "ralsgan", "rahinge", "r1", "r2"]
 MODELS = REGISTRY.names("model")
 TINY = {"ngf": "8", "ndf": "8"}
-#: Small networks for each built-in model (StarGAN names its domains; the trainer would find them in the data).
+#: Small networks of each built-in model and mode: name -> (model, options). StarGAN names its domains
+#: (the trainer would find them in the data).
 TINY_MODELS = {
-    "pix2pix": {"ngf": 8, "ndf": 8},
-    "cyclegan": {"ngf": 8, "ndf": 8},
-    "unit": {"ngf": 8, "ndf": 8, "n_res": 1},
-    "stargan": {"domains": "a,b", "conv_dim": 8, "critic_dim": 8, "repeat_num": 1, "critic_layers": 3},
+    "pix2pix": ("pix2pix", {"ngf": 8, "ndf": 8}),
+    "cyclegan": ("cyclegan", {"ngf": 8, "ndf": 8}),
+    "cut": ("cut", {"ngf": 8, "ndf": 8}),
+    "fastcut": ("cut", {"ngf": 8, "ndf": 8, "mode": "fastcut"}),
+    "unit": ("unit", {"ngf": 8, "ndf": 8, "n_res": 1}),
+    "stargan": ("stargan", {"domains": "a,b", "conv_dim": 8, "critic_dim": 8, "repeat_num": 1, "critic_layers": 3}),
 }
 #: Iterations per run: the generator steps on the first whatever the objective's critic_steps.
 ITERATIONS = 2
@@ -31,15 +34,16 @@ def random_batch() -> dict[str, torch.Tensor]:
 
 def test_the_matrix_covers_every_registered_builtin():
     assert set(OBJECTIVES) == set(REGISTRY.names("objective"))
-    assert set(TINY_MODELS) == set(MODELS)
+    assert {model for model, _ in TINY_MODELS.values()} == set(MODELS)
 
 
-@pytest.mark.parametrize("model_name", MODELS)
+@pytest.mark.parametrize("configuration", TINY_MODELS)
 @pytest.mark.parametrize("objective_name", OBJECTIVES)
-def test_objective_trains_model_with_gradients_everywhere(model_name, objective_name):
+def test_objective_trains_model_with_gradients_everywhere(configuration, objective_name):
     torch.manual_seed(0)
     objective_cls = REGISTRY.objective(objective_name)
-    model = REGISTRY.model(model_name)(objective_cls, image_size=32, **TINY_MODELS[model_name])
+    model_name, options = TINY_MODELS[configuration]
+    model = REGISTRY.model(model_name)(objective_cls, image_size=32, **options)
     model.optimizers = {g: torch.optim.Adam(p, lr=2e-4) for g, p in model.parameter_groups().items()}
     batch = random_batch()
     logs = [model.train_step(batch) for _ in range(ITERATIONS)]
@@ -86,8 +90,8 @@ def test_gradient_penalty_is_logged_with_wgan_gp(tmp_path):
     assert last["D/penalty"] >= 0
 
 
-@pytest.mark.parametrize("model_name", MODELS)
-def test_relativistic_objectives_get_the_critics_scores_on_the_real_images_of_the_batch(model_name):
+@pytest.mark.parametrize("configuration", TINY_MODELS)
+def test_relativistic_objectives_get_the_critics_scores_on_the_real_images_of_the_batch(configuration):
     """Exact, not cached: in the generator step ``real`` is what the critic says about this batch's real images.
 
     The critics' learning rate is 0, so the critic step's output on real images is what the
@@ -106,7 +110,8 @@ def test_relativistic_objectives_get_the_critics_scores_on_the_real_images_of_th
             return super().generator_loss(fake, real)
 
     torch.manual_seed(0)
-    model = REGISTRY.model(model_name)(Spy, image_size=32, **TINY_MODELS[model_name])
+    model_name, options = TINY_MODELS[configuration]
+    model = REGISTRY.model(model_name)(Spy, image_size=32, **options)
     model.optimizers = {g: torch.optim.Adam(p, lr=0.0 if g == "critic" else 2e-4)
                         for g, p in model.parameter_groups().items()}
     model.train_step(random_batch())
@@ -115,11 +120,11 @@ def test_relativistic_objectives_get_the_critics_scores_on_the_real_images_of_th
         assert torch.equal(seen["generator", id(objective)], seen["critic", id(objective)])
 
 
-@pytest.mark.parametrize("model_name", MODELS)
-def test_every_model_follows_the_objectives_critic_schedule_and_keeps_it_in_its_training_state(model_name):
+@pytest.mark.parametrize("configuration", TINY_MODELS)
+def test_every_model_follows_the_objectives_critic_schedule_and_keeps_it_in_its_training_state(configuration):
     wgan_gp = REGISTRY.objective("wgan-gp")
-    build = lambda: REGISTRY.model(model_name)(lambda: wgan_gp(critic_steps=3), image_size=32,  # noqa: E731
-                                               **TINY_MODELS[model_name])
+    model_name, options = TINY_MODELS[configuration]
+    build = lambda: REGISTRY.model(model_name)(lambda: wgan_gp(critic_steps=3), image_size=32, **options)  # noqa: E731
     torch.manual_seed(0)
     model = build()
     model.optimizers = {g: torch.optim.Adam(p, lr=2e-4) for g, p in model.parameter_groups().items()}

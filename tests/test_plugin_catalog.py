@@ -58,7 +58,7 @@ COUNTING_ENTRY = {
     "version": "1.2.3", "module": "counting_loss", "class": "Counting", "doc": "Counts critic steps.\n\nUsed by tests only.",
     "options": {"weight": {"default": 0.5, "type": "float"}, "mode": {"default": "mean", "type": "str"},
                 "warmup": {"default": 0, "type": "int"}, "enabled": {"default": True, "type": "bool"},
-                "extra": {"default": None, "type": "float | None"}},
+                "extra": {"default": None, "type": "float"}},
     "critic": "energy", "critic_steps": 3, "state_keys": ["steps", "seen"],
 }
 
@@ -130,7 +130,7 @@ def test_plugins_show_describes_an_objective(installed):
         '    mode     str    default "mean"',
         "    warmup   int    default 0",
         "    enabled  bool   default true",
-        "    extra    float | None default null",
+        "    extra    float  default null",
         "  critic:        energy",
         "  critic steps:  3 per generator step",
         "  state keys:    steps, seen",
@@ -330,5 +330,6 @@ def test_plugins_check_warns_once_about_a_broken_plugin_and_refuses_an_unknown_m
     assert result.stderr.count("failed to load: RuntimeError: boom; skipped") == 1
     unknown = run("plugins", "check", "lsgan", "--model", "pix2pox")
     assert unknown.exit_code == 2
-    assert unknown.stderr.splitlines()[-1].startswith("translate: error: unknown model 'pix2pox' (available: cyclegan, "
-                                                      "pix2pix, stargan, unit); translate finds plugins through")
+    assert unknown.stderr.splitlines()[-1].startswith("translate: error: unknown model 'pix2pox' (available: cut, "
+                                                      "cyclegan, pix2pix, stargan, unit); translate finds plugins "
+                                                      "through")

@@ -193,8 +193,12 @@ def test_weights_of_another_shape_are_reported_with_the_file_and_tensor(tmp_path
         Trainer(config(tmp_path, steps=2), resume=True)
 
 
-def launch_training(run, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "translate", "train", "--model", "cyclegan", "--loss", "began", "--out", str(run),
+#: What the SIGKILL test trains: CycleGAN (image pools, two critics) and FastCUT (projection heads, random flips).
+KILLED_MODELS = {"cyclegan": ("--model", "cyclegan"), "fastcut": ("--model", "cut", "--model-opt", "mode=fastcut")}
+
+
+def launch_training(run, *extra: str, model: tuple[str, ...] = KILLED_MODELS["cyclegan"]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "translate", "train", *model, "--loss", "began", "--out", str(run),
                "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--sample-every", "1000",
                "--checkpoint-every", "5", "--steps", "40", "--ema", "0.9", "--workers", "1", "--device", "cpu", *extra]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -213,12 +217,13 @@ def learning_record(run) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path):
-    """BEGAN's k, CycleGAN's pools, the EMA, RNG and data position all come back from the checkpoint."""
-    straight = launch_training(tmp_path / "straight")
+@pytest.mark.parametrize("model", KILLED_MODELS)
+def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path, model):
+    """BEGAN's k, CycleGAN's pools, FastCUT's heads and flips, the EMA, RNG and data position all come back."""
+    straight = launch_training(tmp_path / "straight", model=KILLED_MODELS[model])
     assert straight.wait(timeout=600) == 0, straight.stderr.read()
 
-    killed = launch_training(tmp_path / "killed")
+    killed = launch_training(tmp_path / "killed", model=KILLED_MODELS[model])
     deadline = time.monotonic() + 600
     while logged_steps(tmp_path / "killed") < 12 and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -227,7 +232,7 @@ def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path):
     saved_step = json.loads((tmp_path / "killed" / "latest" / "checkpoint.json").read_text())["step"]
     assert 10 <= saved_step < 40 and logged_steps(tmp_path / "killed") > saved_step  # it died between checkpoints
 
-    resumed = launch_training(tmp_path / "killed", "--resume")
+    resumed = launch_training(tmp_path / "killed", "--resume", model=KILLED_MODELS[model])
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
     assert learning_record(tmp_path / "killed") == learning_record(tmp_path / "straight")
     for name in ("model.safetensors", "ema.safetensors"):

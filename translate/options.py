@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,22 +34,30 @@ def option_defaults(cls: type) -> dict[str, Any]:
 def option_specs(cls: type, exclude: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """Every keyword option of ``cls.__init__`` as ``{name: {"default": ..., "type": "float"}}``, in signature order.
 
-    ``type`` is what a command-line value is converted to (the type of the default, see
-    :func:`convert_value`); for other defaults it is the parameter's annotation as written, or
-    ``"str"``.
+    ``type`` is what a command-line value is converted to (:func:`option_type`); for other
+    options it is the parameter's annotation as written, or ``"str"``.
     """
     parameters = inspect.signature(cls.__init__).parameters
     specs = {}
     for name, default in option_defaults(cls).items():
         if name in exclude:
             continue
-        if isinstance(default, (bool, int, float, str)):
-            kind = type(default).__name__
-        else:
+        kind = option_type(cls, name)
+        if kind not in (bool, int, float, str):
             annotation = parameters[name].annotation
-            kind = "str" if annotation is inspect.Parameter.empty else getattr(annotation, "__name__", str(annotation))
-        specs[name] = {"default": default, "type": kind}
+            name_of_kind = "str" if annotation is inspect.Parameter.empty else getattr(annotation, "__name__", str(annotation))
+        else:
+            name_of_kind = kind.__name__
+        specs[name] = {"default": default, "type": name_of_kind}
     return specs
+
+
+def option_type(cls: type, name: str) -> type | None:
+    """What a command-line value of option ``name`` is converted to: the type of its default, or for
+    a default of ``None`` (decided by another option, e.g. CUT's ``lambda_nce`` by its ``mode``)
+    the one non-``None`` type of its annotation (``float | None`` -> float); ``None`` if neither says."""
+    default = option_defaults(cls)[name]
+    return type(default) if default is not None else _annotated_type(cls, name)
 
 
 @dataclass(frozen=True)
@@ -119,37 +128,40 @@ def _check_known(cls: type, keys: Any, what: str) -> None:
 def parse_options(cls: type, raw: dict[str, str], what: str) -> dict[str, Any]:
     """Turn ``{"gamma": "0.5"}`` into typed keyword arguments for ``cls``.
 
-    Values are converted to the type of the option's default. Unknown keys and values
-    outside the class's ``option_limits`` raise :class:`OptionError` (see :func:`check_options`).
+    Values are converted to :func:`option_type`. Unknown keys and values outside the class's
+    ``option_limits`` raise :class:`OptionError` (see :func:`check_options`).
     """
     _check_known(cls, raw, what)
-    defaults = option_defaults(cls)
-    parsed = {key: convert_value(value, defaults[key], f"{what} option {key!r}") for key, value in raw.items()}
+    parsed = {key: convert_value(value, option_type(cls, key), f"{what} option {key!r}") for key, value in raw.items()}
     check_limits(f"{what} option", parsed, getattr(cls, "option_limits", {}))
     return parsed
 
 
-def convert_value(value: Any, default: Any, what: str) -> Any:
-    """Convert a command-line string to the type of ``default``."""
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
+def _annotated_type(cls: type, name: str) -> type | None:
+    """The one non-``None`` type in the annotation of ``cls.__init__``'s parameter ``name``, if any."""
+    try:
+        hint = typing.get_type_hints(cls.__init__).get(name)
+    except Exception:  # an annotation that cannot be evaluated here: leave the value as given
+        return None
+    kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)] if typing.get_args(hint) else [hint]
+    return kinds[0] if len(kinds) == 1 and isinstance(kinds[0], type) else None
+
+
+def convert_value(value: Any, kind: type | None, what: str) -> Any:
+    """Convert a command-line string to ``kind`` (bool, int or float); other values pass unchanged."""
+    if not isinstance(value, str) or kind not in (bool, int, float):
         return value
     try:
-        if isinstance(default, bool):
+        if kind is bool:
             lowered = value.lower()
             if lowered in ("1", "true", "yes", "on"):
                 return True
             if lowered in ("0", "false", "no", "off"):
                 return False
             raise ValueError(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
+        return kind(value)
     except ValueError:
-        raise OptionError(
-            f"{what} expects {type(default).__name__}, got {value!r}"
-        ) from None
-    return value
+        raise OptionError(f"{what} expects {kind.__name__}, got {value!r}") from None
 
 
 def check_counts(owner: str, **counts: tuple[Any, int]) -> None:

@@ -28,14 +28,15 @@ from translate.cli.common import (
               help="Run folder. Default: runs/MODEL-LOSS (a new -2, -3 ... folder if it exists).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Training steps: iterations of one batch, each with one critic step; the generator steps on the "
-                   "first of every critic_steps of the objective. Default: 300 on the sample set, 200 epochs on "
-                   "your data.")
+                   "first of every critic_steps of the objective. Default: 300 on the sample set; on your data the "
+                   "model's reference length (200 epochs; CUT 400).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (instead of --steps).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per step.")
 @click.option("--image-size", type=click.IntRange(min=16), default=None,
               help="Training crop size in pixels. Default: 256, or 64 on the sample set.")
 @click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
-              help="Which side is the input (pix2pix) or the default conversion direction (CycleGAN).")
+              help="Which side is the input (pix2pix) or the default conversion direction (CycleGAN, UNIT); "
+                   "CUT learns AtoB only.")
 @click.option("--attrs", default=None, metavar="A,B,...",
               help="StarGAN on CelebA: the attributes to learn (e.g. Black_Hair,Blond_Hair,Male).")
 @click.option("--model-opt", "model_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",

@@ -64,6 +64,13 @@ class Model(nn.Module):
     #: Options an earlier version of the model took and that no longer change what it computes at
     #: inference; checkpoints that still hold them load with these keys dropped.
     retired_options: ClassVar[frozenset[str]] = frozenset()
+    #: Length of a run on the user's data when neither ``--steps`` nor ``--epochs`` is given
+    #: (the references' pix2pix and CycleGAN: 100 epochs at a constant rate + 100 decaying).
+    #: A model may set it per instance in ``__init__`` (FastCUT trains 200 epochs, CUT 400).
+    default_epochs: int = 200
+    #: Fraction of the run after which the learning rate decays linearly to 0 (the trainer's
+    #: ``TrainConfig.lr_decay_from`` overrides it). Per instance like :attr:`default_epochs`.
+    lr_decay_from: float = 0.5
 
     def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256):
         super().__init__()
@@ -171,17 +178,24 @@ class Model(nn.Module):
         """Adam settings of optimiser ``group`` (default: the model's ``lr``, ``beta1``, ``beta2``)."""
         return {"lr": self.lr, "betas": (self.beta1, self.beta2)}
 
-    def optimize(self, group: str, loss: Tensor) -> None:
-        """Back-propagate ``loss`` and step the optimiser of ``group`` (through its gradient scaler, if any)."""
-        optimizer = self.optimizers[group]
-        optimizer.zero_grad(set_to_none=True)
-        scaler = self.grad_scalers.get(group)
+    def optimize(self, group: str | tuple[str, ...], loss: Tensor) -> None:
+        """Back-propagate ``loss`` and step the optimiser of ``group`` (through its gradient scaler, if any).
+
+        ``group`` may name several groups that learn from one loss (CUT's generator and its
+        projection heads): each optimiser steps, through the first group's scaler if it has one.
+        """
+        optimizers = [self.optimizers[name] for name in ((group,) if isinstance(group, str) else group)]
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        scaler = self.grad_scalers.get(group if isinstance(group, str) else group[0])
         if scaler is None:
             loss.backward()
-            optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
         else:
             scaler.scale(loss).backward()
-            scaler.step(optimizer)
+            for optimizer in optimizers:
+                scaler.step(optimizer)
             scaler.update()
 
     def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:

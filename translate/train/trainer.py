@@ -65,8 +65,6 @@ from translate.train.samples import save_sample_grid
 SAMPLE_SET_STEPS = 300
 #: Crop size on the embedded sample set; user data defaults to 256 as the references.
 SAMPLE_SET_IMAGE_SIZE = 64
-#: Epochs on user data when neither --steps nor --epochs is given (reference: 100 + 100 decay).
-DEFAULT_EPOCHS = 200
 
 
 #: Settings that do not change what a run learns, with their defaults. ``None`` in a :class:`TrainConfig`
@@ -93,7 +91,8 @@ class TrainConfig:
 
     Settings of :data:`RESUME_MAY_CHANGE` left ``None`` take their default in a new run and
     the run's own value on resume. ``loggers`` empty means every available logger (``jsonl``
-    is always on).
+    is always on). ``lr_decay_from`` ``None`` means the model's
+    :attr:`~translate.models.base.Model.lr_decay_from`.
     """
 
     model: str = "cyclegan"
@@ -112,7 +111,7 @@ class TrainConfig:
     sample_every: int | None = None
     checkpoint_every: int | None = None
     keep_checkpoints: int = 3
-    lr_decay_from: float = 0.5
+    lr_decay_from: float | None = None
     workers: int | None = None
     log_every: int | None = None
     precision: str | None = None
@@ -409,11 +408,15 @@ class Trainer:
             return self.config.epochs * self.steps_per_epoch
         if self.config.data is None:
             return SAMPLE_SET_STEPS
-        return DEFAULT_EPOCHS * self.steps_per_epoch
+        return self.model.default_epochs * self.steps_per_epoch
 
     def _lr_factor(self, step: int) -> float:
-        """Constant, then linear decay to 0 over the last ``1 - lr_decay_from`` of the run."""
-        start = int(self.total_steps * self.config.lr_decay_from)
+        """Constant, then linear decay to 0 over the last ``1 - lr_decay_from`` of the run.
+
+        ``lr_decay_from`` is the configuration's, else the model's (0.5 for most; FastCUT 0.75).
+        """
+        decay_from = self.model.lr_decay_from if self.config.lr_decay_from is None else self.config.lr_decay_from
+        start = int(self.total_steps * decay_from)
         if step < start:
             return 1.0
         return max(0.0, (self.total_steps - step) / max(1, self.total_steps - start))
