@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import pathlib
 import resource
 import signal
@@ -71,6 +72,32 @@ def test_a_run_folder_held_by_another_process_is_refused_naming_its_pid(tmp_path
     resumed = Trainer(config(tmp_path, steps=2), resume=True)  # the lock died with its process
     resumed.train(progress=False)
     assert logged_steps(run) == [1, 2]
+
+
+HOLD_LOCK_AND_FORK = """
+import multiprocessing, os, signal, sys, time
+from pathlib import Path
+from translate.train.run_folder import RunLock
+lock = RunLock(Path(sys.argv[1]))
+worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(120,))  # as a DataLoader worker
+worker.start()
+print(worker.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_forked_worker_that_outlives_its_killed_trainer_does_not_keep_the_folder_locked(tmp_path):
+    Trainer(config(tmp_path, steps=1)).train(progress=False)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK_AND_FORK, str(tmp_path / "run")],
+                              stdout=subprocess.PIPE, text=True)
+    worker = int(holder.stdout.readline())
+    try:
+        assert holder.wait() == -signal.SIGKILL
+        pathlib.Path(f"/proc/{worker}").stat()  # the orphaned worker is still alive ...
+        Trainer(config(tmp_path, steps=2), resume=True).train(progress=False)  # ... and holds no lock
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    assert logged_steps(tmp_path / "run") == [1, 2]
 
 
 def test_a_trainer_holds_its_run_folder_until_it_is_done(tmp_path):

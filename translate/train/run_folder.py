@@ -2,7 +2,10 @@
 
 A trainer holds ``RUN/.lock`` while it works on the folder: an ``fcntl.flock`` lock,
 which the kernel releases when the process ends in any way (even ``kill -9``), with the
-holder's pid and host written inside. A second trainer on the same folder -- a new run
+holder's pid and host written inside. A child forked while the lock is held (a DataLoader
+worker) closes its copy of the lock file at once: a ``flock`` belongs to the open file, so an
+orphaned worker that outlives a killed trainer for a few seconds would otherwise keep the
+folder locked against the ``--resume`` that follows. A second trainer on the same folder -- a new run
 racing for one ``--out``, or a second ``--resume`` -- is refused with a
 :class:`RunFolderError` naming that pid.
 
@@ -17,6 +20,7 @@ import fcntl
 import os
 import shutil
 import socket
+import weakref
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +33,10 @@ _WRITTEN = (".", "checkpoints", "samples")
 
 class RunFolderError(TranslateError):
     """The run folder is in use by another trainer, or cannot be written."""
+
+
+#: Locks this process holds; a forked child lets go of them (see the module docstring).
+_HELD: "weakref.WeakSet[RunLock]" = weakref.WeakSet()
 
 
 class RunLock:
@@ -57,12 +65,23 @@ class RunLock:
             raise RunFolderError(f"cannot lock run folder '{run_dir}': {exc.strerror or exc}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        _HELD.add(self)
 
     def release(self) -> None:
         """Give the lock up (closing the file releases it); releasing twice does nothing."""
         if self.file is not None:
             self.file.close()
             self.file = None
+        _HELD.discard(self)
+
+
+def _let_go_in_child() -> None:
+    """In a freshly forked child: close the inherited lock files (the parent keeps its locks)."""
+    for lock in list(_HELD):
+        lock.release()
+
+
+os.register_at_fork(after_in_child=_let_go_in_child)
 
 
 def remove_leftovers(run_dir: Path) -> list[Path]:
