@@ -66,11 +66,12 @@ class ModelCache:
         for folder in self.folders:
             try:
                 info = json.loads((folder / f"{name}.json").read_text())
+                if not isinstance(info, dict) or info.get("key") != key:
+                    continue  # another key (stale) or a damaged record: the model is not even read
                 model = (folder / f"{name}.onnx").read_bytes()
             except (OSError, ValueError):
                 continue
-            if (isinstance(info, dict) and info.get("key") == key
-                    and info.get("sha256") == hashlib.sha256(model).hexdigest()):
+            if info.get("sha256") == hashlib.sha256(model).hexdigest():
                 return CacheEntry(model, info, folder / f"{name}.onnx")
         return None
 
