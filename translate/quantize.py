@@ -2,7 +2,8 @@
 
 The recipe (ONNX Runtime static quantization), chosen by measuring the PSNR of int8 against fp32
 output on held-out photographs (the test extra's) with a ResNet-9 CycleGAN generator trained on
-real photographs, and its speed against ONNX Runtime fp32 side by side (``benchmarks/convert.py``):
+real photographs, and its speed against ONNX Runtime fp32 side by side (one thread, 256×256; on an
+AVX-512 VNNI CPU under load from other jobs, so speeds are rough ratios):
 
 * **QOperator format** (``QLinearConv`` in the graph): 40.5 dB. The QDQ format (Quantize/
   DequantizeLinear around fp32 operators, which ONNX Runtime fuses at load time) measured 29-33 dB
