@@ -52,6 +52,14 @@ def test_the_main_distribution_does_not_ship_the_example():
     assert not (EXAMPLE.parent / f"{MODULE}.py").exists()  # not a module of translate_plugins either
 
 
+def test_the_main_distribution_ships_every_subpackage():
+    """A plain ``pip install .`` installs only the listed packages: a missing one breaks the installed command."""
+    root = EXAMPLE.parents[1]
+    packages = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    on_disk = {".".join(init.parent.relative_to(root).parts) for init in (root / "translate").rglob("__init__.py")}
+    assert on_disk and not on_disk - set(packages)
+
+
 def test_pip_install_adds_the_objective_with_its_distribution(example, tmp_path):
     site, _ = example
     assert (site / f"{MODULE}.py").is_file()

@@ -36,9 +36,11 @@ def test_torchscript_matches_pytorch_on_odd_sizes(run_dir, tmp_path, size):
 
 
 def test_onnx_matches_pytorch_on_an_odd_size(run_dir, tmp_path):
-    result = CliRunner().invoke(main, ["export", str(run_dir), str(tmp_path / "g.onnx"), "--format", "onnx"])
+    result = CliRunner().invoke(main, ["export", str(run_dir), str(tmp_path / "out" / "g.onnx"), "--format", "onnx"])
     assert result.exit_code == 0, result.output
-    session = onnxruntime.InferenceSession(str(tmp_path / "g.onnx"))
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["g.onnx"]  # weights inside, no .data file
+    moved = (tmp_path / "out" / "g.onnx").rename(tmp_path / "moved.onnx")
+    session = onnxruntime.InferenceSession(str(moved))
     for size in [(67, 45), (99, 33)]:
         images = torch.rand(1, 3, *size) * 2 - 1
         (output,) = session.run(None, {"images": images.numpy()})

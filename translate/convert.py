@@ -20,7 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import torch
 from PIL import Image
@@ -46,6 +46,8 @@ from translate.tiling import check_tiling, translate_tiled
 from translate.train import checkpoint
 from translate.train.trainer import resolve_device
 
+if TYPE_CHECKING:
+    from translate.onnx_backend import OnnxRuntimeBackend
 
 @dataclass
 class ConvertReport:
@@ -107,7 +109,8 @@ class Translator:
     """A trained model ready to translate images: ``Translator.load(run)(image)``."""
 
     def __init__(self, model: Model, device: torch.device, metadata: dict[str, Any], precision: str = "fp32",
-                 tile: int = DEFAULT_TILE, overlap: int = 64, compile: bool = False):
+                 tile: int = DEFAULT_TILE, overlap: int = 64, compile: bool = False,
+                 runtime: OnnxRuntimeBackend | None = None):
         check_precision(precision)
         try:
             check_tiling(tile, overlap)
@@ -122,14 +125,17 @@ class Translator:
         self.precision = precision
         self.tile, self.overlap = tile, overlap
         self.batch_pixels = CPU_BATCH_PIXELS if device.type == "cpu" else None
-        self._forward: Callable[..., torch.Tensor] = self.model.translate
+        #: The ONNX Runtime backend that translates instead of PyTorch (``backend="onnxruntime"``), if any.
+        self.runtime = runtime
+        self._forward: Callable[..., torch.Tensor] = self.model.translate if runtime is None else runtime.translate
         if compile:
             # Static shapes first (one size compiles in seconds); a second size recompiles with dynamic shapes.
             self._forward = torch.compile(self.model.translate)
 
     @classmethod
     def load(cls, checkpoint_or_run: str | os.PathLike, device: str = "auto", precision: str = "fp32",
-             registry: PluginRegistry | None = None, arch: str | None = None, **options: Any) -> "Translator":
+             registry: PluginRegistry | None = None, arch: str | None = None, backend: str = "torch",
+             **options: Any) -> "Translator":
         """Load a checkpoint folder, or a run folder's latest checkpoint.
 
         A ``.pth``/``.pt`` file is a generator trained by the PyTorch CycleGAN/pix2pix
@@ -138,6 +144,9 @@ class Translator:
         :mod:`translate.reference_weights`.
         ``options``: ``tile`` (largest side translated whole, default :data:`DEFAULT_TILE`),
         ``overlap`` (tile overlap, default 64), ``compile`` (``torch.compile``).
+        ``backend="onnxruntime"`` translates through ONNX Runtime on the CPU at ``precision``
+        ``fp32`` or ``int8``, with the options ``calibrate``, ``calibration_images``, ``min_psnr``
+        and ``report`` of :class:`translate.onnx_backend.OnnxRuntimeBackend`.
         """
         from translate.reference_weights import REFERENCE_SUFFIXES, reference_model
 
@@ -148,12 +157,26 @@ class Translator:
                     "(resnet_9blocks, resnet_6blocks, unet_256 or unet_128)"
                 )
             model, metadata = reference_model(checkpoint_or_run, arch)
-            return cls(model, resolve_device(device), metadata, precision=precision, **options)
+            return cls._on_backend(backend, model, Path(checkpoint_or_run).parent, metadata, device, precision,
+                                   options)
         if arch is not None:
             raise TranslateError(f"--arch is for reference .pth files only; '{checkpoint_or_run}' is a checkpoint")
         saved = checkpoint.load(checkpoint_or_run)
         model = model_from_checkpoint(saved, registry or PluginRegistry())
-        return cls(model, resolve_device(device), saved.metadata, precision=precision, **options)
+        return cls._on_backend(backend, model, saved.path, saved.metadata, device, precision, options)
+
+    @classmethod
+    def _on_backend(cls, backend: str, model: Model, folder: Path, metadata: dict[str, Any], device: str,
+                    precision: str, options: dict[str, Any]) -> "Translator":
+        """A translator of ``model`` (loaded from ``folder``) running on PyTorch or ONNX Runtime."""
+        if backend == "onnxruntime":
+            from translate.onnx_backend import onnxruntime_translator_options
+
+            return cls(model, torch.device("cpu"), metadata,
+                       **onnxruntime_translator_options(model, folder, device, precision, options))
+        if backend != "torch":
+            raise TranslateError(f"--backend must be torch or onnxruntime, got {backend!r}")
+        return cls(model, resolve_device(device), metadata, precision=precision, **options)
 
     @torch.inference_mode()
     def translate_batch(self, images: torch.Tensor, **condition: Any) -> torch.Tensor:
@@ -219,8 +242,10 @@ class Translator:
         jobs, clashes = plan_jobs(sources if sources is not None else list_images(src, broken_links=True), src, dst,
                                   fmt)
         report = ConvertReport(clashes=clashes)
-        todo = self._outputs_to_write(shard(jobs, *distributed_share()), dst, self.variants(every_target, **condition),
-                                      overwrite, report, progress)
+        variants = self.variants(every_target, **condition)
+        todo = self._outputs_to_write(shard(jobs, *distributed_share()), dst, variants, overwrite, report, progress)
+        if self.runtime is not None and todo:  # build (int8: calibrate and gate) before anything is written
+            self.runtime.prepare([variant for _, variant in variants], [job.source for job in jobs])
         depth = batch_size + 2 * workers  # images decoded ahead, and outputs waiting to be written
         with ThreadPoolExecutor(max(1, workers)) as pool:
             writes: deque[tuple[Path, Future]] = deque()

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from translate.errors import TranslateError
 from translate.files import atomic_file
+from translate.models.base import Model
 from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 
@@ -46,14 +47,19 @@ class ExportableGenerator(nn.Module):
         return self.net(padded)[:, :, :height, :width]
 
 
+def exportable_network(model: Model, **condition: Any) -> ExportableGenerator:
+    """``model``'s generator for ``condition`` (:meth:`Model.inference_network`), ready to export."""
+    generator = model.inference_network(**condition)
+    return ExportableGenerator(generator.net, generator.multiple, generator.min_size).eval()
+
+
 def exportable(checkpoint_or_run: str | os.PathLike, registry: PluginRegistry | None = None,
                **condition: Any) -> ExportableGenerator:
     """The checkpoint's generator for ``condition`` (e.g. a direction), ready to export."""
     from translate.convert import model_from_checkpoint
 
     model = model_from_checkpoint(checkpoint.load(checkpoint_or_run), registry or PluginRegistry()).eval()
-    generator = model.inference_network(**condition)
-    return ExportableGenerator(generator.net, generator.multiple, generator.min_size).eval()
+    return exportable_network(model, **condition)
 
 
 def export(checkpoint_or_run: str | os.PathLike, out: str | os.PathLike, fmt: str,
@@ -64,17 +70,20 @@ def export(checkpoint_or_run: str | os.PathLike, out: str | os.PathLike, fmt: st
     module = exportable(checkpoint_or_run, registry, **condition)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    side = max(module.min_size, 8)
-    example = torch.zeros(1, 3, side + 3, side + 1)
-    with torch.no_grad(), atomic_file(out) as partial:
+    with atomic_file(out) as partial:
         if fmt == "torchscript":
-            torch.jit.script(module).save(str(partial))
+            with torch.no_grad():
+                torch.jit.script(module).save(str(partial))
         else:
-            _export_onnx(module, example, partial)
+            write_onnx(module, partial)
     return out
 
 
-def _export_onnx(module: nn.Module, example: Tensor, path: Path) -> None:
+def write_onnx(module: ExportableGenerator, path: str | os.PathLike) -> None:
+    """Write ``module`` to ``path`` as one self-contained ONNX file (the weights inside, no ``.data`` file).
+
+    The graph's input ``images`` and output ``translated`` have dynamic batch, height and width.
+    """
     try:
         import onnx  # noqa: F401  (torch's exporter needs it; the error below says how to get it)
         import onnxscript  # noqa: F401
@@ -83,7 +92,10 @@ def _export_onnx(module: nn.Module, example: Tensor, path: Path) -> None:
                              "pip install 'image-translate[export]'") from None
     from torch.export import Dim
 
+    side = max(module.min_size, 8)
+    example = torch.zeros(1, 3, side + 3, side + 1)
     batch, height, width = Dim("batch", min=1), Dim("height", min=module.min_size), Dim("width", min=module.min_size)
-    torch.onnx.export(module, (example,), str(path), input_names=["images"], output_names=["translated"],
-                      dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, dynamo=True,
-                      verbose=False)
+    with torch.no_grad():
+        torch.onnx.export(module, (example,), str(path), input_names=["images"], output_names=["translated"],
+                          dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, dynamo=True,
+                          external_data=False, verbose=False)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from translate.cli.common import (
+    BACKEND_CHOICES,
+    CALIBRATION_IMAGES_DEFAULT,
     DIRECTION_CHOICES,
+    MIN_PSNR_DEFAULT,
+    ONNX_ONLY_PRECISIONS,
     PRECISION_CHOICES,
     REFERENCE_ARCH_CHOICES,
     UserError,
@@ -35,9 +40,21 @@ from translate.cli.common import (
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them).")
 @click.option("--allow-inside-input", is_flag=True, help="Allow DST inside SRC (default: refused).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISION_CHOICES + ONNX_ONLY_PRECISIONS), default="fp32",
+              show_default=True,
               help="Compute precision: bf16/fp16 are faster on GPUs and on CPUs with such instructions "
-                   "(AVX-512 BF16, AMX); far slower on other CPUs, with a warning.")
+                   "(AVX-512 BF16, AMX); far slower on other CPUs, with a warning. int8 needs --backend onnxruntime.")
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="torch", show_default=True,
+              help="onnxruntime: convert through ONNX Runtime on the CPU at fp32 or int8 (needs the 'onnx' extra); "
+                   "the exported model is cached beside the checkpoint.")
+@click.option("--calibrate", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
+              help="int8: calibrate on the images of DIR (default: the first images being converted).")
+@click.option("--calibration-images", type=click.IntRange(min=1), default=None, metavar="N",
+              help=f"int8: how many images calibrate the model and are checked by --min-psnr.  "
+                   f"[default: {CALIBRATION_IMAGES_DEFAULT}]")
+@click.option("--min-psnr", type=click.FloatRange(min=0), default=None, metavar="DB",
+              help=f"int8: refuse the int8 model if its output on a calibration image is less than DB dB "
+                   f"PSNR from fp32's.  [default: {MIN_PSNR_DEFAULT:g}]")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Images of one size translated together.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
@@ -56,6 +73,7 @@ from translate.cli.common import (
 @user_errors
 def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: str | None, every_target: bool,
             fmt: str, quality: int, overwrite: bool, allow_inside_input: bool, device: str, precision: str,
+            backend: str, calibrate: str | None, calibration_images: int | None, min_psnr: float | None,
             batch_size: int, workers: int, tile: int, tile_overlap: int, max_pixels: int, use_compile: bool,
             arch: str | None, plugins: tuple[str, ...]) -> None:
     """Translate images with a trained model: SRC is a folder (walked), a file or a glob.
@@ -63,7 +81,8 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     Outputs mirror the relative paths under DST at each input's own size.
     CHECKPOINT is a checkpoint folder or a run folder (its latest checkpoint), or a
     latest_net_G.pth of the PyTorch CycleGAN/pix2pix reference with --arch.
-    Under torchrun every process converts a disjoint share.
+    Under torchrun every process converts a disjoint share. --backend onnxruntime
+    converts through ONNX Runtime at fp32 or int8 (calibrated, refused below --min-psnr).
     """
     from tqdm.auto import tqdm
 
@@ -83,8 +102,10 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     if not allow_inside_input and (target_dir == source_dir or source_dir in target_dir.parents):
         raise UserError(f"output folder '{dst}' is inside the input folder '{base}'; choose another output "
                         "folder or pass --allow-inside-input")
+    backend_options = onnxruntime_options(backend, precision, calibrate, calibration_images, min_psnr)
     translator = Translator.load(checkpoint, device=device, precision=precision, tile=tile, overlap=tile_overlap,
-                                 compile=use_compile, registry=command_registry(plugins), arch=arch)
+                                 compile=use_compile, registry=command_registry(plugins), arch=arch,
+                                 backend=backend, **backend_options)
     condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
     rank, world_size = distributed_share()
     share = len(sources[rank::world_size])
@@ -102,6 +123,26 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     click.echo(prefix + report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+def onnxruntime_options(backend: str, precision: str, calibrate: str | None, calibration_images: int | None,
+                        min_psnr: float | None) -> dict[str, Any]:
+    """``Translator.load`` options of ``--backend onnxruntime``; refuses int8 options without int8."""
+    given = {"calibrate": calibrate, "calibration_images": calibration_images, "min_psnr": min_psnr}
+    options: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    if precision in ONNX_ONLY_PRECISIONS and backend != "onnxruntime":
+        raise UserError(f"--precision {precision} needs --backend onnxruntime")
+    if options and precision != "int8":
+        raise UserError(f"--{next(iter(options)).replace('_', '-')} is for --backend onnxruntime --precision int8")
+    if backend != "onnxruntime":
+        return {}
+    from tqdm.auto import tqdm
+
+    from translate.convert import distributed_share
+
+    if distributed_share()[0] == 0:
+        options["report"] = lambda line: tqdm.write(f"onnxruntime: {line}", file=sys.stderr)
+    return options
 
 
 @click.command()

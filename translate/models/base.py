@@ -127,8 +127,8 @@ class Model(nn.Module):
     def inference_network(self, **condition: Any) -> nn.Module:
         """The padded generator (:class:`translate.nets.PadCrop`) that ``translate`` runs for ``condition``.
 
-        Used by ``translate export``; models whose translation is more than one
-        generator call leave it unimplemented.
+        Used by ``translate export`` and ``convert --backend onnxruntime``; models whose
+        translation is more than one generator call leave it unimplemented.
         """
         raise OptionError(f"model {self.name!r} cannot be exported as one generator")
 

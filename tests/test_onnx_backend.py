@@ -1,0 +1,365 @@
+"""Conversion through ONNX Runtime: fp32 and int8 behind the fidelity gate, the model cache, every model."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from test_convert import corpus, plant_bad_files, run_dir  # noqa: F401  (run_dir: a CycleGAN trained 1 step)
+from translate import onnx_backend
+from translate.cli import main
+from translate.convert import Translator
+from translate.data.images import to_tensor
+from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, random_tiles
+from translate.errors import TranslateError
+from translate.metrics import psnr
+from translate.onnx_backend import OnnxRuntimeBackend
+from translate.onnx_cache import CACHE_FOLDER, ModelCache
+from translate.plugins import PluginRegistry
+from translate.train import checkpoint
+
+SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "pix2pix-sample-grading"
+
+
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path, monkeypatch):
+    """Keep the fallback cache folder inside the test's temporary folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return tmp_path / "user-cache" / "translate" / "onnxruntime"
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A copy of the pix2pix checkpoint trained on the sample set (3000 steps), so its cache stays in a tmp folder.
+
+    Shared by the tests that do not count builds (its exported model is then built once).
+    """
+    return Path(shutil.copytree(SHIPPED, tmp_path_factory.mktemp("shipped") / "shipped"))
+
+
+@pytest.fixture(scope="module")
+def built_int8(tmp_path_factory):
+    """A fresh copy of the shipped checkpoint with its int8 model built and cached, its calibration folder,
+    an image and that image's int8 translation."""
+    root = tmp_path_factory.mktemp("built")
+    checkpoint_copy = Path(shutil.copytree(SHIPPED, root / "shipped"))
+    calibration = photo_folder(root / "calibration", TEST_PHOTOS[:2], 2, 64, seed=5)
+    image = Image.open(next(calibration.iterdir())).convert("RGB")
+    output = Translator.load(checkpoint_copy, backend="onnxruntime", precision="int8", calibrate=calibration)(image)
+    return checkpoint_copy, calibration, image, output
+
+
+def photo_folder(folder: Path, photos: tuple[str, ...], per_photo: int, size: int, seed: int) -> Path:
+    folder.mkdir(parents=True)
+    for index, name in enumerate(photos):
+        for number, tile in enumerate(random_tiles(load_photo(name), per_photo, size,
+                                                   np.random.default_rng([seed, index]))):
+            tile.save(folder / f"{name}_{number}.png")
+    return folder
+
+
+def fresh_copy(run: Path, tmp_path: Path) -> Path:
+    """A copy of ``run`` without the models other tests cached in it."""
+    return Path(shutil.copytree(run, tmp_path / "run", symlinks=True, ignore=shutil.ignore_patterns(CACHE_FOLDER)))
+
+
+def pixels(path: Path) -> torch.Tensor:
+    with Image.open(path) as image:
+        return torch.from_numpy(np.asarray(image).astype(np.int16))
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+class Builds:
+    """Counts exports and quantizations (to tell a cache hit from a rebuild)."""
+
+    def __init__(self, monkeypatch):
+        self.exports = self.quantizations = 0
+        write_onnx, quantize = onnx_backend.write_onnx, onnx_backend.quantize
+
+        def counted_export(*args, **kwargs):
+            self.exports += 1
+            return write_onnx(*args, **kwargs)
+
+        def counted_quantize(*args, **kwargs):
+            self.quantizations += 1
+            return quantize(*args, **kwargs)
+
+        monkeypatch.setattr(onnx_backend, "write_onnx", counted_export)
+        monkeypatch.setattr(onnx_backend, "quantize", counted_quantize)
+
+
+# -- int8 and the fidelity gate ---------------------------------------------------------------------
+
+
+def test_int8_of_a_trained_model_passes_the_gate_and_stays_close_to_pytorch_on_held_out_photos(shipped, tmp_path):
+    calibration = photo_folder(tmp_path / "calibration", TRAIN_PHOTOS[:4], 2, 64, seed=1)
+    held_out = photo_folder(tmp_path / "held-out", TEST_PHOTOS, 2, 96, seed=2)
+    lines = []
+    int8 = Translator.load(shipped, backend="onnxruntime", precision="int8", calibrate=calibration, report=lines.append)
+    report = int8.convert_folder(held_out, tmp_path / "int8")
+    assert report.ok and len(report.converted) == 6
+    assert any("int8" in line and "dB" in line for line in lines), lines
+    pytorch = Translator.load(shipped, device="cpu")
+    for source in sorted(held_out.iterdir()):
+        with Image.open(source) as image:
+            expected = to_tensor(pytorch(image)).unsqueeze(0)
+        with Image.open(tmp_path / "int8" / source.name) as output:
+            assert psnr(to_tensor(output).unsqueeze(0), expected) > 35, source.name
+
+
+def test_a_gate_failure_exits_2_and_writes_nothing(shipped, tmp_path):
+    source = photo_folder(tmp_path / "in", TEST_PHOTOS[:1], 3, 64, seed=3)
+    result = invoke("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision", "int8",
+                    "--min-psnr", "99")
+    assert result.exit_code == 2, result.output
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("translate: error: int8 output is") and "--min-psnr" in error and "fp32" in error
+    assert not (tmp_path / "out").exists()
+    # The measured model was cached with its PSNR: accepting it with a lower threshold converts at once.
+    suggested = error.rsplit("--min-psnr ", 1)[1]
+    accepted = invoke("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision",
+                      "int8", "--min-psnr", suggested)
+    assert accepted.exit_code == 0, accepted.output
+    assert "int8 model of the generator from the cache" in accepted.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 3
+
+
+def test_calibration_comes_from_the_first_images_being_converted(shipped, tmp_path, monkeypatch):
+    source = photo_folder(tmp_path / "in", TEST_PHOTOS, 2, 64, seed=4)
+    seen = []
+    calibration_inputs = onnx_backend.calibration_inputs
+    monkeypatch.setattr(onnx_backend, "calibration_inputs",
+                        lambda paths, count, tile: seen.append((list(paths), count)) or calibration_inputs(paths,
+                                                                                                           count, tile))
+    translator = Translator.load(shipped, backend="onnxruntime", precision="int8", calibration_images=4)
+    assert translator.convert_folder(source, tmp_path / "out").ok
+    (paths, count), = seen
+    assert count == 4 and paths == sorted(source.iterdir())
+
+
+# -- outputs like the PyTorch path --------------------------------------------------------------------
+
+
+def test_outputs_keep_sizes_alpha_and_orientation_and_match_pytorch(run_dir, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    sizes = corpus(source)
+    textured = {f"noise{index}.png": size for index, size in enumerate([(45, 37), (45, 37), (45, 37), (6, 70)])}
+    for index, (name, size) in enumerate(textured.items()):
+        Image.effect_noise(size, 30 + 10 * index).convert("RGB").save(source / name)
+    onnx = Translator.load(run_dir, backend="onnxruntime").convert_folder(source, tmp_path / "onnx", batch_size=2)
+    assert Translator.load(run_dir, device="cpu").convert_folder(source, tmp_path / "torch", batch_size=2).ok
+    assert sorted(onnx.converted) == sorted(tmp_path / "onnx" / name for name in {**sizes, **textured})
+    for name, size in {**sizes, **textured}.items():
+        with Image.open(tmp_path / "onnx" / name) as output, Image.open(tmp_path / "torch" / name) as expected:
+            assert output.size == size and output.mode == expected.mode, name
+    with Image.open(tmp_path / "onnx" / "sub dir" / "rgba.png") as output, \
+            Image.open(source / "sub dir" / "rgba.png") as original:
+        assert output.getchannel("A").tobytes() == original.getchannel("A").tobytes()
+    # The corpus's flat colours make instance norm divide rounding noise by ~sqrt(eps): compare textured images.
+    for name in textured:
+        assert (pixels(tmp_path / "onnx" / name) - pixels(tmp_path / "torch" / name)).abs().max() <= 1, name
+
+
+def test_large_images_go_through_tiles_like_pytorch(run_dir):
+    image = Image.effect_noise((150, 90), 50).convert("RGB")
+    onnx = Translator.load(run_dir, backend="onnxruntime", tile=64, overlap=16)(image)
+    pytorch = Translator.load(run_dir, device="cpu", tile=64, overlap=16)(image)
+    assert onnx.size == (150, 90)
+    assert (torch.from_numpy(np.asarray(onnx, dtype=np.int16))
+            - torch.from_numpy(np.asarray(pytorch, dtype=np.int16))).abs().max() <= 1
+
+
+def test_bad_files_are_listed_and_skipped_with_exit_status_1(run_dir, tmp_path):
+    source = tmp_path / "in"
+    (source / "sub dir").mkdir(parents=True)
+    for index in range(3):
+        Image.effect_noise((40, 32), 30 + index).convert("RGB").save(source / f"good{index}.png")
+    bad = plant_bad_files(source)
+    for precision_options in (["--precision", "fp32"], ["--precision", "int8", "--min-psnr", "0"]):
+        result = invoke("convert", run_dir, source, tmp_path / precision_options[1], "--backend", "onnxruntime",
+                        *precision_options)
+        assert result.exit_code == 1, result.output
+        assert "3 converted, 0 skipped (output exists), 3 failed" in result.stdout
+        assert sorted(line.split(": ")[1] for line in result.stderr.splitlines() if line.startswith("failed:")) == \
+            sorted(str(source / name) for name in bad)
+
+
+# -- the cache ----------------------------------------------------------------------------------------
+
+
+def test_the_cache_is_reused_and_rebuilt_when_the_weights_change(run_dir, tmp_path, monkeypatch):
+    run = fresh_copy(run_dir, tmp_path)
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.effect_noise((36, 28), 40).convert("RGB").save(source / "x.png")
+    builds = Builds(monkeypatch)
+    for attempt in range(2):
+        Translator.load(run, backend="onnxruntime").convert_folder(source, tmp_path / f"out{attempt}")
+    assert builds.exports == 1
+    assert pixels(tmp_path / "out0" / "x.png").equal(pixels(tmp_path / "out1" / "x.png"))
+
+    folder = checkpoint.resolve(run)
+    weights = load_file(folder / checkpoint.WEIGHTS)
+    weights = {name: -tensor if name.startswith("G_AB") and tensor.dim() == 4 else tensor
+               for name, tensor in weights.items()}
+    save_file(weights, folder / checkpoint.WEIGHTS)
+    changed = Translator.load(run, backend="onnxruntime")
+    changed.convert_folder(source, tmp_path / "changed")
+    assert builds.exports == 2
+    expected = Translator.load(run, device="cpu").convert_folder(source, tmp_path / "expected")
+    assert expected.ok and (pixels(tmp_path / "changed" / "x.png")
+                            - pixels(tmp_path / "expected" / "x.png")).abs().max() <= 1
+    assert len(list((folder / CACHE_FOLDER).glob("fp32-*.onnx"))) == 2  # one per generator digest
+
+
+@pytest.mark.parametrize("damage", ["flip model bytes", "truncate model", "garble record"])
+def test_a_corrupted_cache_file_is_rebuilt_not_trusted(built_int8, tmp_path, monkeypatch, damage):
+    built, calibration, image, first = built_int8
+    shipped = Path(shutil.copytree(built, tmp_path / "shipped"))
+    entries = sorted((shipped / CACHE_FOLDER).glob("int8-*"))
+    model, record = (next(path for path in entries if path.suffix == suffix) for suffix in (".onnx", ".json"))
+    if damage == "flip model bytes":
+        data = bytearray(model.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 64] = bytes(255 - b for b in data[middle : middle + 64])
+        model.write_bytes(bytes(data))
+    elif damage == "truncate model":
+        model.write_bytes(model.read_bytes()[:1000])
+    else:
+        record.write_text(record.read_text()[:-20])
+    builds = Builds(monkeypatch)
+    again = Translator.load(shipped, backend="onnxruntime", precision="int8", calibrate=calibration)(image)
+    assert builds.quantizations == 1 and builds.exports == 0  # the fp32 entry was intact
+    assert again.tobytes() == first.tobytes()
+    Translator.load(shipped, backend="onnxruntime", precision="int8", calibrate=calibration)(image)
+    assert builds.quantizations == 1  # the rebuilt entry is trusted again
+
+
+def test_an_unwritable_checkpoint_folder_caches_in_the_users_folder(run_dir, tmp_path, monkeypatch, user_cache):
+    run = fresh_copy(run_dir, tmp_path)
+    (checkpoint.resolve(run) / CACHE_FOLDER).write_text("not a folder")  # mkdir fails as on a read-only folder
+    image = Image.effect_noise((20, 20), 40).convert("RGB")
+    builds = Builds(monkeypatch)
+    Translator.load(run, backend="onnxruntime")(image)
+    assert len(list(user_cache.glob("fp32-*.onnx"))) == 1
+    Translator.load(run, backend="onnxruntime")(image)
+    assert builds.exports == 1
+
+
+def test_without_a_writable_folder_a_warning_says_the_model_is_not_cached(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a file"))
+    (tmp_path / "a file").write_text("")
+    cache = ModelCache(tmp_path / "also a file")
+    (tmp_path / "also a file").write_text("")
+    with pytest.warns(UserWarning, match="cannot cache the ONNX model"):
+        assert cache.store("fp32-x", {"k": 1}, b"model") is None
+
+
+# -- every model, errors, settings --------------------------------------------------------------------
+
+
+def tiny_model(name: str):
+    registry = PluginRegistry()
+    model_cls = registry.model(name)
+    extra = {"domains": "a,b,c"} if name == "stargan" else {}
+    torch.manual_seed(0)
+    return model_cls(None, image_size=32, **model_cls.tiny_options, **extra).eval()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pix2pix", "cyclegan", "unit", "stargan"])
+def test_every_one_generator_model_converts_every_target_like_pytorch(name, tmp_path):
+    model = tiny_model(name)
+    runtime = OnnxRuntimeBackend(model, ModelCache(tmp_path / "cache"), tile=768)
+    translator = Translator(model, torch.device("cpu"), {"model": name}, runtime=runtime)
+    variants = translator.variants(every_target=name != "pix2pix")
+    assert len(variants) == {"pix2pix": 1, "cyclegan": 2, "unit": 2, "stargan": 3}[name]
+    images = torch.rand(2, 3, 37, 29) * 2 - 1
+    outputs = []
+    for _, condition in variants:
+        with torch.no_grad():
+            expected = model.translate(images, **condition)
+        outputs.append(translator.translate_batch(images, **condition))
+        assert torch.allclose(outputs[-1], expected, atol=1e-4), condition
+    assert all(not torch.allclose(outputs[0], other) for other in outputs[1:])  # each target its own graph
+
+
+def test_reference_weights_convert_with_arch(tmp_path):
+    from translate.models.generators import build_translator_net
+
+    torch.manual_seed(0)
+    generator = build_translator_net("resnet_6blocks", ngf=8, norm="instance", dropout=False)
+    torch.save(generator.net.state_dict(), tmp_path / "latest_net_G.pth")
+    images = torch.rand(1, 3, 21, 30) * 2 - 1
+    translator = Translator.load(tmp_path / "latest_net_G.pth", arch="resnet_6blocks", backend="onnxruntime")
+    with torch.no_grad():
+        assert torch.allclose(translator.translate_batch(images), generator(images), atol=1e-4)
+    assert list((tmp_path / CACHE_FOLDER).glob("fp32-*.onnx"))
+
+
+def test_sessions_use_torchs_thread_count(run_dir, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    translator = Translator.load(run_dir, backend="onnxruntime")
+    session = translator.runtime._session({}).session
+    assert session.get_session_options().intra_op_num_threads == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--precision", "int8"], "--precision int8 needs --backend onnxruntime"),
+    (["--backend", "onnxruntime", "--precision", "bf16"], "computes in fp32 or int8, not --precision bf16"),
+    (["--backend", "onnxruntime", "--min-psnr", "30"], "--min-psnr is for --backend onnxruntime --precision int8"),
+    (["--backend", "onnxruntime", "--compile"], "--compile is for --backend torch"),
+    (["--backend", "onnxruntime", "--device", "cuda"], "runs on the CPU"),
+])
+def test_option_mistakes_are_one_line_errors(run_dir, tmp_path, args, message):
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("RGB", (8, 8)).save(source / "x.png")
+    result = invoke("convert", run_dir, source, tmp_path / "out", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_spells_the_backends_precisions_and_defaults_like_the_library():
+    from translate.cli.common import (
+        BACKEND_CHOICES,
+        CALIBRATION_IMAGES_DEFAULT,
+        MIN_PSNR_DEFAULT,
+        ONNX_ONLY_PRECISIONS,
+        PRECISION_CHOICES,
+    )
+    from translate.quantize import CALIBRATION_IMAGES, DEFAULT_MIN_PSNR
+
+    assert BACKEND_CHOICES == onnx_backend.BACKENDS
+    assert set(ONNX_ONLY_PRECISIONS) == set(onnx_backend.ONNX_PRECISIONS) - set(PRECISION_CHOICES)
+    assert (CALIBRATION_IMAGES_DEFAULT, MIN_PSNR_DEFAULT) == (CALIBRATION_IMAGES, DEFAULT_MIN_PSNR)
+
+
+def test_without_onnxruntime_the_option_says_what_to_install(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
+    with pytest.raises(TranslateError, match=r"needs the package onnxruntime: pip install 'image-translate\[onnx\]'"):
+        Translator.load(run_dir, backend="onnxruntime")
+
+
+def test_int8_without_calibration_images_is_a_clear_error(run_dir, tmp_path):
+    translator = Translator.load(run_dir, backend="onnxruntime", precision="int8")
+    with pytest.raises(TranslateError, match="calibration images"):
+        translator(Image.new("RGB", (16, 16)))
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "broken.png").write_text("not an image")
+    with pytest.raises(TranslateError, match="none that can be read; pass --calibrate DIR"):
+        translator.convert_folder(source, tmp_path / "out")

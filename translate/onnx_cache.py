@@ -1,0 +1,103 @@
+"""Built ONNX models cached beside the checkpoint they come from, keyed by everything they depend on.
+
+An entry is two files, ``NAME.onnx`` and ``NAME.json``, one entry per network and precision
+(``int8-<weights digest>``): calibrating on other images replaces the int8 entry, so the cache
+holds at most one fp32 and one int8 model per generator. The JSON holds the key (the network's
+weights digest, the precision, the onnx/onnxruntime/torch versions, the calibration settings and
+images), the SHA-256 of the ``.onnx`` file and what was measured while building it (the int8
+fidelity). An entry is used only when its JSON parses, its key equals the wanted key and the model
+file's SHA-256 matches; anything else (a missing, truncated, corrupted or stale file) is built again
+and replaces it. Both files are written to a temporary file and renamed, the model first and the
+JSON last, so a killed run leaves a complete entry or one that is rebuilt, never one that is trusted
+half-written; concurrent writers (``torchrun`` ranks) each rename a complete file.
+
+Where: ``onnxruntime-cache/`` in the checkpoint folder (for a reference ``.pth`` file, in the
+file's folder). When that folder cannot be written (a read-only checkpoint, another user's folder),
+entries go to the user's cache folder, ``$XDG_CACHE_HOME/translate/onnxruntime`` (by default
+``~/.cache/translate/onnxruntime``), where lookups also look; the key holds the weights digest,
+so checkpoints never share an entry by mistake. When neither can be written, a warning says so
+and the model is built again next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from translate.errors import TranslateWarning
+
+#: The cache folder's name inside a checkpoint folder.
+CACHE_FOLDER = "onnxruntime-cache"
+
+
+class CacheWarning(TranslateWarning):
+    """A built model could not be cached; it works for this run and is built again next time."""
+
+
+def user_cache_folder() -> Path:
+    """``$XDG_CACHE_HOME/translate/onnxruntime``, by default ``~/.cache/translate/onnxruntime``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "translate" / "onnxruntime"
+
+
+@dataclass
+class CacheEntry:
+    """A verified cached model: its bytes, what was recorded with it, and where it lies."""
+
+    model: bytes
+    info: dict[str, Any]
+    path: Path
+
+
+class ModelCache:
+    """Built models of one checkpoint: :meth:`load` a verified entry or :meth:`store` a new one."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folders = [Path(folder), user_cache_folder()]
+
+    def load(self, name: str, key: dict[str, Any]) -> CacheEntry | None:
+        """The entry ``name`` if one exists whose key is ``key`` and whose model file is intact, else ``None``."""
+        for folder in self.folders:
+            try:
+                info = json.loads((folder / f"{name}.json").read_text())
+                if not isinstance(info, dict) or info.get("key") != key:
+                    continue  # another key (stale) or a damaged record: the model is not even read
+                model = (folder / f"{name}.onnx").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if info.get("sha256") == hashlib.sha256(model).hexdigest():
+                return CacheEntry(model, info, folder / f"{name}.onnx")
+        return None
+
+    def store(self, name: str, key: dict[str, Any], model: bytes, **info: Any) -> Path | None:
+        """Write an entry (atomically) to the first writable folder; its model path, or ``None`` with a warning."""
+        record = json.dumps({"key": key, "sha256": hashlib.sha256(model).hexdigest(), **info}, indent=2) + "\n"
+        problems = []
+        for folder in self.folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                _write_atomically(folder / f"{name}.onnx", model)
+                _write_atomically(folder / f"{name}.json", record.encode())
+                return folder / f"{name}.onnx"
+            except OSError as exc:
+                problems.append(f"'{folder}': {exc.strerror or exc}")
+        warnings.warn(f"cannot cache the ONNX model ({'; '.join(problems)}); it is built again next time",
+                      CacheWarning, stacklevel=2)
+        return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
