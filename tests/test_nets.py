@@ -24,6 +24,7 @@ from translate.nets import (
 from translate.nets.energy import EnergyCritic
 from translate.nets.layers import RESIDUAL_MARGIN, ResizeConv, residual_output, starts_at_zero, upsampling
 from translate.nets.stargan import DomainClassifier, StarGenerator
+from translate.nets.unet import UnetSkipConnectionBlock
 from translate.nets.unit import Decoder, Encoder
 from translate.objective import CriticOutput
 from translate.options import OptionError
@@ -241,8 +242,21 @@ def test_resize_conv_keeps_the_reference_indices_and_doubles_the_size(kind):
     layer = upsampling(kind, 8, 4, kernel_size=3, bias=True)
     assert isinstance(layer, ResizeConv) and layer(torch.randn(1, 8, 5, 7)).shape == (1, 4, 10, 14)
     unet = UnetGenerator(num_downs=5, ngf=4, upsample=kind)
-    assert not any(isinstance(m, nn.ConvTranspose2d) for m in unet.modules())
+    transposed = [name for name, m in unet.named_modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert transposed == ["model.model.1.model.3.model.3.model.3.model.3"]  # the innermost level only
+    assert sum(isinstance(m, ResizeConv) for m in unet.modules()) == 4
     assert unet(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_a_resize_conv_u_net_gives_its_innermost_norm_a_map_that_varies():
+    """Resizing the innermost 1x1 code would give a constant map: zero variance at batch 1 for its batch norm."""
+    unet = UnetGenerator(num_downs=5, ngf=4, upsample="nearest")
+    innermost = next(m for m in unet.modules() if isinstance(m, UnetSkipConnectionBlock)
+                     and not any(isinstance(c, UnetSkipConnectionBlock) for c in m.model))
+    seen = []
+    innermost.model[-1].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    unet(torch.randn(1, 3, 32, 32))
+    assert seen[0].shape[-2:] == (2, 2) and (seen[0].flatten(2).var(dim=2) > 0).all()
 
 
 def test_transposed_upsampling_is_the_reference_layer():

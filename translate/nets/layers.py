@@ -77,16 +77,16 @@ def upsampling(kind: str, in_channels: int, out_channels: int, kernel_size: int,
     raise ValueError(f"unknown upsampling {kind!r}; valid kinds: {', '.join(UPSAMPLE_KINDS)}")
 
 
-def residual_output(inputs: Tensor, change: Tensor) -> Tensor:
+def residual_output(inputs: Tensor, change: Tensor, margin: float = RESIDUAL_MARGIN) -> Tensor:
     """``tanh(atanh(inputs) + change)``: the input changed by ``change`` in tanh's pre-activation space.
 
     A generator ending in this (a *global residual path*) maps an image to itself when
     ``change`` is 0, and its outputs stay in (-1, 1) like a tanh head's. Inputs are
-    clamped :data:`RESIDUAL_MARGIN` inside (-1, 1) first, and computed in at least float32
-    (under bf16 autocast ``1 - 1e-3`` would round to 1, where atanh is infinite).
+    clamped ``margin`` inside (-1, 1) first, and computed in at least float32 (under bf16
+    autocast ``1 - 1e-3`` would round to 1, where atanh is infinite).
     """
     dtype = torch.promote_types(inputs.dtype, torch.float32)
-    limit = 1.0 - RESIDUAL_MARGIN
+    limit = 1.0 - margin
     return torch.tanh(torch.atanh(inputs.to(dtype).clamp(-limit, limit)) + change.to(dtype))
 
 

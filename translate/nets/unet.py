@@ -93,7 +93,12 @@ class UnetGenerator(nn.Module):
     :param norm: ``"batch"`` (pix2pix), ``"instance"`` or ``"none"``.
     :param upsample: ``"transpose"`` (the reference's layout, which its ``latest_net_G.pth``
         files load into), ``"nearest"`` or ``"bilinear"``; see
-        :func:`~translate.nets.layers.upsampling`.
+        :func:`~translate.nets.layers.upsampling`. The innermost level always keeps its
+        transposed conv: at the training size it upsamples a 1×1 code, which resizing
+        would turn into a constant map (zero variance for its norm layer at batch 1, whose
+        running statistics then blow the output up in evaluation mode), while a transposed
+        conv gives each of the four pixels its own kernel tap, without the overlaps that
+        make checkerboards.
     """
 
     def __init__(
@@ -110,7 +115,7 @@ class UnetGenerator(nn.Module):
         if num_downs < 5:
             raise ValueError(f"num_downs must be at least 5, got {num_downs}")
         self.size_multiple = 2**num_downs
-        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm, upsample=upsample)
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm)
         for _ in range(num_downs - 5):
             block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout,
                                             upsample=upsample)
