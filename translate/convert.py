@@ -62,7 +62,7 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
     """
     meta = saved.metadata
     model_cls = registry.model(meta["model"])
-    model = model_cls(None, image_size=meta["image_size"], **meta["model_options"])
+    model = model_cls(None, image_size=meta["image_size"], **saved.model_options(model_cls))
     weights = saved.weights
     if use_ema and (saved.path / checkpoint.EMA_WEIGHTS).exists():
         weights = {**weights, **saved.extra_weights(checkpoint.EMA_WEIGHTS)}

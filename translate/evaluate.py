@@ -315,8 +315,9 @@ class _CriticRecorder:
         if meta.get("imported_from"):
             raise _Unavailable
         options = meta.get("objective_options", {})
-        model = registry.model(meta["model"])(lambda: objective_cls(**options), image_size=meta["image_size"],
-                                              **meta["model_options"])
+        model_cls = registry.model(meta["model"])
+        model = model_cls(lambda: objective_cls(**options), image_size=meta["image_size"],
+                          **saved.model_options(model_cls))
         missing, _ = saved.load_into(model, meta["model"])
         if missing:
             raise _Unavailable

@@ -10,6 +10,7 @@ from translate.cli.common import (
     CONFIG_META,
     DIRECTION_CHOICES,
     PRECISION_CHOICES,
+    PRESET_CHOICES,
     config_file_options,
     parse_key_values,
     plugin_option,
@@ -34,6 +35,9 @@ from translate.cli.common import (
               help="Which side is the input (pix2pix) or the default conversion direction (CycleGAN).")
 @click.option("--attrs", default=None, metavar="A,B,...",
               help="StarGAN on CelebA: the attributes to learn (e.g. Black_Hair,Blond_Hair,Male).")
+@click.option("--preset", type=click.Choice(PRESET_CHOICES), default="translate", show_default=True,
+              help="Model defaults: translate's (learn sooner, no checkerboards; see README 'Learning') or "
+                   "reference (train exactly as the reference implementations). --model-opt overrides either.")
 @click.option("--model-opt", "model_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
               help="Model option, e.g. --model-opt lambda_l1=50 (repeatable; see `translate plugins --json`).")
 @click.option("--loss-opt", "loss_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",

@@ -45,6 +45,10 @@ class Model(nn.Module):
     #: Options of the smallest instance that still runs every network at 32 px, used by
     #: :mod:`translate.testing` to check objectives against this model in seconds.
     tiny_options: ClassVar[dict[str, Any]] = {}
+    #: Option values that restore the reference implementation's training where translate's
+    #: defaults differ from it (``translate train --preset reference``). Checkpoints saved
+    #: before such an option existed were trained this way and load with these values.
+    reference_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256):
         super().__init__()

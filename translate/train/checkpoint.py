@@ -74,6 +74,14 @@ class Checkpoint:
             ) from exc
         return list(missing), list(unexpected)
 
+    def model_options(self, model_cls: type) -> dict[str, Any]:
+        """The saved options of the model, for ``model_cls(..., **options)``.
+
+        Options the checkpoint predates take the values translate trained with before they
+        existed, the model's :attr:`~translate.models.base.Model.reference_options`.
+        """
+        return {**model_cls.reference_options, **self.metadata["model_options"]}
+
     def training_state(self) -> dict[str, Any]:
         """Optimiser, scheduler, RNG and pool state saved for ``--resume``."""
         path = self.path / TRAINING

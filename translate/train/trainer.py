@@ -52,6 +52,10 @@ SAMPLE_SET_IMAGE_SIZE = 64
 DEFAULT_EPOCHS = 200
 
 
+#: ``--preset`` values: translate's defaults, or the reference implementations' training
+#: (each model's :attr:`~translate.models.base.Model.reference_options`).
+PRESETS = ("translate", "reference")
+
 #: Settings a resumed run takes from its command line rather than from the saved configuration.
 RESUME_MAY_CHANGE = ("device", "precision", "compile", "channels_last", "workers", "log_every", "sample_every",
                      "checkpoint_every", "loggers")
@@ -65,11 +69,14 @@ class TrainingError(TranslateError):
 class TrainConfig:
     """Everything ``translate train`` takes; saved as ``config.json`` in the run folder.
 
-    ``loggers`` empty means every available logger (``jsonl`` is always on).
+    ``loggers`` empty means every available logger (``jsonl`` is always on). ``preset``
+    ``"reference"`` starts the model options from the model's ``reference_options``;
+    ``model_options`` override them.
     """
 
     model: str = "cyclegan"
     loss: str = "lsgan"
+    preset: str = "translate"
     data: str | None = None
     out: str | None = None
     steps: int | None = None
@@ -171,6 +178,10 @@ class Trainer:
         loss_options = parse_options(objective_cls, config.loss_options, f"objective {config.loss!r}")
         model_options = parse_options(model_cls, config.model_options, f"model {config.model!r}")
         model_options.pop("image_size", None)
+        if config.preset not in PRESETS:
+            raise TrainingError(f"--preset must be one of {', '.join(PRESETS)}, got {config.preset!r}")
+        if config.preset == "reference":
+            model_options = {**model_cls.reference_options, **model_options}
         filled = model_cls.options_from_data(self._data_root(), dict(model_options))
         added = {key: str(value) for key, value in filled.items() if key not in model_options}
         if added:  # what the data decided goes into config.json, so --resume rebuilds the same model
@@ -258,7 +269,8 @@ class Trainer:
     def _saved_config(self, requested: TrainConfig) -> TrainConfig:
         path = self.run_dir / "config.json"
         try:
-            saved = TrainConfig(**json.loads(path.read_text()))
+            # runs from before presets existed trained the reference's way
+            saved = TrainConfig(**{"preset": "reference", **json.loads(path.read_text())})
         except (OSError, ValueError, TypeError) as exc:
             raise TrainingError(f"--resume: cannot read '{path}': {exc}") from exc
         for key in ("model", "loss"):
