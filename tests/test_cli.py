@@ -161,13 +161,15 @@ def test_a_pip_visible_third_party_loss_trains_from_the_console_script(tmp_path)
 
 
 def test_the_command_line_choices_are_the_librarys():
-    """The CLI spells directions and precisions out (no torch at start-up); they must not drift."""
-    from translate.cli.common import DIRECTION_CHOICES, PRECISION_CHOICES
+    """The CLI spells directions, precisions and presets out (no torch at start-up); they must not drift."""
+    from translate.cli.common import DIRECTION_CHOICES, PRECISION_CHOICES, PRESET_CHOICES
     from translate.models.directions import DIRECTIONS
     from translate.precision import PRECISIONS
+    from translate.train.trainer import PRESETS
 
     assert DIRECTION_CHOICES == DIRECTIONS
     assert PRECISION_CHOICES == tuple(PRECISIONS)
+    assert PRESET_CHOICES == PRESETS
 
 
 #: Train, convert, export and import reference weights from the CLI in one process, under the umask in argv[1].

@@ -23,6 +23,7 @@ from translate.data.images import list_images, load_rgb, to_tensor
 from translate.data.sample import SAMPLE_ROOT
 from translate.evaluate import evaluate
 from translate.inception import load_feature_extractor
+from translate.nets import build_generator, init_weights
 from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig
@@ -117,6 +118,36 @@ def test_ssim_agrees_with_scikit_image_on_noise_and_photos():
     assert metrics.ssim(noisy, other) == pytest.approx(skimage_ssim(noisy, other), abs=1e-9)
     photos_a, photos_b = held_out("testA", 64), held_out("testB", 64)
     assert metrics.ssim(photos_a, photos_b) == pytest.approx(skimage_ssim(photos_a, photos_b), abs=1e-9)
+
+
+def test_checkerboard_measures_period_two_energy_against_the_target():
+    photos = held_out("testB", 64)
+    assert metrics.checkerboard(photos, photos) == pytest.approx(1.0)
+    pattern = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(32, 32)
+    stripes = torch.tensor([1.0, -1.0]).repeat(64, 32)  # period 2 along one axis only
+    for period_two in (pattern, stripes):
+        assert metrics.checkerboard(photos + 0.05 * period_two, photos) > 2
+    # a checkerboard of period 4 is not counted; a blur removes period-2 energy
+    coarse = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat_interleave(2, 0).repeat_interleave(2, 1).repeat(16, 16)
+    assert metrics.checkerboard(photos + 0.05 * coarse, photos) == pytest.approx(1.0, abs=0.2)
+    blurred = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(photos, (1, 1, 1, 1), mode="reflect"), 3, 1)
+    assert metrics.checkerboard(blurred, photos) < 0.9
+    with pytest.raises(ValueError, match="even image sides"):
+        metrics.checkerboard(torch.zeros(1, 3, 9, 8), torch.zeros(1, 3, 9, 8))
+    with pytest.raises(ValueError, match="one shape"):
+        metrics.checkerboard(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 10))
+
+
+def test_untrained_transposed_convolutions_leave_a_checkerboard_that_resize_convolutions_do_not():
+    photos = held_out("testA", 64)
+    scores = {}
+    for kind in ("transpose", "nearest", "bilinear"):
+        torch.manual_seed(0)
+        generator = build_generator("resnet_6blocks", ngf=16, upsample=kind)
+        init_weights(generator)
+        with torch.no_grad():
+            scores[kind] = metrics.checkerboard(generator(photos), photos)
+    assert scores["transpose"] > 10 * max(scores["nearest"], scores["bilinear"]), scores
 
 
 def test_frechet_distance_closed_form_and_scipy_agree():

@@ -1,15 +1,18 @@
-"""Learning is a behaviour: small models trained on photographs move towards the ground truth.
+"""Learning is a behaviour: models trained on photographs with a known answer move towards it.
 
-The sample set's B images are a known colour grading of the A images, and its test
-photographs are held out from training, so PSNR on testA -> testB measures what a
-model learned; :func:`translate.data.photo_tasks.write_unpaired_grading` builds a larger
-unpaired task of the same kind from the test extra's photographs. Each test trains for
-a few hundred steps (tens of seconds on a CPU).
+The tasks come from :mod:`translate.data.photo_tasks` (written once per module): an
+unpaired colour/tone grading at 64 px (CycleGAN, UNIT, CUT/FastCUT) and a paired
+restoration, blurred grayscale to colour, at 128 px (pix2pix). Scores are PSNR on held-out
+crops of photographs no model trains on. The budgets are issue #17's (480 steps at 64 px,
+720 at 128 px, batch 1); widths are reduced so the file stays within minutes on a CPU
+(``benchmarks/learning.py`` measures full widths and the reference's training).
+
+Translate's CycleGAN, UNIT and CUT generators start as the identity mapping (a global
+residual path), so beating the identity is beating the untrained generator.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,123 +22,102 @@ import torch
 from conftest import TRANSLATE
 from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_tensor
-from translate.data.photo_tasks import write_unpaired_grading
-from translate.data.sample import SAMPLE_ROOT
+from translate.data.photo_tasks import held_out_pairs, write_paired_restoration, write_unpaired_grading
 from translate.metrics import psnr
 from translate.train.trainer import Trainer, TrainConfig
 
 pytestmark = pytest.mark.slow
 
+#: Crop sizes and steps of the issue's budgets.
+GRADING_SIZE, GRADING_STEPS = 64, 480
+RESTORATION_SIZE, RESTORATION_STEPS = 128, 720
+#: Reduced widths for the budget tests (every other option is the model's default).
+SMALL = {"ngf": "16", "ndf": "16"}
 
-def held_out(root: Path = SAMPLE_ROOT) -> tuple[torch.Tensor, torch.Tensor]:
-    load = lambda folder: torch.stack([to_tensor(load_rgb(p)) for p in list_images(root / folder)])  # noqa: E731
-    return load("testA"), load("testB")
+
+@pytest.fixture(scope="module")
+def grading(tmp_path_factory) -> Path:
+    return write_unpaired_grading(tmp_path_factory.mktemp("grading"), size=GRADING_SIZE)
 
 
-def score(model, inputs, targets) -> float:
-    model.eval()
+@pytest.fixture(scope="module")
+def restoration(tmp_path_factory) -> Path:
+    return write_paired_restoration(tmp_path_factory.mktemp("restoration"), size=RESTORATION_SIZE)
+
+
+def trained_psnr(run: Path, data: Path, size: int) -> float:
+    """PSNR on the held-out crops of the model in ``run``'s final checkpoint (what `translate convert` loads)."""
+    inputs, targets = held_out_pairs(data, size)
+    model = Translator.load(run, device="cpu").model
     with torch.no_grad():
         return psnr(model.translate(inputs), targets)
 
 
-def train_and_score(tmp_path, **settings) -> tuple[float, float, float]:
-    """(untrained, trained, identity) PSNR on the held-out test photographs (of ``data``, default the sample set)."""
-    inputs, targets = held_out(Path(settings.get("data") or SAMPLE_ROOT))
-    trainer = Trainer(TrainConfig(out=str(tmp_path / "run"), sample_every=10**6, **settings))
-    untrained = score(trainer.model, inputs, targets)
-    trainer.train(progress=False)
-    trained = score(Translator.load(tmp_path / "run", device="cpu").model, inputs, targets)
-    return untrained, trained, psnr(inputs, targets)
+def train_on_grading(run: Path, data: Path, model: str, steps: int, **options: str) -> float:
+    Trainer(TrainConfig(model=model, loss="lsgan", data=str(data), out=str(run), steps=steps, image_size=GRADING_SIZE,
+                        model_options={**SMALL, **options}, sample_every=10**6, loggers=("jsonl",))).train(progress=False)
+    return trained_psnr(run, data, GRADING_SIZE)
 
 
-def test_pix2pix_learns_the_colour_grading(tmp_path):
-    untrained, trained, identity = train_and_score(
-        tmp_path, model="pix2pix", loss="lsgan", steps=300, batch_size=4,
-        model_options={"ngf": "16", "ndf": "16", "lr": "0.001"},
-    )
-    assert trained > untrained + 5
-    assert trained > identity + 1, f"pix2pix {trained:.2f} dB does not beat the identity {identity:.2f} dB"
+# -- the issue's budgets ----------------------------------------------------------------------------
 
 
-def test_pix2pix_vanilla_from_the_command_line_learns_on_an_aligned_folder(tmp_path):
-    """The user's path end to end: an aligned data folder, `translate train`, `translate convert`."""
-    data = tmp_path / "facades-like"
-    shutil.copytree(SAMPLE_ROOT / "train", data / "train")
-    shutil.copytree(SAMPLE_ROOT / "test", data / "test")
+def test_unit_beats_the_identity_by_1_db_after_480_steps_at_64_px(tmp_path, grading, record_property):
+    trained = train_on_grading(tmp_path / "run", grading, "unit", GRADING_STEPS)
+    identity = psnr(*held_out_pairs(grading, GRADING_SIZE))
+    record_property("psnr", {"unit": trained, "identity": identity})
+    assert trained > identity + 1, f"UNIT {trained:.2f} dB, identity {identity:.2f} dB"
+
+
+def test_pix2pix_from_the_command_line_beats_the_identity_by_1_5_db_after_720_steps_at_128_px(tmp_path, restoration,
+                                                                                              record_property):
+    """The user's path end to end: an aligned folder, `translate train` with sample grids, `translate convert`."""
     run = tmp_path / "run"
-    translate(
-        "train", "--model", "pix2pix", "--loss", "vanilla", "--data", str(data), "--out", str(run),
-        "--steps", "300", "--batch-size", "4", "--image-size", "64", "--sample-every", "100",
-        "--model-opt", "ngf=16", "--model-opt", "ndf=16", "--model-opt", "lr=0.001",
-    )
-    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_000{n}00.png" for n in (1, 2, 3)]
-    translate("convert", str(run), str(SAMPLE_ROOT / "testA"), str(tmp_path / "out"))
-    inputs, targets = held_out()
+    translate("train", "--model", "pix2pix", "--data", str(restoration), "--out", str(run),
+              "--steps", str(RESTORATION_STEPS), "--image-size", str(RESTORATION_SIZE), "--sample-every", "360",
+              *(arg for key, value in SMALL.items() for arg in ("--model-opt", f"{key}={value}")), "--logger", "jsonl")
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000360.png", "step_000720.png"]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for path in list_images(restoration / "test"):  # the A halves, as a user's input folder
+        with load_rgb(path) as pair:
+            pair.crop((0, 0, pair.width // 2, pair.height)).save(inputs / path.name)
+    translate("convert", str(run), str(inputs), str(tmp_path / "out"))
     outputs = torch.stack([to_tensor(load_rgb(p)) for p in list_images(tmp_path / "out")])
-    assert [p.name for p in list_images(tmp_path / "out")] == [p.name for p in list_images(SAMPLE_ROOT / "testA")]
-    assert psnr(outputs, targets) > psnr(inputs, targets) + 1
+    sources, targets = held_out_pairs(restoration, RESTORATION_SIZE)
+    trained, identity = psnr(outputs, targets), psnr(sources, targets)
+    record_property("psnr", {"pix2pix": trained, "identity": identity})
+    assert trained > identity + 1.5, f"pix2pix {trained:.2f} dB, identity {identity:.2f} dB"
 
 
 def translate(*args: str) -> None:
-    result = subprocess.run([str(TRANSLATE), *args], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([str(TRANSLATE), *args], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_cyclegan_learns_from_unpaired_images(tmp_path):
-    untrained, trained, _identity = train_and_score(
-        tmp_path, model="cyclegan", loss="lsgan", steps=200, batch_size=2,
-        model_options={"ngf": "16", "ndf": "16", "lr": "0.001"},
-    )
-    # A few hundred unpaired steps do not reach the identity baseline (about 23 dB on this
-    # mild grading); they do move far from the untrained generator (about 9 dB).
-    assert trained > untrained + 4
+# -- CycleGAN, and CUT and FastCUT at its wall-clock time (issues #16, #17) ------------------------------
 
-
-@pytest.mark.parametrize("loss, steps", [("began", 300), ("ebgan", 300), ("ragan", 200), ("ralsgan", 200),
-                                         ("rahinge", 200)])
-def test_energy_and_relativistic_objectives_learn_the_colour_grading(tmp_path, loss, steps):
-    """Energy critics, and relativistic generator losses that see the critic's scores on the batch's real images."""
-    untrained, trained, identity = train_and_score(
-        tmp_path, model="pix2pix", loss=loss, steps=steps, batch_size=4,
-        model_options={"ngf": "16", "ndf": "16", "lr": "0.001"},
-    )
-    assert trained > untrained + 5
-    assert trained > identity + 1, f"pix2pix + {loss}: {trained:.2f} dB vs identity {identity:.2f} dB"
-
-
-# -- CUT and FastCUT on the unpaired grading of photographs ---------------------------------------
-
-#: Steps of the CycleGAN baseline on the photo task.
-CYCLEGAN_STEPS = 100
-#: CUT's seconds per iteration relative to CycleGAN's at these settings (64 px, ngf 16, batch 2, fp32):
-#: 0.63-0.84 in runs of `python benchmarks/train.py --image-size 64 --ngf 16 --batch-size 2 --settings
-#: "eager fp32" --models cyclegan,cut,fastcut --steps 40 --warmup 5` on the (loaded) project machine
-#: (at 256 px and full width CUT is cheaper still: its heads cost the same at any size). The larger
-#: value gives CUT the fewer steps: 100 / 0.8 = 125 CUT steps cost what CycleGAN's 100 cost.
-CUT_TIME_PER_CYCLEGAN_TIME = 0.8
-CUT_STEPS = round(CYCLEGAN_STEPS / CUT_TIME_PER_CYCLEGAN_TIME)
-#: Allowed shortfall: CUT and CycleGAN ended within 0.2 dB of each other over 6 seeds and two run lengths.
+#: Seconds per iteration relative to CycleGAN's at these settings (64 px, ngf 16, batch 1, fp32), from
+#: `python benchmarks/train.py --image-size 64 --ngf 16 --settings "eager fp32" --models cyclegan,cut,fastcut`:
+#: CUT 0.6-0.8, FastCUT 0.45-0.6. The larger values give CUT and FastCUT the fewer steps.
+TIME_PER_CYCLEGAN_TIME = {"cut": 0.8, "fastcut": 0.6}
+#: Allowed shortfall of CUT against CycleGAN at equal time (GAN results vary by seed).
 PSNR_SPREAD = 0.5
-#: Small networks, the models' own defaults otherwise (instance norm, lsgan, Adam 2e-4).
-PHOTO_SETTINGS = dict(loss="lsgan", image_size=64, batch_size=2)
 
 
-@pytest.fixture(scope="module")
-def grading(tmp_path_factory) -> str:
-    return str(write_unpaired_grading(tmp_path_factory.mktemp("grading")))
-
-
-def test_cut_at_cyclegans_wall_clock_time_reaches_its_psnr_on_photographs(tmp_path, grading):
-    _, cyclegan, identity = train_and_score(tmp_path / "cyclegan", model="cyclegan", data=grading, steps=CYCLEGAN_STEPS,
-                                            model_options={"ngf": "16", "ndf": "16"}, **PHOTO_SETTINGS)
-    untrained, cut, _ = train_and_score(tmp_path / "cut", model="cut", data=grading, steps=CUT_STEPS,
-                                        model_options={"ngf": "16", "ndf": "16"}, **PHOTO_SETTINGS)
-    assert cut > untrained + 4, f"CUT {cut:.2f} dB, untrained {untrained:.2f} dB"
-    assert cut >= cyclegan - PSNR_SPREAD, f"CUT {cut:.2f} dB, CycleGAN {cyclegan:.2f} dB (identity {identity:.2f})"
-
-
-def test_fastcut_learns_the_grading_of_photographs(tmp_path, grading):
-    untrained, trained, _ = train_and_score(tmp_path, model="cut", data=grading, steps=CUT_STEPS,
-                                            model_options={"ngf": "16", "ndf": "16", "mode": "fastcut"},
-                                            **PHOTO_SETTINGS)
-    assert trained > untrained + 4, f"FastCUT {trained:.2f} dB, untrained {untrained:.2f} dB"
+def test_cyclegan_beats_the_identity_and_cut_reaches_it_at_equal_wall_clock_time(tmp_path, grading, record_property):
+    """CycleGAN: 1 dB over the identity after 480 steps at 64 px. CUT at CycleGAN's wall-clock time:
+    at least CycleGAN's PSNR. FastCUT at that time: better than its untrained generator, the identity
+    (its PatchNCE weight, 10 against the adversarial 1, holds it near where it starts)."""
+    identity = psnr(*held_out_pairs(grading, GRADING_SIZE))
+    scores = {"cyclegan": train_on_grading(tmp_path / "cyclegan", grading, "cyclegan", GRADING_STEPS)}
+    for mode, ratio in TIME_PER_CYCLEGAN_TIME.items():
+        scores[mode] = train_on_grading(tmp_path / mode, grading, "cut", round(GRADING_STEPS / ratio), mode=mode)
+    record_property("psnr", {**scores, "identity": identity})
+    failures = [message for failed, message in [
+        (scores["cyclegan"] <= identity + 1, "CycleGAN does not beat the identity by 1 dB"),
+        (scores["cut"] < scores["cyclegan"] - PSNR_SPREAD, f"CUT falls more than {PSNR_SPREAD} dB short of CycleGAN"),
+        (scores["fastcut"] <= identity, "FastCUT does not beat its untrained generator (the identity)"),
+    ] if failed]
+    assert not failures, f"{'; '.join(failures)}: " + ", ".join(
+        f"{name} {value:.2f} dB" for name, value in {**scores, "identity": identity}.items())

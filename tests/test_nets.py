@@ -22,7 +22,9 @@ from translate.nets import (
     pad_to_multiple,
 )
 from translate.nets.energy import EnergyCritic
+from translate.nets.layers import RESIDUAL_MARGIN, ResizeConv, residual_output, starts_at_zero, upsampling
 from translate.nets.stargan import DomainClassifier, StarGenerator
+from translate.nets.unet import UnetSkipConnectionBlock
 from translate.nets.unit import Decoder, Encoder
 from translate.objective import CriticOutput
 from translate.options import OptionError
@@ -226,6 +228,104 @@ def test_resnet_block_is_residual():
         nn.init.zeros_(conv.bias)
     x = torch.randn(1, 32, 6, 6)
     assert torch.equal(block(x), x)
+
+
+# --- upsampling kinds and the global residual path -------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["nearest", "bilinear"])
+def test_resize_conv_keeps_the_reference_indices_and_doubles_the_size(kind):
+    net = on_meta(ResnetGenerator, n_blocks=6, upsample=kind)
+    reference = _junyanz_resnet_keys(6, second_conv=5)
+    moved = {key.replace("model.16.", "model.16.conv.").replace("model.19.", "model.19.conv.") for key in reference}
+    assert set(net.state_dict()) == moved
+    layer = upsampling(kind, 8, 4, kernel_size=3, bias=True)
+    assert isinstance(layer, ResizeConv) and layer(torch.randn(1, 8, 5, 7)).shape == (1, 4, 10, 14)
+    unet = UnetGenerator(num_downs=5, ngf=4, upsample=kind)
+    transposed = [name for name, m in unet.named_modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert transposed == ["model.model.1.model.3.model.3.model.3.model.3"]  # the innermost level only
+    assert sum(isinstance(m, ResizeConv) for m in unet.modules()) == 4
+    assert unet(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_a_resize_conv_u_net_gives_its_innermost_norm_a_map_that_varies():
+    """Resizing the innermost 1x1 code would give a constant map: zero variance at batch 1 for its batch norm."""
+    unet = UnetGenerator(num_downs=5, ngf=4, upsample="nearest")
+    innermost = next(m for m in unet.modules() if isinstance(m, UnetSkipConnectionBlock)
+                     and not any(isinstance(c, UnetSkipConnectionBlock) for c in m.model))
+    seen = []
+    innermost.model[-1].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    unet(torch.randn(1, 3, 32, 32))
+    assert seen[0].shape[-2:] == (2, 2) and (seen[0].flatten(2).var(dim=2) > 0).all()
+
+
+def test_transposed_upsampling_is_the_reference_layer():
+    layer = upsampling("transpose", 8, 4, kernel_size=3, bias=False)
+    assert isinstance(layer, nn.ConvTranspose2d) and layer.output_padding == (1, 1) and layer.bias is None
+    assert upsampling("transpose", 8, 4, kernel_size=4, bias=True).output_padding == (0, 0)
+    with pytest.raises(ValueError, match=r"'pixelshuffle'.*transpose, nearest, bilinear"):
+        upsampling("pixelshuffle", 8, 4, kernel_size=3, bias=True)
+
+
+def test_resize_conv_spreads_a_constant_evenly_where_a_transposed_conv_makes_a_checkerboard():
+    """A constant input gives a constant output away from the borders only with resize-then-convolve."""
+    torch.manual_seed(0)
+    constant = torch.ones(1, 4, 8, 8)
+    for kind, periodic in (("transpose", True), ("nearest", False), ("bilinear", False)):
+        layer = upsampling(kind, 4, 1, kernel_size=3, bias=False)
+        nn.init.uniform_(layer.weight if kind == "transpose" else layer.conv.weight, 0.5, 1.0)
+        with torch.no_grad():
+            inner = layer(constant)[0, 0, 2:-2, 2:-2]
+        assert (inner.std() > 0.1) == periodic, kind
+
+
+def test_a_residual_generator_starts_as_the_identity_and_learns_a_change():
+    torch.manual_seed(0)
+    net = build_generator("resnet_6blocks", ngf=8, upsample="nearest", residual=True)
+    init_weights(net)  # the head stays at zero
+    assert torch.count_nonzero(net.model[-1].weight) == 0 and not isinstance(net.model[-1], nn.Tanh)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    x[0, 0, 0, :4] = torch.tensor([-1.0, 1.0, -1.0, 1.0])  # 8-bit black and white
+    assert (net(x) - x).abs().max() <= RESIDUAL_MARGIN
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = (net(x) - 0.5).abs().mean()
+        loss.backward()
+        optimizer.step()
+    assert (net(x) - 0.5).abs().mean() < (x - 0.5).abs().mean()
+    assert net(x).abs().max() <= 1  # bounded like a tanh head
+
+
+def test_the_residual_path_is_finite_at_black_and_white_in_every_precision():
+    inputs = torch.tensor([-1.0, 1.0, 0.0]).view(1, 3, 1, 1).requires_grad_()
+    change = torch.zeros(1, 3, 1, 1, dtype=torch.bfloat16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = residual_output(inputs, change)
+    out.sum().backward()
+    assert out.dtype == torch.float32 and torch.isfinite(inputs.grad).all() and torch.isfinite(change.grad).all()
+    assert torch.allclose(out.flatten(), torch.tensor([-1.0, 1.0, 0.0]), atol=RESIDUAL_MARGIN)
+
+
+def test_a_residual_path_needs_matching_channels_and_a_resnet():
+    with pytest.raises(ValueError, match="as many input as output channels, got 1 and 3"):
+        ResnetGenerator(in_channels=1, ngf=4, n_blocks=1, residual=True)
+    with pytest.raises(ValueError, match="residual path is a ResNet option"):
+        build_generator("unet_128", ngf=4, residual=True)
+
+
+def test_build_generator_defaults_to_the_reference_layout():
+    assert isinstance(build_generator("resnet_6blocks", ngf=4).model[16], nn.ConvTranspose2d)
+    assert isinstance(build_generator("resnet_6blocks", ngf=4).model[-1], nn.Tanh)
+    assert isinstance(build_generator("unet_128", ngf=4).model.model[3], nn.ConvTranspose2d)
+
+
+def test_init_weights_keeps_layers_that_start_at_zero():
+    net = nn.Sequential(nn.Conv2d(4, 4, 3), starts_at_zero(nn.Conv2d(4, 4, 3)))
+    nn.init.ones_(net[1].weight)
+    init_weights(net)
+    assert torch.count_nonzero(net[1].weight) == 0 and torch.count_nonzero(net[1].bias) == 0
+    assert net[0].weight.std() > 0
 
 
 # --- U-Net generator ------------------------------------------------------------------

@@ -275,7 +275,11 @@ def tiny_model(name: str):
     model_cls = registry.model(name)
     extra = {"domains": "a,b,c"} if name == "stargan" else {}
     torch.manual_seed(0)
-    return model_cls(None, image_size=32, **model_cls.tiny_options, **extra).eval()
+    model = model_cls(None, image_size=32, **model_cls.tiny_options, **extra).eval()
+    with torch.no_grad():  # as if trained: untrained residual generators are all the identity mapping
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    return model
 
 
 @pytest.mark.slow

@@ -146,7 +146,7 @@ def reference_model(path: str | os.PathLike, arch: str, direction: str = "AtoB")
         )
     image_size = int(arch.split("_")[1]) if arch.startswith("unet") else 256
     model = Pix2Pix(None, image_size=image_size, direction=direction, generator=arch, ngf=settings["ngf"],
-                    norm=settings["norm"], dropout=settings["dropout"])
+                    norm=settings["norm"], dropout=settings["dropout"], upsample="transpose")  # the reference's layout
     dropped = load_into(model.G.net, state, arch, str(path))
     metadata = {
         "translate_version": __version__,

@@ -95,8 +95,9 @@ def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[s
     return parsed
 
 
-#: ``--direction`` and ``--precision`` choices, spelled out like the next one (tests keep them equal to
-#: :data:`translate.models.directions.DIRECTIONS` and :data:`translate.precision.PRECISIONS`).
+#: ``--direction``, ``--precision`` and ``--preset`` choices, spelled out like the next one (tests keep
+#: them equal to :data:`translate.models.directions.DIRECTIONS`, :data:`translate.precision.PRECISIONS`
+#: and :data:`translate.train.trainer.PRESETS`).
 DIRECTION_CHOICES = ("AtoB", "BtoA")
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
 #: ``convert --backend`` choices, the precisions only ONNX Runtime computes in and the int8 defaults (tests keep
@@ -105,6 +106,7 @@ BACKEND_CHOICES = ("torch", "onnxruntime")
 ONNX_ONLY_PRECISIONS = ("int8",)
 CALIBRATION_IMAGES_DEFAULT = 16
 MIN_PSNR_DEFAULT = 35.0
+PRESET_CHOICES = ("translate", "reference")
 #: ``--arch`` choices for reference ``.pth`` files. Spelled out so that the CLI need not import
 #: torch; a test keeps them equal to :data:`translate.reference_weights.REFERENCE_ARCHS`.
 REFERENCE_ARCH_CHOICES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")

@@ -10,6 +10,7 @@ from translate.cli.common import (
     CONFIG_META,
     DIRECTION_CHOICES,
     PRECISION_CHOICES,
+    PRESET_CHOICES,
     UserError,
     command_registry,
     config_file_options,
@@ -39,6 +40,9 @@ from translate.cli.common import (
                    "CUT learns AtoB only.")
 @click.option("--attrs", default=None, metavar="A,B,...",
               help="StarGAN on CelebA: the attributes to learn (e.g. Black_Hair,Blond_Hair,Male).")
+@click.option("--preset", type=click.Choice(PRESET_CHOICES), default="translate", show_default=True,
+              help="Model defaults: translate's (learn sooner, no checkerboards; see README 'Learning') or "
+                   "reference (train exactly as the reference implementations). --model-opt overrides either.")
 @click.option("--model-opt", "model_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
               help="Model option, e.g. --model-opt lambda_l1=50 (repeatable; `translate plugins show MODEL` lists them).")
 @click.option("--loss-opt", "loss_options", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",

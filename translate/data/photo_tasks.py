@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
+from translate.data.folders import AlignedDataset
 from translate.data.images import to_pil, to_tensor
 
 #: Photos crops are trained on, and held-out photos crops are tested on (never both).
@@ -163,10 +164,21 @@ def write_paired_restoration(root: str | Path, size: int = 128, train_per_photo:
     return root
 
 
+def held_out_pairs(root: str | Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out (input, truth) crops of a task written under ``root``, as ``(N, 3, size, size)`` tensors.
+
+    Works for both tasks (``testA/`` + ``testB/`` matched by name, or aligned ``test/``).
+    """
+    pairs = AlignedDataset(root, split="test", image_size=size, train=False)
+    items = [pairs[index] for index in range(len(pairs))]
+    return torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items])
+
+
 __all__ = [
     "TEST_PHOTOS",
     "TRAIN_PHOTOS",
     "degrade",
+    "held_out_pairs",
     "load_photo",
     "random_tiles",
     "side_by_side",

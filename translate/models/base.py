@@ -71,6 +71,10 @@ class Model(nn.Module):
     #: Fraction of the run after which the learning rate decays linearly to 0 (the trainer's
     #: ``TrainConfig.lr_decay_from`` overrides it). Per instance like :attr:`default_epochs`.
     lr_decay_from: float = 0.5
+    #: Option values that restore the reference implementation's training where translate's
+    #: defaults differ from it (``translate train --preset reference``). Checkpoints saved
+    #: before such an option existed were trained this way and load with these values.
+    reference_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256):
         super().__init__()

@@ -13,6 +13,15 @@ iteration; relativistic objectives get those critics' scores on this batch's rea
 images. The generator steps on the first of every ``critic_steps`` iterations (the
 objective's schedule); in the others the translations are computed without a graph,
 for the critics only. λ_id is relative to λ_cyc as in the reference (0.5 · 10 = 5).
+
+translate's defaults differ from the reference in three ways, chosen by measurement
+(``benchmarks/learning.py``; README, "Learning"): the generators have a global residual
+path (``residual``: an untrained generator is the identity, so outputs keep the photo
+from the first step instead of hiding it in blobs that the other generator decodes),
+the identity loss is off (``lambda_identity=0``: it asks ``G_AB(b) = b``, which holds the
+residual generators at the identity and works against colour and tone changes), and
+the upsampling resizes then convolves (``upsample``: no checkerboard pattern).
+``reference_options`` (``--preset reference``) restores the reference's training.
 """
 
 from __future__ import annotations
@@ -34,12 +43,13 @@ from translate.options import COUNT, WEIGHT, WIDTH
 
 
 class CycleGAN(BothWays, Model):
-    """CycleGAN; options default to the reference (ResNet generators, instance norm, pool 50)."""
+    """CycleGAN: ResNet generators with a global residual path, instance norm, image pool 50."""
 
     name = "cyclegan"
     tiny_options = {"ngf": 8, "ndf": 8}
     option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "lambda_cycle": WEIGHT,
                      "lambda_identity": WEIGHT, "pool_size": COUNT}
+    reference_options = {"upsample": "transpose", "residual": False, "lambda_identity": 0.5}
 
     def __init__(
         self,
@@ -52,8 +62,10 @@ class CycleGAN(BothWays, Model):
         ndf: int = 64,
         norm: str = "instance",
         dropout: bool = False,
+        upsample: str = "nearest",
+        residual: bool = True,
         lambda_cycle: float = 10.0,
-        lambda_identity: float = 0.5,
+        lambda_identity: float = 0.0,
         pool_size: int = 50,
         lr: float = 2e-4,
         beta1: float = 0.5,
@@ -63,11 +75,13 @@ class CycleGAN(BothWays, Model):
         self.direction = check_direction(direction)
         self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = resnet_name(image_size) if generator == "auto" else generator
+        self.upsample, self.residual = upsample, residual
         self.lambda_cycle, self.lambda_identity, self.pool_size = lambda_cycle, lambda_identity, pool_size
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
         self.check_options()
-        self.G_AB = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
-        self.G_BA = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
+        network = dict(ngf=ngf, norm=norm, dropout=dropout, upsample=upsample, residual=residual)
+        self.G_AB = build_translator_net(self.generator, **network)
+        self.G_BA = build_translator_net(self.generator, **network)
         self.D_A = self.add_critic("D_A", in_channels=3, ndf=ndf, norm=norm)
         self.D_B = self.add_critic("D_B", in_channels=3, ndf=ndf, norm=norm)
         self.pool_A, self.pool_B = ImagePool(pool_size), ImagePool(pool_size)

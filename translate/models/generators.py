@@ -7,6 +7,7 @@ import math
 from torch import nn
 
 from translate.nets import PadCrop, build_generator
+from translate.nets.layers import UPSAMPLE_KINDS
 from translate.options import OptionError
 
 
@@ -21,10 +22,20 @@ def resnet_name(image_size: int) -> str:
     return "resnet_9blocks" if image_size >= 256 else "resnet_6blocks"
 
 
-def build_translator_net(arch: str, *, ngf: int, norm: str, dropout: bool, in_channels: int = 3) -> nn.Module:
-    """The generator ``arch`` wrapped in :class:`PadCrop`, so it accepts any image size."""
+def build_translator_net(arch: str, *, ngf: int, norm: str, dropout: bool, in_channels: int = 3,
+                         upsample: str = "transpose", residual: bool = False) -> nn.Module:
+    """The generator ``arch`` wrapped in :class:`PadCrop`, so it accepts any image size.
+
+    ``upsample`` and ``residual`` are the models' options of the same names (see
+    :func:`~translate.nets.build_generator`); an unusable value is an :class:`OptionError`
+    naming the option.
+    """
+    if upsample not in UPSAMPLE_KINDS:
+        raise OptionError(f"model option 'upsample' must be one of {', '.join(UPSAMPLE_KINDS)}, got {upsample!r}")
     try:
-        net = build_generator(arch, in_channels, 3, ngf=ngf, norm=norm, dropout=dropout)
+        net = build_generator(arch, in_channels, 3, ngf=ngf, norm=norm, dropout=dropout, upsample=upsample,
+                              residual=residual)
     except ValueError as exc:
-        raise OptionError(f"model option 'generator': {exc}") from None
+        culprit = "residual" if residual and arch.startswith("unet") else "generator"
+        raise OptionError(f"model option {culprit!r}: {exc}") from None
     return PadCrop(net, net.size_multiple, net.min_size)

@@ -5,6 +5,11 @@ Update order per iteration (as the reference): one critic step on
 ``lambda_l1 · |G(A) − B|`` against the just-updated critic. The critic sees
 ``cat(A, ·)``: it judges whether the output fits the input. The generator steps on
 the first of every ``critic_steps`` iterations (the objective's schedule; 1 for most).
+
+One default differs from the reference, chosen by measurement (``benchmarks/learning.py``;
+README, "Learning"): the U-Net upsamples by resizing, then convolving (``upsample``), which
+leaves no checkerboard pattern in the outputs. ``reference_options`` (``--preset
+reference``) restores the reference's transposed convolutions.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from translate.options import WEIGHT, WIDTH, OptionError
 
 
 class Pix2Pix(Model):
-    """pix2pix; options default to the reference (``unet_256``, batch norm, dropout, λ_L1 = 100)."""
+    """pix2pix: ``unet_256`` with resize-conv upsampling, batch norm, dropout, λ_L1 = 100."""
 
     name = "pix2pix"
     tiny_options = {"ngf": 8, "ndf": 8}
     option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "lambda_l1": WEIGHT}
+    reference_options = {"upsample": "transpose"}
 
     def __init__(
         self,
@@ -42,6 +48,7 @@ class Pix2Pix(Model):
         ndf: int = 64,
         norm: str = "batch",
         dropout: bool = True,
+        upsample: str = "nearest",
         lambda_l1: float = 100.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
@@ -51,9 +58,10 @@ class Pix2Pix(Model):
         self.direction = check_direction(direction)
         self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = unet_name(image_size) if generator == "auto" else generator
+        self.upsample = upsample
         self.lambda_l1, self.lr, self.beta1, self.beta2 = lambda_l1, lr, beta1, beta2
         self.check_options()
-        self.G = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
+        self.G = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout, upsample=upsample)
         self.D = self.add_critic("D", in_channels=6, ndf=ndf, norm=norm)
         init_weights(self)
 

@@ -28,8 +28,12 @@ def build_generator(
     ngf: int = 64,
     norm: str | None = None,
     dropout: bool | None = None,
+    upsample: str = "transpose",
+    residual: bool = False,
 ) -> nn.Module:
     """A bare (not :class:`PadCrop`-wrapped) generator by junyanz architecture name.
+
+    The defaults build the reference's layout, into which its ``latest_net_G.pth`` files load.
 
     :param arch: ``"resnet_9blocks"``, ``"resnet_6blocks"``, or ``"unet_<size>"`` for a
         power-of-two size of at least 32 (``unet_256`` and ``unet_128`` as the reference;
@@ -37,7 +41,10 @@ def build_generator(
     :param norm: defaults to the architecture's reference setting: ``"instance"`` for
         ResNets (CycleGAN), ``"batch"`` for U-Nets (pix2pix).
     :param dropout: defaults to off for ResNets (CycleGAN), on for U-Nets (pix2pix).
-    :raises ValueError: for an unknown ``arch``.
+    :param upsample: ``"transpose"`` (the reference), ``"nearest"`` or ``"bilinear"``
+        (resize-then-convolve, :class:`~translate.nets.layers.ResizeConv`).
+    :param residual: a global residual path (ResNets only; see :class:`ResnetGenerator`).
+    :raises ValueError: for an unknown ``arch`` or ``upsample``, or ``residual`` with a U-Net.
     """
     if arch in ("resnet_9blocks", "resnet_6blocks"):
         return ResnetGenerator(
@@ -47,9 +54,14 @@ def build_generator(
             n_blocks=9 if arch == "resnet_9blocks" else 6,
             norm="instance" if norm is None else norm,
             dropout=False if dropout is None else dropout,
+            upsample=upsample,
+            residual=residual,
         )
     size = int(arch[5:]) if arch.startswith("unet_") and arch[5:].isdigit() else 0
     if size >= 32 and size & (size - 1) == 0:
+        if residual:
+            raise ValueError(f"a global residual path is a ResNet option; {arch!r} is a U-Net, whose skips "
+                             "already carry the input")
         return UnetGenerator(
             in_channels=in_channels,
             out_channels=out_channels,
@@ -57,6 +69,7 @@ def build_generator(
             ngf=ngf,
             norm="batch" if norm is None else norm,
             dropout=True if dropout is None else dropout,
+            upsample=upsample,
         )
     raise ValueError(
         f"unknown generator architecture {arch!r}; valid: {', '.join(GENERATOR_ARCHS)} or unet_<power of two>"

@@ -1,12 +1,20 @@
-"""Shared building blocks: normalisation choice, padding to a size multiple, init."""
+"""Shared building blocks: normalisation choice, upsampling, global residual, padding to a size multiple, init."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 #: Normalisation kinds accepted by :func:`norm_layer`.
 NORM_KINDS = ("batch", "instance", "none")
+
+#: Upsampling kinds of the generators' decoders: the reference's transposed convolution, or
+#: resize-then-convolve with nearest or bilinear resizing (see :func:`upsampling`).
+UPSAMPLE_KINDS = ("transpose", "nearest", "bilinear")
+
+#: Inputs of :func:`residual_output` are kept this far inside (-1, 1), where atanh is finite.
+RESIDUAL_MARGIN = 1e-3
 
 #: Padding modes accepted by :func:`pad_to_multiple`.
 PAD_MODES = ("reflect", "replicate", "constant")
@@ -27,6 +35,79 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm {kind!r}; valid kinds: {', '.join(NORM_KINDS)}")
+
+
+class ResizeConv(nn.Module):
+    """×2 upsampling by resizing, then a 3×3 convolution (reflect padding): no checkerboards.
+
+    A stride-2 transposed convolution adds its kernel's overlaps unevenly, so its outputs
+    carry a period-2 pattern until training removes it (Odena et al. 2016, "Deconvolution
+    and Checkerboard Artifacts"); resizing first spreads every input pixel evenly.
+    The convolution is :attr:`conv`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, mode: str, bias: bool) -> None:
+        super().__init__()
+        self.mode = mode
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, padding_mode="reflect", bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.mode == "nearest":
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        else:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.conv(x)
+
+
+def upsampling(kind: str, in_channels: int, out_channels: int, kernel_size: int, bias: bool) -> nn.Module:
+    """A layer doubling H and W: a transposed conv (``"transpose"``) or :class:`ResizeConv`.
+
+    :param kind: one of :data:`UPSAMPLE_KINDS`. ``"transpose"`` is the reference's
+        ``ConvTranspose2d(kernel_size, stride 2)`` (padding 1, and output padding 1 for an
+        odd kernel), whose weights the reference's ``latest_net_G.pth`` files hold;
+        ``"nearest"`` and ``"bilinear"`` resize and then apply a 3×3 conv
+        (``kernel_size`` is then unused).
+    :raises ValueError: for an unknown ``kind``.
+    """
+    if kind == "transpose":
+        return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=kernel_size, stride=2, padding=1,
+                                  output_padding=kernel_size % 2, bias=bias)
+    if kind in ("nearest", "bilinear"):
+        return ResizeConv(in_channels, out_channels, kind, bias)
+    raise ValueError(f"unknown upsampling {kind!r}; valid kinds: {', '.join(UPSAMPLE_KINDS)}")
+
+
+def residual_output(inputs: Tensor, change: Tensor, margin: float = RESIDUAL_MARGIN) -> Tensor:
+    """``tanh(atanh(inputs) + change)``: the input changed by ``change`` in tanh's pre-activation space.
+
+    A generator ending in this (a *global residual path*) maps an image to itself when
+    ``change`` is 0, and its outputs stay in (-1, 1) like a tanh head's. Inputs are
+    clamped ``margin`` inside (-1, 1) first, and computed in at least float32 (under bf16
+    autocast ``1 - 1e-3`` would round to 1, where atanh is infinite).
+    """
+    dtype = torch.promote_types(inputs.dtype, torch.float32)
+    limit = 1.0 - margin
+    return torch.tanh(torch.atanh(inputs.to(dtype).clamp(-limit, limit)) + change.to(dtype))
+
+
+class GlobalResidual(nn.Module):
+    """Runs ``net`` and returns its input changed by ``net``'s output (:func:`residual_output`)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return residual_output(x, self.net(x))
+
+
+def starts_at_zero(layer: nn.Module) -> nn.Module:
+    """Zero ``layer``'s weight and bias, and mark it so :func:`init_weights` keeps them at zero."""
+    layer.starts_at_zero = True
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
 
 
 def conv_bias(norm: str) -> bool:
@@ -87,11 +168,14 @@ def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:
 def init_weights(module: nn.Module, gain: float = 0.02) -> None:
     """Initialise ``module`` and its children in place (junyanz ``normal`` init).
 
-    Conv, transposed-conv and linear weights ~ N(0, gain), biases 0; BatchNorm weights
-    ~ N(1, gain), biases 0. Other layers keep PyTorch's defaults.
+    Conv, transposed-conv and linear weights ~ N(0, gain), biases 0, except layers marked
+    by :func:`starts_at_zero`, which stay 0; BatchNorm weights ~ N(1, gain), biases 0.
+    Other layers keep PyTorch's defaults.
     """
     for layer in module.modules():
-        if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
+        if getattr(layer, "starts_at_zero", False):
+            starts_at_zero(layer)
+        elif isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
             nn.init.normal_(layer.weight, mean=0.0, std=gain)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from translate.nets.layers import conv_bias, norm_layer
+from translate.nets.layers import conv_bias, norm_layer, upsampling
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -24,6 +24,8 @@ class UnetSkipConnectionBlock(nn.Module):
     :param outer_channels: channels this block returns (before the skip concatenation).
     :param inner_channels: channels after this block's downsampling.
     :param in_channels: channels this block receives; defaults to ``outer_channels``.
+    :param upsample: ``upconv``'s kind: ``"transpose"`` (the reference's 4x4 stride-2
+        transposed conv), ``"nearest"`` or ``"bilinear"`` (resize, then a 3x3 conv).
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class UnetSkipConnectionBlock(nn.Module):
         outermost: bool = False,
         norm: str = "batch",
         dropout: bool = False,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -50,10 +53,10 @@ class UnetSkipConnectionBlock(nn.Module):
         )
         up_in = inner_channels if innermost else inner_channels * 2
         if outermost:
-            up_conv = nn.ConvTranspose2d(up_in, outer_channels, kernel_size=4, stride=2, padding=1)
+            up_conv = upsampling(upsample, up_in, outer_channels, kernel_size=4, bias=True)
             layers = [down_conv, submodule, nn.ReLU(), up_conv, nn.Tanh()]
         else:
-            up_conv = nn.ConvTranspose2d(up_in, outer_channels, kernel_size=4, stride=2, padding=1, bias=bias)
+            up_conv = upsampling(upsample, up_in, outer_channels, kernel_size=4, bias=bias)
             down = [nn.LeakyReLU(0.2), down_conv]
             if not innermost:
                 down += [norm_layer(norm, inner_channels), submodule]
@@ -88,6 +91,14 @@ class UnetGenerator(nn.Module):
     :class:`~translate.nets.layers.PadCrop` for other sizes.
 
     :param norm: ``"batch"`` (pix2pix), ``"instance"`` or ``"none"``.
+    :param upsample: ``"transpose"`` (the reference's layout, which its ``latest_net_G.pth``
+        files load into), ``"nearest"`` or ``"bilinear"``; see
+        :func:`~translate.nets.layers.upsampling`. The innermost level always keeps its
+        transposed conv: at the training size it upsamples a 1×1 code, which resizing
+        would turn into a constant map (zero variance for its norm layer at batch 1, whose
+        running statistics then blow the output up in evaluation mode), while a transposed
+        conv gives each of the four pixels its own kernel tap, without the overlaps that
+        make checkerboards.
     """
 
     def __init__(
@@ -98,6 +109,7 @@ class UnetGenerator(nn.Module):
         ngf: int = 64,
         norm: str = "batch",
         dropout: bool = True,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         if num_downs < 5:
@@ -107,9 +119,11 @@ class UnetGenerator(nn.Module):
         self.min_size = self.size_multiple
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm)
         for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout,
+                                            upsample=upsample)
         for factor in (4, 2, 1):
-            block = UnetSkipConnectionBlock(ngf * factor, ngf * factor * 2, submodule=block, norm=norm)
+            block = UnetSkipConnectionBlock(ngf * factor, ngf * factor * 2, submodule=block, norm=norm,
+                                            upsample=upsample)
         self.model = UnetSkipConnectionBlock(
             out_channels,
             ngf,
@@ -117,6 +131,7 @@ class UnetGenerator(nn.Module):
             submodule=block,
             outermost=True,
             norm=norm,
+            upsample=upsample,
         )
 
     def forward(self, x: Tensor) -> Tensor:

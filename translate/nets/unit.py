@@ -15,6 +15,10 @@ decoders; that is what ties the two domains to one latent space. The layout
              n_up x [nearest x2 upsample, reflect pad 2, 5x5 conv (channels /2), norm, ReLU]
              reflect pad 3, 7x7 conv -> out_channels, tanh
 
+With ``residual`` a decoder's output is a *change* to an image rather than an image: no
+tanh, and the last conv starts at zero; the model adds it to the image that was encoded
+(:func:`translate.nets.layers.residual_output`), so untrained translations are the identity.
+
 Upsampling is nearest-neighbour x2 followed by a 5x5 conv, as UNIT's current reference
 (it avoids the checkerboard artefacts of transposed convs); unlike that reference, the
 upsampling layers use the same ``norm`` as the rest of the network (instance norm by
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from translate.nets.layers import conv_bias, norm_layer
+from translate.nets.layers import conv_bias, norm_layer, starts_at_zero
 from translate.nets.resnet import ResnetBlock
 from translate.options import check_counts
 
@@ -110,6 +114,8 @@ class Decoder(nn.Module):
     :param shared: the module applied first (shared with the other domain's decoder); not
         registered here, see the module docstring. ``None`` means no shared block.
     :param norm: ``"instance"`` (default), ``"batch"`` or ``"none"``.
+    :param residual: output a change to the encoded image instead of an image: no tanh,
+        and the last conv starts at zero (see the module docstring).
     """
 
     def __init__(
@@ -120,6 +126,7 @@ class Decoder(nn.Module):
         n_res: int = 3,
         shared: nn.Module | None = None,
         norm: str = "instance",
+        residual: bool = False,
     ) -> None:
         super().__init__()
         check_counts("Decoder", out_channels=(out_channels, 1), n_up=(n_up, 0), n_res=(n_res, 0))
@@ -136,11 +143,10 @@ class Decoder(nn.Module):
                 nn.ReLU(inplace=True),
             ]
             width //= 2
-        layers += [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(width, out_channels, kernel_size=7),
-            nn.Tanh(),
-        ]
+        head = nn.Conv2d(width, out_channels, kernel_size=7)
+        layers += [nn.ReflectionPad2d(3), starts_at_zero(head) if residual else head]
+        if not residual:
+            layers.append(nn.Tanh())
         self.private = nn.Sequential(*layers)
         object.__setattr__(self, "shared", nn.Identity() if shared is None else shared)  # applied, not owned
         #: Output H and W are the latent's times this.

@@ -105,11 +105,14 @@ class Checkpoint:
     def model_options(self, model_cls: type) -> dict[str, Any]:
         """The model options of ``checkpoint.json``, checked against ``model_cls``.
 
-        Options the model has retired (``model_cls.retired_options``) are dropped; other options
-        the model does not take or values outside its ranges are a :class:`CheckpointError` naming the file.
+        Options the checkpoint predates take the values translate trained with before they existed,
+        the model's :attr:`~translate.models.base.Model.reference_options`. Options the model has
+        retired (``model_cls.retired_options``) are dropped; other options the model does not take
+        or values outside its ranges are a :class:`CheckpointError` naming the file.
         """
         retired = getattr(model_cls, "retired_options", frozenset())
-        options = {key: value for key, value in self.metadata["model_options"].items() if key not in retired}
+        saved = {**getattr(model_cls, "reference_options", {}), **self.metadata["model_options"]}
+        options = {key: value for key, value in saved.items() if key not in retired}
         try:
             check_options(model_cls, options, f"model {self.metadata['model']!r}")
             if "image_size" in options:

@@ -67,6 +67,10 @@ SAMPLE_SET_STEPS = 300
 SAMPLE_SET_IMAGE_SIZE = 64
 
 
+#: ``--preset`` values: translate's defaults, or the reference implementations' training
+#: (each model's :attr:`~translate.models.base.Model.reference_options`).
+PRESETS = ("translate", "reference")
+
 #: Settings that do not change what a run learns, with their defaults. ``None`` in a :class:`TrainConfig`
 #: means "not given": a new run takes the default, a resumed run keeps the value it was started with.
 RESUME_MAY_CHANGE: dict[str, Any] = {
@@ -92,11 +96,14 @@ class TrainConfig:
     Settings of :data:`RESUME_MAY_CHANGE` left ``None`` take their default in a new run and
     the run's own value on resume. ``loggers`` empty means every available logger (``jsonl``
     is always on). ``lr_decay_from`` ``None`` means the model's
-    :attr:`~translate.models.base.Model.lr_decay_from`.
+    :attr:`~translate.models.base.Model.lr_decay_from`. ``preset``
+    ``"reference"`` starts the model options from the model's ``reference_options``;
+    ``model_options`` override them.
     """
 
     model: str = "cyclegan"
     loss: str = "lsgan"
+    preset: str = "translate"
     data: str | None = None
     out: str | None = None
     steps: int | None = None
@@ -226,6 +233,10 @@ class Trainer:
         loss_options = parse_options(objective_cls, config.loss_options, f"objective {config.loss!r}")
         model_options = parse_options(model_cls, config.model_options, f"model {config.model!r}")
         model_options.pop("image_size", None)
+        if config.preset not in PRESETS:
+            raise TrainingError(f"--preset must be one of {', '.join(PRESETS)}, got {config.preset!r}")
+        if config.preset == "reference":
+            model_options = {**model_cls.reference_options, **model_options}
         filled = model_cls.options_from_data(self._data_root(), dict(model_options))
         added = {key: str(value) for key, value in filled.items() if key not in model_options}
         if added:  # what the data decided goes into config.json, so --resume rebuilds the same model
@@ -359,7 +370,8 @@ class Trainer:
     def _saved_config(self, requested: TrainConfig) -> TrainConfig:
         path = self.run_dir / "config.json"
         try:
-            saved = TrainConfig(**json.loads(path.read_text()))
+            # runs from before presets existed trained the reference's way
+            saved = TrainConfig(**{"preset": "reference", **json.loads(path.read_text())})
             saved.plugins = tuple(saved.plugins)
             saved.loggers = None if saved.loggers is None else tuple(saved.loggers)
         except (OSError, ValueError, TypeError) as exc:

@@ -1,0 +1,114 @@
+"""``--preset reference`` trains exactly as translate did before its own defaults; old checkpoints load as trained."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from translate.cli import main
+from translate.convert import Translator
+from translate.options import option_defaults
+from translate.plugins import PluginRegistry
+from translate.train import checkpoint
+from translate.train.trainer import Trainer, TrainConfig, TrainingError
+
+REGISTRY = PluginRegistry()
+#: The options translate trained with before issue #17 gave it its own defaults (the reference
+#: implementations' choices), spelled out: the reference preset must reproduce exactly these.
+BEFORE = {
+    "cyclegan": {"upsample": "transpose", "residual": "false", "lambda_identity": "0.5"},
+    "pix2pix": {"upsample": "transpose"},
+    "unit": {"residual": "false", "lambda_gan": "10"},
+}
+TINY = {"ngf": "8", "ndf": "8"}
+
+
+def settings(tmp_path, name: str, model: str, **overrides) -> TrainConfig:
+    values = dict(model=model, loss="lsgan", out=str(tmp_path / name), steps=3, image_size=32, batch_size=2,
+                  sample_every=10**6, model_options=dict(TINY), loggers=("jsonl",))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def trained(config: TrainConfig) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    trainer = Trainer(config)
+    trainer.train(progress=False)
+    losses = [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()]
+    for line in losses:
+        for key in ("s_per_iter", "images_per_s"):
+            line.pop(key)
+    return trainer.model.state_dict(), losses
+
+
+def test_every_option_a_preset_names_exists_and_differs_from_the_default():
+    for name in REGISTRY.names("model"):
+        model_cls = REGISTRY.model(name)
+        defaults = option_defaults(model_cls)
+        for key, value in model_cls.reference_options.items():
+            assert key in defaults and defaults[key] != value, f"{name}: reference option {key}={value!r}"
+    for name, options in BEFORE.items():
+        assert set(REGISTRY.model(name).reference_options) == set(options), name
+
+
+@pytest.mark.parametrize("model", sorted(BEFORE))
+def test_the_reference_preset_trains_exactly_as_before(tmp_path, model):
+    before_weights, before_losses = trained(settings(tmp_path, "before", model,
+                                                     model_options={**TINY, **BEFORE[model]}))
+    preset_weights, preset_losses = trained(settings(tmp_path, "preset", model, preset="reference"))
+    assert preset_losses == before_losses
+    assert preset_weights.keys() == before_weights.keys()
+    assert all(torch.equal(preset_weights[key], before_weights[key]) for key in before_weights)
+    _, own_losses = trained(settings(tmp_path, "own", model))
+    assert own_losses != before_losses  # translate's defaults train another way
+
+
+def test_the_reference_preset_builds_the_reference_layout_and_options_still_override_it(tmp_path):
+    trainer = Trainer(settings(tmp_path, "run", "cyclegan", preset="reference"))
+    generator = trainer.model.G_AB.net
+    assert isinstance(generator.model[16], nn.ConvTranspose2d) and isinstance(generator.model[-1], nn.Tanh)
+    assert trainer.model.lambda_identity == 0.5
+    mixed = Trainer(settings(tmp_path, "mixed", "cyclegan", preset="reference",
+                             model_options={**TINY, "upsample": "bilinear"}))
+    assert mixed.model.upsample == "bilinear" and mixed.model.residual is False
+    with pytest.raises(TrainingError, match="--preset must be one of translate, reference, got 'paper'"):
+        Trainer(settings(tmp_path, "bad", "cyclegan", preset="paper"))
+
+
+@pytest.mark.parametrize("model", sorted(BEFORE))
+def test_a_checkpoint_from_before_the_new_options_converts_as_it_was_trained(tmp_path, model):
+    """Checkpoints saved before the options existed lack them: they take the reference values."""
+    run = Trainer(settings(tmp_path, "run", model, preset="reference", steps=1)).train(progress=False)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    expected = Translator.load(run, device="cpu").model.translate(images)
+    meta = json.loads((run / checkpoint.METADATA).read_text())
+    for key in REGISTRY.model(model).reference_options:
+        del meta["model_options"][key]
+    (run / checkpoint.METADATA).write_text(json.dumps(meta))
+    assert torch.equal(Translator.load(run, device="cpu").model.translate(images), expected)
+
+
+def test_a_run_started_before_presets_resumes_with_the_reference_options(tmp_path):
+    config = settings(tmp_path, "run", "cyclegan", preset="reference", steps=1)
+    Trainer(config).train(progress=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved.pop("preset") == "reference"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    resumed = Trainer(settings(tmp_path, "run", "cyclegan", steps=2), resume=True)
+    assert resumed.config.preset == "reference" and resumed.model.upsample == "transpose"
+    resumed.train(progress=False)
+
+
+def test_the_command_line_takes_the_preset_and_records_it(tmp_path):
+    args = ["train", "--model", "pix2pix", "--steps", "1", "--image-size", "32", "--model-opt", "ngf=8",
+            "--model-opt", "ndf=8", "--out", str(tmp_path / "run"), "--preset", "reference", "--logger", "jsonl"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert 'preset = "reference"' in (tmp_path / "run" / "config.toml").read_text()
+    meta = json.loads((tmp_path / "run" / "latest" / checkpoint.METADATA).read_text())
+    assert meta["model_options"]["upsample"] == "transpose"
+    refused = CliRunner().invoke(main, ["train", "--preset", "paper"])
+    assert refused.exit_code == 2 and "'paper' is not one of 'translate', 'reference'" in refused.output
