@@ -147,7 +147,7 @@ def test_mode_sets_the_references_defaults_and_single_options_override_them():
 @pytest.mark.parametrize("options,message", [
     ({"mode": "slowcut"}, "'mode' must be cut or fastcut"),
     ({"nce_layers": "4,0"}, "'nce_layers' must be ascending layer indices"),
-    ({"nce_layers": "0,4,99"}, "between 0 and 24"),
+    ({"nce_layers": "0,4,99"}, "between 0 and 23"),
     ({"nce_layers": "a,b"}, "'nce_layers'"),
     ({"generator": "unet_256"}, "ResNet generator"),
     ({"num_patches": 0}, "'num_patches' must be an integer >= 1"),

@@ -22,6 +22,7 @@ REGISTRY = PluginRegistry()
 BEFORE = {
     "cyclegan": {"upsample": "transpose", "residual": "false", "lambda_identity": "0.5"},
     "pix2pix": {"upsample": "transpose"},
+    "cut": {"upsample": "transpose", "residual": "false"},
     "unit": {"residual": "false", "lambda_gan": "10"},
 }
 TINY = {"ngf": "8", "ndf": "8"}

@@ -45,6 +45,11 @@ same image; the same sampled positions for every image of a batch.
 
 Deviations from the reference, and why:
 
+* **A global residual path and resize-then-convolve upsampling** (``residual``, ``upsample``),
+  as translate's CycleGAN and chosen by the same measurements (README, "Learning"): the
+  untrained generator is the identity, and instance norm no longer makes it drop the
+  photo's global brightness and colour, which the colour/tone task is all about.
+  ``reference_options`` (``--preset reference``) restores the reference's ResNet.
 * **No anti-aliased down/upsampling.** The reference's generator blurs before its strided
   convs and after its upsampling; ours is the junyanz ResNet that CycleGAN uses, so
   ``--model-opt generator=...``, the architecture options, reference-weight loading and export
@@ -117,6 +122,7 @@ class CUT(Model):
     #: The heads have their own Adam (same settings), as the reference's ``optimizer_F``.
     optimizer_names = ("generator", "critic", "projection")
     tiny_options = {"ngf": 8, "ndf": 8}
+    reference_options = {"upsample": "transpose", "residual": False}
     option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "lambda_gan": WEIGHT, "lambda_nce": WEIGHT,
                      "num_patches": WIDTH, "projection_dim": WIDTH, "nce_temperature": RATE}
 
@@ -132,6 +138,8 @@ class CUT(Model):
         ndf: int = 64,
         norm: str = "instance",
         dropout: bool = False,
+        upsample: str = "nearest",
+        residual: bool = True,
         lambda_gan: float = 1.0,
         lambda_nce: float | None = None,
         nce_idt: bool | None = None,
@@ -152,6 +160,7 @@ class CUT(Model):
         given = {"lambda_nce": lambda_nce, "nce_idt": nce_idt, "flip_equivariance": flip_equivariance}
         chosen = {key: MODES[self.mode][key] if value is None else value for key, value in given.items()}
         self.direction, self.ngf, self.ndf, self.norm, self.dropout = direction, ngf, ndf, norm, dropout
+        self.upsample, self.residual = upsample, residual
         self.generator = resnet_name(image_size) if generator == "auto" else generator
         self.lambda_gan, self.lambda_nce = lambda_gan, chosen["lambda_nce"]
         self.nce_idt, self.flip_equivariance = chosen["nce_idt"], chosen["flip_equivariance"]
@@ -162,7 +171,8 @@ class CUT(Model):
         if not self.generator.startswith("resnet_"):
             raise OptionError(f"model 'cut' option 'generator': PatchNCE reads the encoder of a ResNet generator "
                               f"(resnet_9blocks or resnet_6blocks), got {self.generator!r}")
-        self.G = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout)
+        self.G = build_translator_net(self.generator, ngf=ngf, norm=norm, dropout=dropout, upsample=upsample,
+                                      residual=residual)
         self.layers = self._parse_layers(nce_layers, len(self.G.net.model))
         self.D = self.add_critic("D", in_channels=3, ndf=ndf, norm=norm)
         self.F = ProjectionHeads(feature_channels(self.G, self.layers), projection_dim) if self.trains else None
