@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -11,6 +12,19 @@ import pytest
 
 #: The console script pip installed next to this Python.
 TRANSLATE = Path(sys.executable).parent / "translate"
+
+
+def pytest_configure(config):
+    """One thread per pytest-xdist worker (``pytest -n 2`` on two cores), for it and what it starts.
+
+    torch's default of one thread per core, in every worker, would oversubscribe the cores;
+    the tests' small networks gain more from two processes than from two threads.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str],
