@@ -54,8 +54,9 @@ def trained_psnr(run: Path, data: Path, size: int) -> float:
 
 
 def train_on_grading(run: Path, data: Path, model: str, steps: int, **options: str) -> float:
-    Trainer(TrainConfig(model=model, loss="lsgan", data=str(data), out=str(run), steps=steps, image_size=GRADING_SIZE,
-                        model_options={**SMALL, **options}, sample_every=10**6, loggers=("jsonl",))).train(progress=False)
+    config = TrainConfig(model=model, loss="lsgan", data=str(data), out=str(run), steps=steps, image_size=GRADING_SIZE,
+                         model_options={**SMALL, **options}, sample_every=10**6, loggers=("jsonl",))
+    Trainer(config).train(progress=False)
     return trained_psnr(run, data, GRADING_SIZE)
 
 

@@ -40,8 +40,9 @@ ResNet generator with instance norm and no dropout (9 blocks from 256 px; 6 belo
 CycleGAN); a 70×70 PatchGAN critic with instance norm (or the objective's energy critic); no
 image pool; Adam 2e-4, β = (0.5, 0.999); batch 1; the critic steps before the generator on
 the same translation (with an objective's ``critic_steps`` > 1, every iteration makes a critic
-step and the generator steps on the first of every ``critic_steps``); the key side of PatchNCE gets no gradient; negatives only from the
-same image; the same sampled positions for every image of a batch.
+step and the generator steps on the first of every ``critic_steps``); the key side of PatchNCE
+gets no gradient; negatives only from the same image; the same sampled positions for every
+image of a batch.
 
 Deviations from the reference, and why:
 
@@ -116,7 +117,7 @@ def check_one_way(direction: str | None) -> None:
 
 
 class CUT(Model):
-    """CUT (``mode=cut``, default) and FastCUT (``mode=fastcut``); defaults follow the reference."""
+    """CUT (``mode=cut``, default) and FastCUT (``mode=fastcut``): the reference's defaults, translate's generator."""
 
     name = "cut"
     #: The heads have their own Adam (same settings), as the reference's ``optimizer_F``.
