@@ -17,15 +17,16 @@ truth's; 1 = as much as the photographs), then the means over seeds. ``--grid`` 
 the held-out crops as input | first and last output of each configuration (first seed)
 | truth. Everything runs in this process, one configuration after the other.
 
-Run (the README's figures; about 1.5 hours each for CycleGAN and UNIT, 1 hour for pix2pix
-on one idle core)::
+Run (the README's figures: 5, 10 and 3 minutes on two idle cores)::
 
-    python benchmarks/learning.py --model cyclegan --seeds 0 1 --grid docs/learning/cyclegan.png
-    python benchmarks/learning.py --model unit --seeds 0 1 --grid docs/learning/unit.png
-    python benchmarks/learning.py --model pix2pix --seeds 0 1 --grid docs/learning/pix2pix.png
+    python benchmarks/learning.py --model cyclegan --model-opt ngf=32 --threads 2 --grid docs/learning/cyclegan.png
+    python benchmarks/learning.py --model unit --model-opt ngf=32 --model-opt ndf=32 --threads 2 \
+        --grid docs/learning/unit.png
+    python benchmarks/learning.py --model pix2pix --model-opt ngf=16 --model-opt ndf=16 --seeds 0 1 --threads 2 \
+        --grid docs/learning/pix2pix.png
 
-Screen cheaply with ``--model-opt ngf=32 --steps 240``; ``--threads`` (default 1) sets
-torch's thread count.
+At the models' full widths one configuration and seed takes 9-16 minutes on one core. Screen
+cheaply with ``--steps 240``; ``--threads`` (default 1) sets torch's thread count.
 """
 
 from __future__ import annotations
