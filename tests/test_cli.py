@@ -111,6 +111,44 @@ def test_convert_a_tree_keeps_paths_and_sizes_and_reports_bad_files(trained_run,
     assert "0 converted, 3 skipped (output exists), 3 failed" in again.stdout
 
 
+#: Runs the command line given as arguments in this process, then reports whether a 64 MiB CPU tensor lies in
+#: memory advised for huge pages (the ``hg`` flag of its mapping in /proc/self/smaps).
+HUGE_PAGE_PROBE = """
+import sys
+from translate.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    assert not exit.code, exit.code
+import torch
+tensor, inside = torch.empty(2**24), False
+for line in open("/proc/self/smaps"):
+    fields = line.split()
+    if not fields[0].endswith(":"):
+        start, end = (int(bound, 16) for bound in fields[0].split("-"))
+        inside = start <= tensor.data_ptr() < end
+    elif inside and fields[0] == "VmFlags:":
+        print("hg" in fields[1:])
+"""
+
+
+def test_convert_backs_large_activations_with_huge_pages(trained_run, tmp_path):
+    """Activations above glibc's mmap threshold are faulted in afresh for every layer; huge pages make
+    that 512 times fewer faults. torch reads the switch once, so the command sets it before importing torch."""
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "in" / "a.png")
+    env = {name: value for name, value in os.environ.items() if name != "THP_MEM_ALLOC_ENABLE"}
+    command = [sys.executable, "-c", HUGE_PAGE_PROBE, "convert", str(trained_run), str(tmp_path / "in"),
+               str(tmp_path / "out")]
+    converted = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert converted.returncode == 0, converted.stderr
+    assert converted.stdout.strip().splitlines()[-1] == "True"
+    assert (tmp_path / "out" / "a.png").exists()
+    helped = subprocess.run([sys.executable, "-c", HUGE_PAGE_PROBE, "--help"], capture_output=True, text=True,
+                            env=env)
+    assert helped.stdout.strip().splitlines()[-1] == "False"  # other commands leave torch's default alone
+
+
 def test_convert_uses_the_direction_in_the_checkpoint_unless_told(trained_run, tmp_path):
     from translate.convert import Translator
 

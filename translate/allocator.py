@@ -1,4 +1,4 @@
-"""Keep freed memory for reuse in a conversion process (glibc's malloc settings).
+"""Memory settings of a conversion process: glibc keeps freed memory for reuse, PyTorch asks for huge pages.
 
 In inference mode a generator frees each activation as soon as the next layer has used
 it. glibc hands blocks above its mmap threshold (adjusted on the fly, 128 KiB to 32 MiB)
@@ -9,12 +9,21 @@ varying from run to run). Fixing the threshold at its maximum and keeping up to 
 of freed heap makes the same blocks serve image after image. Activations larger than
 32 MiB are still mapped afresh, which is why CPU batches stay small
 (:data:`translate.convert.CPU_BATCH_PIXELS`).
+
+Those larger activations are every full-resolution layer of an image above about 360×360 pixels
+(64 channels of float32), and every layer of a 768² tile: each was faulted in 4 KiB at a time,
+and a 1024×768 photo spent half its conversion in the kernel (ResNet-9, whole process: 64 s of
+system time in 130 s). Backing them with transparent huge pages (:func:`huge_pages_for_tensors`)
+cuts the faults 512-fold: 94 s, at the same peak memory (256² images: 4% faster, and 4-9% more peak
+memory for the 2 MiB granules). Turning mmap off altogether was as fast but raised the peak by a third.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import sys
 
 #: ``mallopt`` parameters (``malloc.h``).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -22,6 +31,9 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 << 20
 #: Freed memory at the top of the heap kept rather than returned to the system.
 TRIM_THRESHOLD = 1 << 30
+#: PyTorch's switch for CPU tensors of 2 MiB or more in memory advised for huge pages (``madvise``);
+#: read once, at torch's first allocation (while ``import torch`` runs).
+HUGE_PAGES_SWITCH = "THP_MEM_ALLOC_ENABLE"
 
 
 def keep_freed_memory() -> bool:
@@ -34,3 +46,16 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def huge_pages_for_tensors() -> bool:
+    """Have PyTorch back CPU tensors of 2 MiB and more with transparent huge pages.
+
+    Takes effect only before torch is imported, and only where the kernel grants huge pages on
+    request (``/sys/kernel/mm/transparent_hugepage/enabled`` is ``always`` or ``madvise``, the
+    usual default). A ``THP_MEM_ALLOC_ENABLE`` the user set is left alone. Returns whether the
+    switch is on for this process.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault(HUGE_PAGES_SWITCH, "1")
+    return os.environ.get(HUGE_PAGES_SWITCH) == "1"

@@ -84,9 +84,11 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     Under torchrun every process converts a disjoint share. --backend onnxruntime
     converts through ONNX Runtime at fp32 or int8 (calibrated, refused below --min-psnr).
     """
+    from translate.allocator import huge_pages_for_tensors, keep_freed_memory
+
+    huge_pages_for_tensors()  # before torch is imported: large activations are faulted in 2 MiB at a time
     from tqdm.auto import tqdm
 
-    from translate.allocator import keep_freed_memory
     from translate.convert import Translator, distributed_share
     from translate.data.images import pillow_limit_off
     from translate.outputs import collect_inputs
