@@ -71,9 +71,13 @@ def fresh_copy(run: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(run, tmp_path / "run", symlinks=True, ignore=shutil.ignore_patterns(CACHE_FOLDER)))
 
 
+def pixels_of(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image).astype(np.int16))
+
+
 def pixels(path: Path) -> torch.Tensor:
     with Image.open(path) as image:
-        return torch.from_numpy(np.asarray(image).astype(np.int16))
+        return pixels_of(image)
 
 
 def invoke(*args: str):
@@ -81,11 +85,12 @@ def invoke(*args: str):
 
 
 class Builds:
-    """Counts exports and quantizations (to tell a cache hit from a rebuild)."""
+    """Counts exports, quantizations and graph optimisations (to tell a cache hit from a rebuild)."""
 
     def __init__(self, monkeypatch):
-        self.exports = self.quantizations = 0
+        self.exports = self.quantizations = self.optimizations = 0
         write_onnx, quantize = onnx_backend.write_onnx, onnx_backend.quantize
+        optimize = OnnxRuntimeBackend._optimize
 
         def counted_export(*args, **kwargs):
             self.exports += 1
@@ -95,8 +100,13 @@ class Builds:
             self.quantizations += 1
             return quantize(*args, **kwargs)
 
+        def counted_optimize(*args, **kwargs):
+            self.optimizations += 1
+            return optimize(*args, **kwargs)
+
         monkeypatch.setattr(onnx_backend, "write_onnx", counted_export)
         monkeypatch.setattr(onnx_backend, "quantize", counted_quantize)
+        monkeypatch.setattr(OnnxRuntimeBackend, "_optimize", counted_optimize)
 
 
 # -- int8 and the fidelity gate ---------------------------------------------------------------------
@@ -207,7 +217,7 @@ def test_the_cache_is_reused_and_rebuilt_when_the_weights_change(run_dir, tmp_pa
     builds = Builds(monkeypatch)
     for attempt in range(2):
         Translator.load(run, backend="onnxruntime").convert_folder(source, tmp_path / f"out{attempt}")
-    assert builds.exports == 1
+    assert builds.exports == 1 and builds.optimizations == 1
     assert pixels(tmp_path / "out0" / "x.png").equal(pixels(tmp_path / "out1" / "x.png"))
 
     folder = checkpoint.resolve(run)
@@ -224,12 +234,8 @@ def test_the_cache_is_reused_and_rebuilt_when_the_weights_change(run_dir, tmp_pa
     assert len(list((folder / CACHE_FOLDER).glob("fp32-*.onnx"))) == 2  # one per generator digest
 
 
-@pytest.mark.parametrize("damage", ["flip model bytes", "truncate model", "garble record"])
-def test_a_corrupted_cache_file_is_rebuilt_not_trusted(built_int8, tmp_path, monkeypatch, damage):
-    built, calibration, image, first = built_int8
-    shipped = Path(shutil.copytree(built, tmp_path / "shipped"))
-    entries = sorted((shipped / CACHE_FOLDER).glob("int8-*"))
-    model, record = (next(path for path in entries if path.suffix == suffix) for suffix in (".onnx", ".json"))
+def damage_entry(model: Path, record: Path, damage: str) -> None:
+    """Damage a cache entry (its model file and JSON record) as a crash or a bad disk might."""
     if damage == "flip model bytes":
         data = bytearray(model.read_bytes())
         middle = len(data) // 2
@@ -239,12 +245,41 @@ def test_a_corrupted_cache_file_is_rebuilt_not_trusted(built_int8, tmp_path, mon
         model.write_bytes(model.read_bytes()[:1000])
     else:
         record.write_text(record.read_text()[:-20])
+
+
+@pytest.mark.parametrize("damage", ["flip model bytes", "truncate model", "garble record"])
+@pytest.mark.parametrize("damaged", ["session-int8-*", "*int8-*"])
+def test_a_corrupted_cache_file_is_rebuilt_not_trusted(built_int8, tmp_path, monkeypatch, damage, damaged):
+    """A damaged optimised graph is rebuilt from the intact quantized model; with both damaged, int8 is quantized
+    again (from the intact fp32 export). The rebuilt output is the first one, and the rebuilt entry is trusted."""
+    built, calibration, image, first = built_int8
+    shipped = Path(shutil.copytree(built, tmp_path / "shipped"))
+    entries = sorted((shipped / CACHE_FOLDER).glob(damaged))
+    assert len(entries) == (2 if damaged.startswith("session") else 4)
+    for stem in {path.stem for path in entries}:
+        damage_entry(shipped / CACHE_FOLDER / f"{stem}.onnx", shipped / CACHE_FOLDER / f"{stem}.json", damage)
     builds = Builds(monkeypatch)
     again = Translator.load(shipped, backend="onnxruntime", precision="int8", calibrate=calibration)(image)
-    assert builds.quantizations == 1 and builds.exports == 0  # the fp32 entry was intact
+    assert builds.exports == 0 and builds.quantizations == (0 if damaged.startswith("session") else 1)
+    assert builds.optimizations == 1
     assert again.tobytes() == first.tobytes()
     Translator.load(shipped, backend="onnxruntime", precision="int8", calibrate=calibration)(image)
-    assert builds.quantizations == 1  # the rebuilt entry is trusted again
+    assert builds.optimizations == 1 and builds.quantizations <= 1  # the rebuilt entries are trusted again
+
+
+def test_another_cpu_optimises_the_cached_export_again_without_exporting(run_dir, tmp_path, monkeypatch):
+    """The optimised graph holds the CPU's blocked channel layout: a checkpoint folder shared with a CPU of
+    another vector width (or moved there) gets a graph of its own, and the same outputs."""
+    run = fresh_copy(run_dir, tmp_path)
+    image = Image.effect_noise((40, 24), 40).convert("RGB")
+    builds = Builds(monkeypatch)
+    here = Translator.load(run, backend="onnxruntime")(image)
+    monkeypatch.setattr(onnx_backend, "cpu_identity", lambda: {"machine": "x86_64", "capability": "another"})
+    there = Translator.load(run, backend="onnxruntime")(image)
+    assert (builds.exports, builds.optimizations) == (1, 2)
+    assert pixels_of(here).equal(pixels_of(there))
+    Translator.load(run, backend="onnxruntime")(image)
+    assert builds.optimizations == 2
 
 
 def test_an_unwritable_checkpoint_folder_caches_in_the_users_folder(run_dir, tmp_path, monkeypatch, user_cache):

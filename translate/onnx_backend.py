@@ -13,10 +13,15 @@ images and gated by its PSNR against fp32. Images are padded to the network's mu
 
 Sessions run on the CPU with as many intra-op threads as torch uses (``torch.get_num_threads()``:
 ``OMP_NUM_THREADS`` and ``torch.set_num_threads`` govern both backends alike), one inter-op thread
-and sequential execution. Measured side by side (ResNet-9, batch 4 of 256×256): without ONNX
-Runtime's memory arena, which otherwise keeps the largest batch's activations for good, the peak
-RSS of a conversion drops by about 170 MB at the same speed, so the arena is off; binding inputs
-and outputs (``io_binding``) was no faster than passing numpy arrays that share the tensors' memory.
+and sequential execution. They load the graph ONNX Runtime optimised for this CPU (fused operators,
+the blocked channel layout of its vector width), cached beside the portable export: optimising at
+every load kept two more copies of the weights (ResNet-9: +90 MB, 0.17 s instead of 0.07 s).
+Measured side by side (ResNet-9, 256×256 and 1024×768 photos, whole processes): ONNX Runtime's
+memory arena keeps the largest image's activations for good (+170 MB at 256²; +1.2 GiB after one
+768² tile without the memory pattern), so it is off. Without the memory pattern (one block for a
+run's activations, mapped afresh for each run) 256² images fault in half as many pages, but 768²
+tiles four times as many and convert 15% slower, so it stays on. Binding inputs and outputs (``io_binding``) was no faster than passing
+numpy arrays that share the tensors' memory.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import hashlib
 import importlib.util
 import itertools
 import os
+import platform
 import tempfile
 import time
 from pathlib import Path
@@ -165,15 +171,47 @@ class OnnxRuntimeBackend:
                 network = exportable_network(self.model, **condition)
             except OptionError as exc:
                 raise TranslateError(f"--backend onnxruntime: {exc}") from None
-            digest = weights_digest(network)
-            build = self._int8_model if self.precision == "int8" else self._fp32_model
-            self._sessions[name] = PaddedSession(self._new_session(build(network, digest, name)), network)
+            self._sessions[name] = PaddedSession(self._optimized_session(network, name), network)
         return self._sessions[name]
+
+    def _optimized_session(self, network: ExportableGenerator, name: str) -> Any:
+        """A session of ``network`` from its graph as optimised for this CPU, cached or built.
+
+        The portable model (exported; int8: quantized and gated) is built or read only when the
+        optimised graph is not in the cache. int8's fidelity is recorded with both, and checked
+        against ``min_psnr`` whichever is used.
+        """
+        digest = weights_digest(network)
+        entry_name = f"session-{self.precision}-{digest[:16]}"
+        key = {**self._portable_key(digest), "optimized_for": cpu_identity()}
+        cached = self.cache.load(entry_name, key)
+        fidelity = _recorded_fidelity(cached.info) if cached is not None else None
+        if cached is not None and (fidelity is not None or self.precision == "fp32"):
+            self.report(f"{self.precision} model of {name} from the cache: {cached.path}"
+                        + (f"; {fidelity.describe()}" if fidelity else ""))
+            if fidelity is not None:
+                check_fidelity(fidelity, self.min_psnr)
+            return self._new_session(cached.path, optimized=True)
+        if self.precision == "int8":
+            model, fidelity = self._int8_model(network, digest, name)
+        else:
+            model = self._fp32_model(network, digest, name)
+        optimized = self._optimize(model)
+        path = self.cache.store(entry_name, key, optimized, **({"psnr": fidelity.psnr} if fidelity else {}))
+        return self._new_session(path or optimized, optimized=True)
+
+    def _portable_key(self, digest: str) -> dict[str, Any]:
+        """The cache key of the portable model of the network with weights ``digest`` at this precision."""
+        key = {"network": digest, "precision": self.precision, "versions": versions()}
+        if self.precision == "int8":
+            inputs = self._calibration_set()
+            key |= {"recipe": RECIPE,
+                    "calibration": {"images": len(inputs), "tile": self.tile, "sha256": inputs_digest(inputs)}}
+        return key
 
     def _fp32_model(self, network: ExportableGenerator, digest: str, name: str) -> bytes:
         """The exported model of ``network``, from the cache or exported (and cached)."""
-        key = {"network": digest, "precision": "fp32", "versions": versions()}
-        entry_name = f"fp32-{digest[:16]}"
+        entry_name, key = f"fp32-{digest[:16]}", {"network": digest, "precision": "fp32", "versions": versions()}
         cached = self.cache.load(entry_name, key)
         if cached is not None:
             self.report(f"fp32 model of {name} from the cache: {cached.path}")
@@ -188,12 +226,11 @@ class OnnxRuntimeBackend:
                     + (f" (cached as {path})" if path else ""))
         return model
 
-    def _int8_model(self, network: ExportableGenerator, digest: str, name: str) -> bytes:
-        """The int8 model of ``network`` for the calibration images, from the cache or built; gated."""
+    def _int8_model(self, network: ExportableGenerator, digest: str, name: str) -> tuple[bytes, Fidelity]:
+        """The int8 model of ``network`` for the calibration images and its fidelity, from the cache or built;
+        refused (:class:`translate.quantize.FidelityError`) below ``min_psnr``."""
+        entry_name, key = f"int8-{digest[:16]}", self._portable_key(digest)
         inputs = self._calibration_set()
-        key = {"network": digest, "precision": "int8", "versions": versions(), "recipe": RECIPE,
-               "calibration": {"images": len(inputs), "tile": self.tile, "sha256": inputs_digest(inputs)}}
-        entry_name = f"int8-{digest[:16]}"
         cached = self.cache.load(entry_name, key)
         fidelity = _recorded_fidelity(cached.info) if cached is not None else None
         if cached is not None and fidelity is not None:
@@ -214,7 +251,7 @@ class OnnxRuntimeBackend:
                         f"in {quantized.quantization_seconds:.0f} s" + (f" (cached as {path})" if path else "")
                         + f"; {fidelity.describe()}")
         check_fidelity(fidelity, self.min_psnr)
-        return model
+        return model, fidelity
 
     def _calibration_set(self, sources: list[Path] | None = None) -> list[Tensor]:
         """The int8 calibration inputs: from ``calibrate``, else from ``sources`` (read once)."""
@@ -233,14 +270,37 @@ class OnnxRuntimeBackend:
                                      "can be read; pass --calibrate DIR")
         return self._calibration
 
-    def _new_session(self, model: bytes) -> Any:
+    def _session_options(self) -> Any:
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only
-        options.enable_cpu_mem_arena = False  # the arena keeps the largest batch's activations for good
-        return self.ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        options.enable_cpu_mem_arena = False  # it would keep the largest image's activations for good
+        return options
+
+    def _new_session(self, model: bytes | Path, optimized: bool = False) -> Any:
+        """A CPU session of ``model`` (bytes or a file); ``optimized``: a graph :meth:`_optimize` wrote."""
+        options = self._session_options()
+        if optimized:
+            options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        source = str(model) if isinstance(model, Path) else model
+        return self.ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+    def _optimize(self, model: bytes) -> bytes:
+        """``model``'s graph as ONNX Runtime optimises it for this CPU (``ORT_ENABLE_ALL``: fused
+        operators and the blocked channel layout of the CPU's vector width)."""
+        options = self._session_options()
+        with tempfile.TemporaryDirectory(prefix="translate-optimize-") as folder:
+            options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
+            self.ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            return Path(options.optimized_model_filepath).read_bytes()
+
+
+def cpu_identity() -> dict[str, str]:
+    """What a graph optimised by :meth:`OnnxRuntimeBackend._optimize` depends on besides the versions:
+    the blocked channel layout follows the CPU's vector width (16 floats with AVX-512, else 8)."""
+    return {"machine": platform.machine(), "capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def _recorded_fidelity(info: dict[str, Any]) -> Fidelity | None:

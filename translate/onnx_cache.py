@@ -1,10 +1,12 @@
 """Built ONNX models cached beside the checkpoint they come from, keyed by everything they depend on.
 
 An entry is two files, ``NAME.onnx`` and ``NAME.json``, one entry per network and precision
-(``int8-<weights digest>``): calibrating on other images replaces the int8 entry, so the cache
-holds at most one fp32 and one int8 model per generator. The JSON holds the key (the network's
-weights digest, the precision, the onnx/onnxruntime/torch versions, the calibration settings and
-images), the SHA-256 of the ``.onnx`` file and what was measured while building it (the int8
+(``int8-<weights digest>``) for the portable model, and one (``session-int8-<weights digest>``) for
+its graph as ONNX Runtime optimised it for the CPU it last ran on, which sessions load. Calibrating
+on other images (or running on a CPU of another vector width) replaces an entry, so the cache holds
+at most two fp32 and two int8 models per generator. The JSON holds the key (the network's weights
+digest, the precision, the onnx/onnxruntime/torch versions, the calibration settings and images;
+for an optimised graph also the CPU), the SHA-256 of the ``.onnx`` file and what was measured while building it (the int8
 fidelity). An entry is used only when its JSON parses, its key equals the wanted key and the model
 file's SHA-256 matches; anything else (a missing, truncated, corrupted or stale file) is built again
 and replaces it. Both files are written to a temporary file and renamed, the model first and the
