@@ -14,8 +14,10 @@ says nothing about it), builds a folder of 256×256 photo crops, then converts t
   and reports the PSNR of int8 against ONNX Runtime fp32 on the photos not used for calibration;
 * with the fastest eager precision on ``--scale`` times more images (does throughput hold?);
 
-then runs the naive loop and each converter again, each in a fresh process (ONNX Runtime from
-its cache), reporting whole-process images/s and peak RSS (VmHWM); translates one 4096×4096
+then runs the naive loop and each converter again, each in a fresh process (``translate convert``
+as the console script runs it; ONNX Runtime from its cache), reporting whole-process images/s,
+peak RSS (VmHWM) and system time, on the 256×256 crops and on ``--large-images`` photos of
+1024×768 (converted in two 768² tiles; the naive loop translates them whole); translates one 4096×4096
 image by tiling in a fresh process, reporting its peak RSS, and a 9500×9500 PNG (90 megapixels,
 accepted with ``--max-pixels``) with a small generator, where memory is the image buffers': peak
 RSS against the 8-bit image's size. ``--rounds N`` repeats the in-process naive/fp32/ONNX Runtime
@@ -29,8 +31,9 @@ model (threads, temporary files, page faults) stays visible.
 
 Run: ``python benchmarks/convert.py`` (``--images 64 --scale 10 --train-steps 300`` are the
 defaults; takes about 45 minutes on 2 AVX2 cores); ``--rows one-thread`` runs the one-thread row
-alone. A quick check that it runs:
-``python benchmarks/convert.py --images 4 --scale 1 --train-steps 2 --one-thread-images 2 --pairs 1``.
+alone, ``--rows large`` the large-photo rows. A quick check that it runs:
+``python benchmarks/convert.py --images 4 --scale 1 --train-steps 2 --one-thread-images 2 --pairs 1
+--large-images 1``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -194,33 +198,67 @@ FRESH = {
     "onnxruntime int8": ["--backend", "onnxruntime", "--precision", "int8", "--min-psnr", "0"],
 }
 
+#: ``translate convert`` as the console script runs it (torch not imported before the command
+#: starts), then VmHWM as JSON: ru_maxrss would carry the parent's over across fork and exec.
+CLI_SCRIPT = """
+import json, sys
+from translate.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    if exit.code:
+        raise
+print(json.dumps({"vmhwm_kib": next(int(line.split()[1]) for line in open("/proc/self/status")
+                                    if line.startswith("VmHWM"))}))
+"""
 
-def fresh_process(converter: str, run: Path, source: Path, target: Path) -> tuple[float, float]:
-    """Whole-process seconds and peak RSS (GiB) of converting ``source`` in a new process."""
-    command = [sys.executable, __file__, "--child", converter, str(run), str(source), str(target)]
+
+def fresh_process(converter: str, run: Path, source: Path, target: Path) -> tuple[float, float, float]:
+    """Whole-process seconds, peak RSS (GiB) and system seconds of converting ``source`` in a new process."""
+    if FRESH[converter] is None:
+        command = [sys.executable, __file__, "--child", converter, str(run), str(source), str(target)]
+    else:
+        command = [sys.executable, "-c", CLI_SCRIPT, "convert", str(run), str(source), str(target), "--overwrite",
+                   *FRESH[converter]]
+    system_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    system = resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime - system_before
     if result.returncode != 0:
         raise SystemExit(f"{converter} in a fresh process failed:\n{result.stderr[-2000:]}")
-    return seconds, json.loads(result.stdout.strip().splitlines()[-1])["vmhwm_kib"] / 2**20
+    return seconds, json.loads(result.stdout.strip().splitlines()[-1])["vmhwm_kib"] / 2**20, system
 
 
 def child(converter: str, run: str, source: str, target: str) -> None:
-    """The fresh process of :func:`fresh_process`: convert, then print VmHWM as JSON."""
-    if FRESH[converter] is None:
-        naive(Path(run), Path(source), Path(target))
-    else:
-        from translate.cli import main as cli
-
-        try:
-            cli(["convert", run, source, target, "--overwrite", *FRESH[converter]], standalone_mode=False)
-        except SystemExit as exit:
-            if exit.code:
-                raise
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
+    """The naive loop's fresh process of :func:`fresh_process`: convert, then print VmHWM as JSON."""
+    naive(Path(run), Path(source), Path(target))
     vmhwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
     print(json.dumps({"vmhwm_kib": vmhwm}))
+
+
+def fresh_rows(run: Path, source: Path, count: int, work: Path, what: str) -> None:
+    """Every converter of :data:`FRESH` on ``source`` in a fresh process: images/s, ratio, peak RSS, system time."""
+    print(f"fresh processes on {count} {what} (whole process: start, load, convert; onnxruntime from its cache):",
+          flush=True)
+    whole: dict[str, float] = {}
+    for converter in FRESH:
+        whole[converter], peak, system = fresh_process(converter, run, source, work / "fresh-out")
+        print(f"  {converter:<21} {count / whole[converter]:6.2f} img/s   "
+              f"{whole['naive loop'] / whole[converter]:4.2f}x naive   peak RSS {peak:.2f} GiB   "
+              f"system {system:5.1f} s", flush=True)
+
+
+def large_photo_rows(run: Path, work: Path, count: int) -> None:
+    """The fresh-process rows on ``count`` photos of 1024×768, which translate converts in two 768² tiles
+    (the naive loop whole); int8 is calibrated on them first."""
+    folder = work / "large-photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [load_photo(name) for name in TRAIN_PHOTOS + TEST_PHOTOS]
+    for index in range(count):
+        photos[index % len(photos)].convert("RGB").resize((1024, 768)).save(folder / f"{index:03d}.png")
+    onnxruntime(run, folder, "int8")
+    fresh_rows(run, folder, count, work, "photos of 1024x768")
 
 
 def tiled_peak_rss(run: Path, work: Path, precision: str) -> float:
@@ -262,7 +300,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of the main rows (best kept)")
     parser.add_argument("--one-thread-images", type=int, default=50, help="images in the one-thread row")
     parser.add_argument("--pairs", type=int, default=2, help="alternated naive/translate pairs (one-thread row)")
-    parser.add_argument("--rows", choices=["all", "one-thread"], default="all", help="which rows to run")
+    parser.add_argument("--large-images", type=int, default=8, help="photos of 1024x768 in the large-photo rows")
+    parser.add_argument("--rows", choices=["all", "one-thread", "large"], default="all", help="which rows to run")
     parser.add_argument("--child", nargs=4, metavar=("CONVERTER", "RUN", "SRC", "DST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -276,6 +315,8 @@ def main() -> None:
         work = Path(tmp)
         run, small = work / "run", work / "small"
         make_checkpoint(run, work, args.train_steps)
+        if args.rows == "large":
+            return large_photo_rows(run, work, args.large_images)
         one_thread_row(run, work, args.one_thread_images, args.pairs)
         if args.rows == "one-thread":
             return
@@ -320,12 +361,7 @@ def main() -> None:
         else:
             print("translate bf16          not run: this CPU has no bf16 instructions (far slower than fp32)")
 
-        print("fresh processes (whole process: start, load, convert; onnxruntime from its cache):", flush=True)
-        whole = {}
-        for converter in FRESH:
-            whole[converter], peak = fresh_process(converter, run, small, work / "fresh-out")
-            print(f"  {converter:<21} {rate(args.images, whole[converter]):6.2f} img/s   "
-                  f"{whole['naive loop'] / whole[converter]:4.2f}x naive   peak RSS {peak:.2f} GiB", flush=True)
+        fresh_rows(run, small, args.images, work, "256x256 photo crops")
 
         make_images(work / "large", args.images * args.scale)
         large_rate = rate(args.images * args.scale, translate_folder(
@@ -335,6 +371,7 @@ def main() -> None:
         print(f"4096x4096 by tiling, {fastest}: peak RSS {tiled_peak_rss(run, work, fastest):.2f} GiB", flush=True)
         peak, image = huge_image_peak_rss(work)
         print(f"9500x9500 PNG, small generator: peak RSS {peak:.2f} GiB ({peak / image:.1f}x the 8-bit image)")
+        large_photo_rows(run, work, args.large_images)
 
 
 if __name__ == "__main__":
