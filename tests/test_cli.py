@@ -134,7 +134,8 @@ for line in open("/proc/self/smaps"):
 
 def test_convert_backs_large_activations_with_huge_pages(trained_run, tmp_path):
     """Activations above glibc's mmap threshold are faulted in afresh for every layer; huge pages make
-    that 20 times fewer faults on 768² tiles. torch reads the switch once, so the command sets it before importing torch."""
+    that 20 times fewer faults on 768² tiles. torch reads the switch once, so the command sets it
+    before importing torch."""
     (tmp_path / "in").mkdir()
     Image.new("RGB", (40, 30), "red").save(tmp_path / "in" / "a.png")
     env = {name: value for name, value in os.environ.items() if name != "THP_MEM_ALLOC_ENABLE"}
