@@ -182,8 +182,8 @@ class OnnxRuntimeBackend:
         against ``min_psnr`` whichever is used.
         """
         digest = weights_digest(network)
-        entry_name = f"session-{self.precision}-{digest[:16]}"
-        key = {**self._portable_key(digest), "optimized_for": cpu_identity()}
+        entry_name, portable_key = f"session-{self.precision}-{digest[:16]}", self._portable_key(digest)
+        key = {**portable_key, "optimized_for": cpu_identity()}
         cached = self.cache.load(entry_name, key)
         fidelity = _recorded_fidelity(cached.info) if cached is not None else None
         if cached is not None and (fidelity is not None or self.precision == "fp32"):
@@ -193,7 +193,7 @@ class OnnxRuntimeBackend:
                 check_fidelity(fidelity, self.min_psnr)
             return self._new_session(cached.path, optimized=True)
         if self.precision == "int8":
-            model, fidelity = self._int8_model(network, digest, name)
+            model, fidelity = self._int8_model(network, digest, portable_key, name)
         else:
             model = self._fp32_model(network, digest, name)
         optimized = self._optimize(model)
@@ -226,11 +226,11 @@ class OnnxRuntimeBackend:
                     + (f" (cached as {path})" if path else ""))
         return model
 
-    def _int8_model(self, network: ExportableGenerator, digest: str, name: str) -> tuple[bytes, Fidelity]:
-        """The int8 model of ``network`` for the calibration images and its fidelity, from the cache or built;
-        refused (:class:`translate.quantize.FidelityError`) below ``min_psnr``."""
-        entry_name, key = f"int8-{digest[:16]}", self._portable_key(digest)
-        inputs = self._calibration_set()
+    def _int8_model(self, network: ExportableGenerator, digest: str, key: dict[str, Any],
+                    name: str) -> tuple[bytes, Fidelity]:
+        """The int8 model of ``network`` (cache key ``key``) for the calibration images and its fidelity, from
+        the cache or built; refused (:class:`translate.quantize.FidelityError`) below ``min_psnr``."""
+        entry_name, inputs = f"int8-{digest[:16]}", self._calibration_set()
         cached = self.cache.load(entry_name, key)
         fidelity = _recorded_fidelity(cached.info) if cached is not None else None
         if cached is not None and fidelity is not None:
