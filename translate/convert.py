@@ -88,9 +88,9 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
     return model
 
 
-#: Largest side translated whole. A 768² ResNet-9 pass in inference mode raises a process's peak memory
-#: by about 1.2 GiB at fp32 (measured; a 1024×768 image converted whole would need about 1.5 GiB), which
-#: keeps a 4096² conversion at about 1.7 GiB of peak memory (benchmarks/convert.py).
+#: Largest side translated whole. A 768² ResNet-9 pass in inference mode raised a process's peak memory
+#: by about 1.2 GiB at fp32 (activations grow with the pixels), which keeps a 4096² conversion at about
+#: 1.7 GiB of peak memory (benchmarks/convert.py).
 DEFAULT_TILE = 768
 
 #: Most pixels a batch holds on a CPU (256²: one 256×256 image, or four of 128×128). Larger batches
