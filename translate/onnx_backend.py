@@ -200,10 +200,12 @@ class OnnxRuntimeBackend:
         path = self.cache.store(entry_name, key, optimized, **({"psnr": fidelity.psnr} if fidelity else {}))
         return self._new_session(path or optimized, optimized=True)
 
-    def _portable_key(self, digest: str) -> dict[str, Any]:
-        """The cache key of the portable model of the network with weights ``digest`` at this precision."""
-        key = {"network": digest, "precision": self.precision, "versions": versions()}
-        if self.precision == "int8":
+    def _portable_key(self, digest: str, precision: str | None = None) -> dict[str, Any]:
+        """The cache key of the portable model of the network with weights ``digest`` at ``precision``
+        (default: this backend's)."""
+        precision = precision or self.precision
+        key = {"network": digest, "precision": precision, "versions": versions()}
+        if precision == "int8":
             inputs = self._calibration_set()
             key |= {"recipe": RECIPE,
                     "calibration": {"images": len(inputs), "tile": self.tile, "sha256": inputs_digest(inputs)}}
@@ -211,7 +213,7 @@ class OnnxRuntimeBackend:
 
     def _fp32_model(self, network: ExportableGenerator, digest: str, name: str) -> bytes:
         """The exported model of ``network``, from the cache or exported (and cached)."""
-        entry_name, key = f"fp32-{digest[:16]}", {"network": digest, "precision": "fp32", "versions": versions()}
+        entry_name, key = f"fp32-{digest[:16]}", self._portable_key(digest, "fp32")
         cached = self.cache.load(entry_name, key)
         if cached is not None:
             self.report(f"fp32 model of {name} from the cache: {cached.path}")
