@@ -402,3 +402,45 @@ def test_int8_without_calibration_images_is_a_clear_error(run_dir, tmp_path):
     (source / "broken.png").write_text("not an image")
     with pytest.raises(TranslateError, match="none that can be read; pass --calibrate DIR"):
         translator.convert_folder(source, tmp_path / "out")
+
+
+# -- memory ------------------------------------------------------------------------------------------
+
+
+def test_a_folder_conversion_drops_the_pytorch_weights_and_another_condition_reloads_them(run_dir, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    image = Image.effect_noise((40, 32), 40).convert("RGB")
+    image.save(source / "a.png")
+    translator = Translator.load(run_dir, backend="onnxruntime")
+    assert translator.convert_folder(source, tmp_path / "out", direction="AtoB").ok
+    assert all(parameter.is_meta for parameter in translator.runtime.model.parameters())
+    pytorch = Translator.load(run_dir, device="cpu")
+    for direction in ("AtoB", "BtoA"):  # the built session still converts; the other direction reloads
+        assert (pixels_of(translator(image, direction=direction))
+                - pixels_of(pytorch(image, direction=direction))).abs().max() <= 1, direction
+    assert not any(parameter.is_meta for parameter in translator.runtime.model.parameters())
+
+
+def test_the_heap_a_sessions_first_run_of_a_size_left_is_handed_back(run_dir, monkeypatch):
+    """The first run of a size allocates activations one by one; later runs take one block."""
+    releases = []
+    monkeypatch.setattr(onnx_backend, "release_free_memory", lambda: releases.append(True))
+    translator = Translator.load(run_dir, backend="onnxruntime")
+    for size in [(1, 3, 32, 32), (1, 3, 32, 32), (2, 3, 32, 32), (1, 3, 48, 32), (1, 3, 48, 32)]:
+        translator.translate_batch(torch.rand(size) * 2 - 1)
+    assert len(releases) == 3
+
+
+def test_only_the_pytorch_backend_keeps_freed_memory_for_reuse(run_dir, tmp_path, monkeypatch):
+    """ONNX Runtime takes an image's activations in one block per run: kept heap would only raise its peak."""
+    from translate import allocator
+
+    kept = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: kept.append(True) or True)
+    (tmp_path / "in").mkdir()
+    Image.effect_noise((40, 32), 40).convert("RGB").save(tmp_path / "in" / "a.png")
+    for backend in ("onnxruntime", "torch"):
+        result = invoke("convert", run_dir, tmp_path / "in", tmp_path / backend, "--backend", backend)
+        assert result.exit_code == 0, result.output
+        assert len(kept) == (backend == "torch"), backend

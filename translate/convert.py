@@ -159,22 +159,26 @@ class Translator:
                 )
             model, metadata = reference_model(checkpoint_or_run, arch)
             return cls._on_backend(backend, model, Path(checkpoint_or_run).parent, metadata, device, precision,
-                                   options)
+                                   options, reload=lambda: reference_model(checkpoint_or_run, arch)[0])
         if arch is not None:
             raise TranslateError(f"--arch is for reference .pth files only; '{checkpoint_or_run}' is a checkpoint")
+        registry = registry or PluginRegistry()
         saved = checkpoint.load(checkpoint_or_run)
-        model = model_from_checkpoint(saved, registry or PluginRegistry())
-        return cls._on_backend(backend, model, saved.path, saved.metadata, device, precision, options)
+        model = model_from_checkpoint(saved, registry)
+        folder = saved.path  # not ``saved``: its weights are mapped from the file while it lives
+        return cls._on_backend(backend, model, folder, saved.metadata, device, precision, options,
+                               reload=lambda: model_from_checkpoint(checkpoint.load(folder), registry))
 
     @classmethod
     def _on_backend(cls, backend: str, model: Model, folder: Path, metadata: dict[str, Any], device: str,
-                    precision: str, options: dict[str, Any]) -> "Translator":
-        """A translator of ``model`` (loaded from ``folder``) running on PyTorch or ONNX Runtime."""
+                    precision: str, options: dict[str, Any], reload: Callable[[], Model]) -> "Translator":
+        """A translator of ``model`` (loaded from ``folder``; ``reload`` loads it again) running on PyTorch
+        or ONNX Runtime."""
         if backend == "onnxruntime":
             from translate.onnx_backend import onnxruntime_translator_options
 
             return cls(model, torch.device("cpu"), metadata,
-                       **onnxruntime_translator_options(model, folder, device, precision, options))
+                       **onnxruntime_translator_options(model, folder, device, precision, options, reload))
         if backend != "torch":
             raise TranslateError(f"--backend must be torch or onnxruntime, got {backend!r}")
         return cls(model, resolve_device(device), metadata, precision=precision, **options)

@@ -98,7 +98,8 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
         check_tiling(tile, tile_overlap)
     except ValueError as exc:
         raise UserError(f"--tile {tile} --tile-overlap {tile_overlap}: {exc}") from None
-    keep_freed_memory()  # activations freed layer by layer are reused, not faulted in afresh for every image
+    if backend == "torch":  # ONNX Runtime takes an image's activations in one block, mapped afresh for each run
+        keep_freed_memory()  # activations freed layer by layer are reused, not faulted in afresh for every image
     base, sources = collect_inputs(src)
     source_dir, target_dir = base.resolve(), Path(dst).resolve()
     if not allow_inside_input and (target_dir == source_dir or source_dir in target_dir.parents):
