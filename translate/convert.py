@@ -147,7 +147,8 @@ class Translator:
         ``overlap`` (tile overlap, default 64), ``compile`` (``torch.compile``).
         ``backend="onnxruntime"`` translates through ONNX Runtime on the CPU at ``precision``
         ``fp32`` or ``int8``, with the options ``calibrate``, ``calibration_images``, ``min_psnr``
-        and ``report`` of :class:`translate.onnx_backend.OnnxRuntimeBackend`.
+        and ``report`` of :class:`translate.onnx_backend.OnnxRuntimeBackend`; its ``model`` holds no
+        weights (meta device) once :meth:`convert_folder` has built the sessions.
         """
         from translate.reference_weights import REFERENCE_SUFFIXES, reference_model
 
