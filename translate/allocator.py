@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from typing import Any
@@ -65,6 +66,7 @@ def release_free_memory() -> bool:
     return True
 
 
+@functools.cache
 def _glibc_function(name: str) -> Any:
     """The C library's function ``name``, or ``None`` where it has none (not glibc)."""
     try:
