@@ -6,8 +6,8 @@ its graph as ONNX Runtime optimised it for the CPU it last ran on, which session
 on other images (or running on a CPU of another vector width) replaces an entry, so the cache holds
 at most two fp32 and two int8 models per generator. The JSON holds the key (the network's weights
 digest, the precision, the onnx/onnxruntime/torch versions, the calibration settings and images;
-for an optimised graph also the CPU), the SHA-256 of the ``.onnx`` file and what was measured while building it (the int8
-fidelity). An entry is used only when its JSON parses, its key equals the wanted key and the model
+for an optimised graph also the CPU), the SHA-256 of the ``.onnx`` file and what was measured while
+building it (the int8 fidelity). An entry is used only when its JSON parses, its key equals the wanted key and the model
 file's SHA-256 matches; anything else (a missing, truncated, corrupted or stale file) is built again
 and replaces it. Both files are written to a temporary file and renamed, the model first and the
 JSON last, so a killed run leaves a complete entry or one that is rebuilt, never one that is trusted
