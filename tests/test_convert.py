@@ -22,7 +22,7 @@ from translate.convert import Translator
 from translate.data.images import DEFAULT_MAX_PIXELS, normalize, quantize
 from translate.errors import TranslateError
 from translate.outputs import collect_inputs, plan_jobs, shard
-from translate.tiling import tile_starts, translate_tiled
+from translate.tiling import tile_layout, translate_tiled
 from translate.train.trainer import Trainer, TrainConfig
 
 
@@ -137,11 +137,21 @@ def test_bf16_output_stays_close_to_fp32(run_dir):
     assert difference.abs().float().mean() < 4
 
 
-def test_tile_starts_cover_the_image_with_the_overlap():
-    assert tile_starts(100, 128, 16) == [0]
-    starts = tile_starts(300, 128, 32)
-    assert starts[0] == 0 and starts[-1] == 300 - 128
-    assert all(b - a <= 128 - 32 for a, b in zip(starts, starts[1:]))
+def test_tile_layout_covers_the_image_with_the_fewest_smallest_tiles():
+    assert tile_layout(100, 128, 16) == ([0], 100)
+    assert tile_layout(1024, 768, 64) == ([0, 480], 544)  # a 1024x768 photo: 1.06x its pixels, not 1.5x
+    for tile, overlap in [(64, 0), (64, 16), (100, 31), (128, 32)]:
+        for multiple in (1, 4, 32):
+            for length in range(1, 400):
+                starts, size = tile_layout(length, tile, overlap, multiple)
+                assert starts[0] == 0 and starts[-1] + size == length and size <= min(tile, length)
+                assert all(0 < b - a <= size - overlap for a, b in zip(starts, starts[1:]))
+                if length > tile:
+                    fewest = -(-(length - overlap) // (tile - overlap))
+                    assert len(starts) == fewest
+                    smallest = -(-(length + (fewest - 1) * overlap) // fewest)
+                    aligned = -(-smallest // multiple) * multiple
+                    assert size == (aligned if aligned <= tile else smallest)
 
 
 def test_tiled_translation_matches_whole_translation_away_from_seams(translator):
@@ -168,6 +178,16 @@ def test_large_images_go_through_tiles(run_dir):
     translator._forward = lambda x, **c: seen.append(tuple(x.shape[-2:])) or forward(x, **c)
     assert translator(Image.new("RGB", (150, 100))).size == (150, 100)
     assert max(seen) <= (64, 64) and len(seen) == 3 * 2
+
+
+def test_an_image_just_over_the_tile_size_is_tiled_in_halves_of_the_generators_multiple(run_dir):
+    translator = Translator.load(run_dir, device="cpu", tile=96, overlap=8)
+    assert translator.tile_multiple == 4  # a ResNet generator halves the size twice
+    seen = []
+    forward = translator._forward
+    translator._forward = lambda x, **c: seen.append(tuple(x.shape[-2:])) or forward(x, **c)
+    assert translator(Image.new("RGB", (130, 96))).size == (130, 96)
+    assert seen == [(96, 72), (96, 72)]  # not two tiles of 96x96: 1.1x the image's pixels rather than 1.5x
 
 
 def test_inputs_may_be_a_file_or_a_glob(tmp_path):

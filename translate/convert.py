@@ -39,6 +39,7 @@ from translate.data.images import (
 from translate.errors import TranslateError, first_line
 from translate.files import remove_stale_partials
 from translate.models.base import Model
+from translate.options import OptionError
 from translate.outputs import Job, plan_jobs, save_atomically, shard
 from translate.plugins import PluginRegistry
 from translate.precision import autocast, check_precision, warn_if_slow
@@ -106,6 +107,16 @@ def distributed_share() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def generator_multiple(model: Model) -> int:
+    """The size multiple of ``model``'s generator (:meth:`Model.inference_network`): inputs of that
+    multiple run without padding. 1 for a model that translates with more than one generator call."""
+    condition = next(iter(model.conversion_targets().values()), {})
+    try:
+        return getattr(model.inference_network(**condition), "multiple", 1)
+    except OptionError:
+        return 1
+
+
 class Translator:
     """A trained model ready to translate images: ``Translator.load(run)(image)``."""
 
@@ -125,6 +136,8 @@ class Translator:
         self.metadata = metadata
         self.precision = precision
         self.tile, self.overlap = tile, overlap
+        #: Tile sizes are rounded up to this multiple: the generator's, so its tiles need no padding.
+        self.tile_multiple = generator_multiple(self.model)
         self.batch_pixels = CPU_BATCH_PIXELS if device.type == "cpu" else None
         #: The ONNX Runtime backend that translates instead of PyTorch (``backend="onnxruntime"``), if any.
         self.runtime = runtime
@@ -193,7 +206,8 @@ class Translator:
         tile and a band of tile rows (:func:`~translate.tiling.translate_tiled`).
         """
         finish = quantize if images.dtype == torch.uint8 else None
-        return translate_tiled(lambda piece: self._run(piece, condition), images, self.tile, self.overlap, finish)
+        return translate_tiled(lambda piece: self._run(piece, condition), images, self.tile, self.overlap, finish,
+                               self.tile_multiple)
 
     def _run(self, pieces: torch.Tensor, condition: dict[str, Any]) -> torch.Tensor:
         """The generator on ``pieces`` (CPU, 8-bit or float): float32 in [-1, 1] on the CPU."""

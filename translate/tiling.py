@@ -37,14 +37,23 @@ def check_tiling(tile: int, overlap: int) -> None:
                          f"at most {(tile - 1) // 2} for tiles of {tile}")
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap`` shared."""
+def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple[list[int], int]:
+    """Start offsets and the common size of the fewest tiles of at most ``tile`` pixels that cover
+    ``length`` with at least ``overlap`` shared between neighbours.
+
+    The tiles are as small as that allows and evenly spread, so no more pixels are translated than
+    needed: 1024 pixels in tiles of at most 768 overlapping by 64 are two tiles of 544, not two of
+    768 (1.4x fewer pixels). The size is rounded up to ``multiple`` (the network's, so a tile needs
+    no padding) where that still fits in ``tile`` and ``length``. ``length <= tile``: one tile, whole.
+    """
     if length <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return starts
+        return [0], length
+    count = -(-(length - overlap) // (tile - overlap))
+    size = -(-(length + (count - 1) * overlap) // count)  # the smallest with which count tiles cover length
+    aligned = -(-size // multiple) * multiple
+    if aligned <= min(tile, length):
+        size = aligned
+    return [index * (length - size) // (count - 1) for index in range(count)], size
 
 
 def ramp(size: int, overlap: int, fade_in: bool, fade_out: bool) -> Tensor:
@@ -59,34 +68,36 @@ def ramp(size: int, overlap: int, fade_in: bool, fade_out: bool) -> Tensor:
 
 
 def translate_tiled(translate: Callable[[Tensor], Tensor], images: Tensor, tile: int, overlap: int,
-                    finish: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+                    finish: Callable[[Tensor], Tensor] | None = None, multiple: int = 1) -> Tensor:
     """Apply ``translate`` to ``images`` ``(N, C, H, W)`` tile by tile and blend the tiles.
 
     ``translate`` gets pieces of ``images`` as they are (any dtype) and returns floats;
     ``finish`` (default: none) turns finished rows of the blended output into what is
     returned, e.g. :func:`translate.data.images.quantize` for 8-bit pixels. Memory is
     bounded by one tile, one band of tile rows in float, and the result. Images no larger
-    than ``tile`` in both dimensions go through ``translate`` whole.
+    than ``tile`` in both dimensions go through ``translate`` whole; larger ones in the tiles of
+    :func:`tile_layout` (sizes rounded up to ``multiple`` where they fit).
     """
     check_tiling(tile, overlap)
     finish = finish or (lambda rows: rows)
     height, width = images.shape[-2:]
     if height <= tile and width <= tile:
         return finish(translate(images))
-    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    rows, tile_height = tile_layout(height, tile, overlap, multiple)
+    cols, tile_width = tile_layout(width, tile, overlap, multiple)
     # A tile's weight is the outer product of its row and column ramps, so their sum is too.
     row_weight, col_weight = torch.zeros(height), torch.zeros(width)
     for top in rows:
-        row_weight[top : top + tile] += ramp(min(tile, height - top), overlap, top > 0, top + tile < height)
+        row_weight[top : top + tile_height] += ramp(tile_height, overlap, top > 0, top + tile_height < height)
     for left in cols:
-        col_weight[left : left + tile] += ramp(min(tile, width - left), overlap, left > 0, left + tile < width)
+        col_weight[left : left + tile_width] += ramp(tile_width, overlap, left > 0, left + tile_width < width)
     output: Tensor | None = None
     band: Tensor | None = None  # blended rows [band_top, band_top + len) that later tiles may still add to
     band_top = 0
     for index, top in enumerate(rows):
-        bottom = min(top + tile, height)
+        bottom = top + tile_height
         for left in cols:
-            right = min(left + tile, width)
+            right = left + tile_width
             result = translate(images[..., top:bottom, left:right]).float()
             if band is None:
                 band = result.new_zeros(*result.shape[:2], 0, width)
