@@ -17,11 +17,12 @@ says nothing about it), builds a folder of 256×256 photo crops, then converts t
 then runs the naive loop and each converter again, each in a fresh process (``translate convert``
 as the console script runs it; ONNX Runtime from its cache), reporting whole-process images/s,
 peak RSS (VmHWM) and system time, on the 256×256 crops and on ``--large-images`` photos of
-1024×768 (converted in two 768² tiles; the naive loop translates them whole); translates one 4096×4096
-image by tiling in a fresh process, reporting its peak RSS, and a 9500×9500 PNG (90 megapixels,
+1024×768 (converted in two tiles of 768×544; the naive loop translates them whole); translates one
+4096×4096 image by tiling in a fresh process, reporting its peak RSS, and a 9500×9500 PNG (90 megapixels,
 accepted with ``--max-pixels``) with a small generator, where memory is the image buffers': peak
 RSS against the 8-bit image's size. ``--rounds N`` repeats the in-process naive/fp32/ONNX Runtime
-rows N times interleaved and keeps each one's best, for machines with other work running.
+rows and the fresh-process rows N times interleaved and keeps each one's best (and highest peak RSS),
+for machines with other work running or noisy neighbours.
 
 The one-thread row compares whole processes, as a user runs them: the naive loop as a
 script and ``translate convert`` as a command, both with ``OMP_NUM_THREADS=1``, on
@@ -238,16 +239,21 @@ def child(converter: str, run: str, source: str, target: str) -> None:
     print(json.dumps({"vmhwm_kib": vmhwm}))
 
 
-def fresh_rows(run: Path, source: Path, count: int, work: Path, what: str) -> None:
-    """Every converter of :data:`FRESH` on ``source`` in a fresh process: images/s, ratio, peak RSS, system time."""
-    print(f"fresh processes on {count} {what} (whole process: start, load, convert; onnxruntime from its cache):",
-          flush=True)
-    whole: dict[str, float] = {}
-    for converter in FRESH:
-        whole[converter], peak, system = fresh_process(converter, run, source, work / "fresh-out")
-        print(f"  {converter:<21} {count / whole[converter]:6.2f} img/s   "
-              f"{whole['naive loop'] / whole[converter]:4.2f}x naive   peak RSS {peak:.2f} GiB   "
-              f"system {system:5.1f} s", flush=True)
+def fresh_rows(run: Path, source: Path, count: int, work: Path, what: str, rounds: int) -> None:
+    """Every converter of :data:`FRESH` on ``source`` in a fresh process, ``rounds`` times interleaved:
+    images/s, ratio and system time of each one's fastest process, and its highest peak RSS."""
+    print(f"fresh processes on {count} {what} (whole process: start, load, convert; onnxruntime from its cache"
+          f"{f'; fastest of {rounds}' if rounds > 1 else ''}):", flush=True)
+    processes: dict[str, list[tuple[float, float, float]]] = {converter: [] for converter in FRESH}
+    for _ in range(rounds):
+        for converter in FRESH:
+            processes[converter].append(fresh_process(converter, run, source, work / "fresh-out"))
+    naive_seconds = min(processes["naive loop"])[0]
+    for converter, results in processes.items():
+        seconds, _, system = min(results)
+        peak = max(peak for _, peak, _ in results)
+        print(f"  {converter:<21} {count / seconds:6.2f} img/s   {naive_seconds / seconds:4.2f}x naive   "
+              f"peak RSS {peak:.2f} GiB   system {system:5.1f} s", flush=True)
 
 
 def cached_onnxruntime_models(run: Path, source: Path) -> None:
@@ -257,23 +263,23 @@ def cached_onnxruntime_models(run: Path, source: Path) -> None:
         onnxruntime(run, source, precision)
 
 
-def crop_rows(run: Path, small: Path, count: int, work: Path) -> None:
+def crop_rows(run: Path, small: Path, count: int, work: Path, rounds: int) -> None:
     """The fresh-process rows on ``count`` 256×256 photo crops."""
     make_images(small, count)
     cached_onnxruntime_models(run, small)
-    fresh_rows(run, small, count, work, "256x256 photo crops")
+    fresh_rows(run, small, count, work, "256x256 photo crops", rounds)
 
 
-def large_photo_rows(run: Path, work: Path, count: int) -> None:
-    """The fresh-process rows on ``count`` photos of 1024×768, which translate converts in two 768² tiles
-    (the naive loop whole)."""
+def large_photo_rows(run: Path, work: Path, count: int, rounds: int) -> None:
+    """The fresh-process rows on ``count`` photos of 1024×768, which translate converts in two tiles of
+    768×544 (the naive loop whole)."""
     folder = work / "large-photos"
     folder.mkdir(parents=True, exist_ok=True)
     photos = [load_photo(name) for name in TRAIN_PHOTOS + TEST_PHOTOS]
     for index in range(count):
         photos[index % len(photos)].convert("RGB").resize((1024, 768)).save(folder / f"{index:03d}.png")
     cached_onnxruntime_models(run, folder)
-    fresh_rows(run, folder, count, work, "photos of 1024x768")
+    fresh_rows(run, folder, count, work, "photos of 1024x768", rounds)
 
 
 def tiled_peak_rss(run: Path, work: Path, precision: str) -> float:
@@ -312,7 +318,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64, help="images in the small run")
     parser.add_argument("--scale", type=int, default=10, help="the large run has this many times more images")
     parser.add_argument("--train-steps", type=int, default=300, help="training steps of the benchmarked model")
-    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of the main rows (best kept)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="interleaved repetitions of the main and fresh-process rows (best kept)")
     parser.add_argument("--one-thread-images", type=int, default=50, help="images in the one-thread row")
     parser.add_argument("--pairs", type=int, default=2, help="alternated naive/translate pairs (one-thread row)")
     parser.add_argument("--large-images", type=int, default=8, help="photos of 1024x768 in the large-photo rows")
@@ -332,9 +339,9 @@ def main() -> None:
         run, small = work / "run", work / "small"
         make_checkpoint(run, work, args.train_steps)
         if args.rows == "crops":
-            return crop_rows(run, small, args.images, work)
+            return crop_rows(run, small, args.images, work, args.rounds)
         if args.rows == "large":
-            return large_photo_rows(run, work, args.large_images)
+            return large_photo_rows(run, work, args.large_images, args.rounds)
         one_thread_row(run, work, args.one_thread_images, args.pairs)
         if args.rows == "one-thread":
             return
@@ -379,7 +386,7 @@ def main() -> None:
         else:
             print("translate bf16          not run: this CPU has no bf16 instructions (far slower than fp32)")
 
-        fresh_rows(run, small, args.images, work, "256x256 photo crops")
+        fresh_rows(run, small, args.images, work, "256x256 photo crops", args.rounds)
 
         make_images(work / "large", args.images * args.scale)
         large_rate = rate(args.images * args.scale, translate_folder(
@@ -389,7 +396,7 @@ def main() -> None:
         print(f"4096x4096 by tiling, {fastest}: peak RSS {tiled_peak_rss(run, work, fastest):.2f} GiB", flush=True)
         peak, image = huge_image_peak_rss(work)
         print(f"9500x9500 PNG, small generator: peak RSS {peak:.2f} GiB ({peak / image:.1f}x the 8-bit image)")
-        large_photo_rows(run, work, args.large_images)
+        large_photo_rows(run, work, args.large_images, args.rounds)
 
 
 if __name__ == "__main__":
