@@ -150,13 +150,33 @@ def test_calibration_comes_from_the_first_images_being_converted(shipped, tmp_pa
     seen = []
     calibration_inputs = onnx_backend.calibration_inputs
     monkeypatch.setattr(onnx_backend, "calibration_inputs",
-                        lambda paths, count, tile: seen.append((list(paths), count)) or calibration_inputs(paths,
-                                                                                                           count, tile))
+                        lambda paths, count, *tiling: seen.append((list(paths), count)) or calibration_inputs(
+                            paths, count, *tiling))
     translator = Translator.load(shipped, backend="onnxruntime", precision="int8", calibration_images=4)
     assert translator.convert_folder(source, tmp_path / "out").ok
     (paths, count), = seen
     assert count == 4 and paths == sorted(source.iterdir())
 
+
+
+def test_int8_calibrates_large_images_on_central_windows_the_size_of_their_tiles(run_dir, tmp_path, monkeypatch):
+    source = tmp_path / "in"
+    source.mkdir()
+    for index in range(2):
+        Image.effect_noise((130, 96), 40).convert("RGB").save(source / f"{index}.png")
+    calibrated, tiles = [], []
+    calibration_inputs = onnx_backend.calibration_inputs
+    monkeypatch.setattr(onnx_backend, "calibration_inputs", lambda *args: [
+        calibrated.append(tuple(window.shape[-2:])) or window for window in calibration_inputs(*args)])
+    translator = Translator.load(run_dir, backend="onnxruntime", precision="int8", tile=96, overlap=8, min_psnr=0)
+    forward = translator._forward
+    translator._forward = lambda pieces, **condition: tiles.append(tuple(pieces.shape[-2:])) or forward(pieces,
+                                                                                                         **condition)
+    assert translator.convert_folder(source, tmp_path / "out").ok
+    assert calibrated == [(96, 72)] * 2 and set(tiles) == {(96, 72)}  # two tiles of 96x72 per image
+    whole = to_tensor(Image.open(source / "0.png").convert("RGB"))
+    window = calibration_inputs([source / "0.png"], 1, 96, 8, 4)[0][0]
+    assert torch.equal(window, whole[:, :, 29:101])  # the central window: (130 - 72) / 2 columns in
 
 # -- outputs like the PyTorch path --------------------------------------------------------------------
 
@@ -321,7 +341,7 @@ def tiny_model(name: str):
 @pytest.mark.parametrize("name", ["pix2pix", "cyclegan", "unit", "stargan"])
 def test_every_one_generator_model_converts_every_target_like_pytorch(name, tmp_path):
     model = tiny_model(name)
-    runtime = OnnxRuntimeBackend(model, ModelCache(tmp_path / "cache"), tile=768)
+    runtime = OnnxRuntimeBackend(model, ModelCache(tmp_path / "cache"), tile=768, overlap=64)
     translator = Translator(model, torch.device("cpu"), {"model": name}, runtime=runtime)
     variants = translator.variants(every_target=name != "pix2pix")
     assert len(variants) == {"pix2pix": 1, "cyclegan": 2, "unit": 2, "stargan": 3}[name]

@@ -39,11 +39,10 @@ from translate.data.images import (
 from translate.errors import TranslateError, first_line
 from translate.files import remove_stale_partials
 from translate.models.base import Model
-from translate.options import OptionError
 from translate.outputs import Job, plan_jobs, save_atomically, shard
 from translate.plugins import PluginRegistry
 from translate.precision import autocast, check_precision, warn_if_slow
-from translate.tiling import check_tiling, translate_tiled
+from translate.tiling import check_tiling, generator_multiple, translate_tiled
 from translate.train import checkpoint
 from translate.train.trainer import resolve_device
 
@@ -93,6 +92,8 @@ def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry
 #: by about 1.2 GiB at fp32 (activations grow with the pixels), which keeps a 4096² conversion at about
 #: 1.7 GiB of peak memory (benchmarks/convert.py).
 DEFAULT_TILE = 768
+#: Pixels neighbouring tiles share (see :mod:`translate.tiling`).
+DEFAULT_OVERLAP = 64
 
 #: Most pixels a batch holds on a CPU (256²: one 256×256 image, or four of 128×128). Larger batches
 #: are no faster there, and their activations (64 MiB per ResNet layer for four 256² images) exceed
@@ -107,21 +108,11 @@ def distributed_share() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def generator_multiple(model: Model) -> int:
-    """The size multiple of ``model``'s generator (:meth:`Model.inference_network`): inputs of that
-    multiple run without padding. 1 for a model that translates with more than one generator call."""
-    condition = next(iter(model.conversion_targets().values()), {})
-    try:
-        return getattr(model.inference_network(**condition), "multiple", 1)
-    except OptionError:
-        return 1
-
-
 class Translator:
     """A trained model ready to translate images: ``Translator.load(run)(image)``."""
 
     def __init__(self, model: Model, device: torch.device, metadata: dict[str, Any], precision: str = "fp32",
-                 tile: int = DEFAULT_TILE, overlap: int = 64, compile: bool = False,
+                 tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, compile: bool = False,
                  runtime: OnnxRuntimeBackend | None = None):
         check_precision(precision)
         try:
@@ -157,7 +148,7 @@ class Translator:
         (``resnet_9blocks``, ``resnet_6blocks``, ``unet_256``, ``unet_128``), see
         :mod:`translate.reference_weights`.
         ``options``: ``tile`` (largest side translated whole, default :data:`DEFAULT_TILE`),
-        ``overlap`` (tile overlap, default 64), ``compile`` (``torch.compile``).
+        ``overlap`` (tile overlap, default :data:`DEFAULT_OVERLAP`), ``compile`` (``torch.compile``).
         ``backend="onnxruntime"`` translates through ONNX Runtime on the CPU at ``precision``
         ``fp32`` or ``int8``, with the options ``calibrate``, ``calibration_images``, ``min_psnr``
         and ``report`` of :class:`translate.onnx_backend.OnnxRuntimeBackend`; its ``model`` holds no

@@ -63,6 +63,7 @@ from translate.quantize import (
     measure_fidelity,
     quantize,
 )
+from translate.tiling import generator_multiple
 
 #: ``--backend`` choices.
 BACKENDS = ("torch", "onnxruntime")
@@ -136,8 +137,9 @@ class OnnxRuntimeBackend:
     """Translate batches through ONNX Runtime sessions, one per condition, built once and cached.
 
     ``calibrate``: a folder whose first ``calibration_images`` images calibrate int8 (default: the
-    first images of the folder being converted, see :meth:`prepare`). ``tile``: the conversion's
-    tile size (calibration images larger than it are calibrated on their central tile). ``report``
+    first images of the folder being converted, see :meth:`prepare`). ``tile`` and ``overlap``: the
+    conversion's tiling (calibration images larger than ``tile`` are calibrated on a central window
+    the size of the tiles they are converted in). ``report``
     is called with one line about each model built or reused. ``reload`` loads ``model`` again from
     its file: given, :meth:`prepare` drops the PyTorch weights once its sessions hold their own
     copy (``model`` stays, on the meta device), and they are reloaded should another condition need a session.
@@ -145,8 +147,8 @@ class OnnxRuntimeBackend:
 
     def __init__(self, model: Model, cache: ModelCache, precision: str = "fp32", *,
                  calibrate: str | os.PathLike | None = None, calibration_images: int = CALIBRATION_IMAGES,
-                 min_psnr: float = DEFAULT_MIN_PSNR, tile: int, report: Callable[[str], None] | None = None,
-                 reload: Callable[[], Model] | None = None):
+                 min_psnr: float = DEFAULT_MIN_PSNR, tile: int, overlap: int,
+                 report: Callable[[str], None] | None = None, reload: Callable[[], Model] | None = None):
         self.ort = require_onnxruntime()
         if precision not in ONNX_PRECISIONS:
             raise TranslateError(f"--backend onnxruntime computes in {' or '.join(ONNX_PRECISIONS)}, "
@@ -154,7 +156,7 @@ class OnnxRuntimeBackend:
         if precision != "int8" and calibrate is not None:
             raise TranslateError("--calibrate is for --precision int8")
         self.model = model.cpu().eval()
-        self.cache, self.precision, self.min_psnr, self.tile = cache, precision, min_psnr, tile
+        self.cache, self.precision, self.min_psnr, self.tile, self.overlap = cache, precision, min_psnr, tile, overlap
         self.calibrate, self.calibration_images = calibrate, calibration_images
         self.report = report or (lambda line: None)
         self.reload, self._weights_released = reload, False
@@ -288,7 +290,8 @@ class OnnxRuntimeBackend:
             else:
                 raise TranslateError("--precision int8 needs calibration images: pass calibrate=DIR "
                                      "(--calibrate) or convert a folder")
-            self._calibration = calibration_inputs(paths, self.calibration_images, self.tile)
+            self._calibration = calibration_inputs(paths, self.calibration_images, self.tile, self.overlap,
+                                                   generator_multiple(self.model))
             if not self._calibration:
                 self._calibration = None
                 raise TranslateError(f"--precision int8 needs calibration images and {where} has none that "
@@ -348,7 +351,7 @@ def onnxruntime_translator_options(model: Model, folder: Path, device: str, prec
     The backend's own options are taken out of ``options`` and given to an
     :class:`OnnxRuntimeBackend` caching its models in ``folder/onnxruntime-cache``.
     """
-    from translate.convert import DEFAULT_TILE
+    from translate.convert import DEFAULT_OVERLAP, DEFAULT_TILE
 
     if device not in ("auto", "cpu"):
         raise TranslateError(f"--backend onnxruntime runs on the CPU; drop --device {device}")
@@ -357,5 +360,6 @@ def onnxruntime_translator_options(model: Model, folder: Path, device: str, prec
     rest = {name: value for name, value in options.items() if name not in BACKEND_OPTIONS}
     own = {name: value for name, value in options.items() if name in BACKEND_OPTIONS}
     runtime = OnnxRuntimeBackend(model, ModelCache(Path(folder) / CACHE_FOLDER), precision,
-                                 tile=options.get("tile", DEFAULT_TILE), reload=reload, **own)
+                                 tile=options.get("tile", DEFAULT_TILE),
+                                 overlap=options.get("overlap", DEFAULT_OVERLAP), reload=reload, **own)
     return {**rest, "runtime": runtime}

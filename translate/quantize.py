@@ -23,8 +23,8 @@ AVX-512 VNNI CPU under load from other jobs, so speeds are rough ratios):
   slower than fp32.
 
 Calibration images are the first :data:`CALIBRATION_IMAGES` readable images of the folder being
-converted (or of ``--calibrate DIR``) at the size they are converted at: whole, or their central
-``tile`` when they are converted by tiling. After quantizing, the calibration images are
+converted (or of ``--calibrate DIR``) at the size they are converted at: whole, or a central
+window the size of their tiles when they are converted by tiling. After quantizing, the calibration images are
 translated by the fp32 and the int8 model and the PSNR of int8 against fp32 measured;
 :func:`check_fidelity` refuses the int8 model when the worst image is below ``min_psnr``.
 """
@@ -47,6 +47,7 @@ from torch import Tensor
 from translate.data.images import ImageReadError, load_rgb, to_tensor
 from translate.errors import TranslateError
 from translate.metrics import psnr
+from translate.tiling import tile_layout
 
 #: Calibration images taken by default (``--calibration-images``).
 CALIBRATION_IMAGES = 16
@@ -80,11 +81,12 @@ class Fidelity:
                 f"(worst {self.worst:.1f} dB)")
 
 
-def calibration_inputs(paths: Iterable[Path], count: int, tile: int) -> list[Tensor]:
+def calibration_inputs(paths: Iterable[Path], count: int, tile: int, overlap: int, multiple: int) -> list[Tensor]:
     """The first ``count`` readable images of ``paths`` as ``(1, 3, H, W)`` tensors in [-1, 1].
 
-    Each is whole, or its central ``tile``×``tile`` window when a side is larger than ``tile``
-    (conversion translates such images tile by tile). Unreadable files are passed over.
+    Each is whole, or, where a side is larger than ``tile``, its central window of the size of the
+    tiles conversion translates it in (:func:`translate.tiling.tile_layout` with ``overlap`` and the
+    generator's ``multiple``). Unreadable files are passed over.
     """
     inputs = []
     for path in paths:
@@ -95,8 +97,12 @@ def calibration_inputs(paths: Iterable[Path], count: int, tile: int) -> list[Ten
         except ImageReadError:
             continue
         height, width = image.shape[-2:]
-        top, left = max(0, (height - tile) // 2), max(0, (width - tile) // 2)
-        inputs.append(image[..., top : top + tile, left : left + tile].contiguous())
+        if height > tile or width > tile:  # converted tile by tile (translate.tiling.translate_tiled)
+            window_height = tile_layout(height, tile, overlap, multiple)[1]
+            window_width = tile_layout(width, tile, overlap, multiple)[1]
+            top, left = (height - window_height) // 2, (width - window_width) // 2
+            image = image[..., top : top + window_height, left : left + window_width]
+        inputs.append(image.contiguous())
     return inputs
 
 

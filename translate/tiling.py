@@ -22,10 +22,15 @@ finished rows go through ``finish`` (e.g. to 8-bit pixels) into the result, so w
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import Tensor
+
+from translate.options import OptionError
+
+if TYPE_CHECKING:
+    from translate.models.base import Model
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -54,6 +59,16 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> tupl
     if aligned <= min(tile, length):
         size = aligned
     return [index * (length - size) // (count - 1) for index in range(count)], size
+
+
+def generator_multiple(model: Model) -> int:
+    """The size multiple of ``model``'s generator (:meth:`Model.inference_network`): inputs of that
+    multiple run without padding. 1 for a model that translates with more than one generator call."""
+    condition = next(iter(model.conversion_targets().values()), {})
+    try:
+        return getattr(model.inference_network(**condition), "multiple", 1)
+    except OptionError:
+        return 1
 
 
 def ramp(size: int, overlap: int, fade_in: bool, fade_out: bool) -> Tensor:
