@@ -21,8 +21,9 @@ from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import DEFAULT_MAX_PIXELS, normalize, quantize
 from translate.errors import TranslateError
+from translate.options import OptionError
 from translate.outputs import collect_inputs, plan_jobs, shard
-from translate.tiling import tile_layout, translate_tiled
+from translate.tiling import generator_multiple, tile_layout, translate_tiled
 from translate.train.trainer import Trainer, TrainConfig
 
 
@@ -188,6 +189,18 @@ def test_an_image_just_over_the_tile_size_is_tiled_in_halves_of_the_generators_m
     translator._forward = lambda x, **c: seen.append(tuple(x.shape[-2:])) or forward(x, **c)
     assert translator(Image.new("RGB", (130, 96))).size == (130, 96)
     assert seen == [(96, 72), (96, 72)]  # not two tiles of 96x96: 1.1x the image's pixels rather than 1.5x
+
+
+def test_models_without_one_generator_tile_in_any_size(translator):
+    class TwoCalls:  # translates through more than one generator call: no inference_network
+        def conversion_targets(self):
+            return {}
+
+        def inference_network(self, **condition):
+            raise OptionError("model 'two-calls' cannot be exported as one generator")
+
+    assert generator_multiple(TwoCalls()) == 1
+    assert generator_multiple(translator.model) == 4
 
 
 def test_inputs_may_be_a_file_or_a_glob(tmp_path):

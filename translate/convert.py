@@ -15,6 +15,7 @@ gives, skips outputs that exist, and reports files it could not read or translat
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -127,8 +128,6 @@ class Translator:
         self.metadata = metadata
         self.precision = precision
         self.tile, self.overlap = tile, overlap
-        #: Tile sizes are rounded up to this multiple: the generator's, so its tiles need no padding.
-        self.tile_multiple = generator_multiple(self.model)
         self.batch_pixels = CPU_BATCH_PIXELS if device.type == "cpu" else None
         #: The ONNX Runtime backend that translates instead of PyTorch (``backend="onnxruntime"``), if any.
         self.runtime = runtime
@@ -197,8 +196,15 @@ class Translator:
         tile and a band of tile rows (:func:`~translate.tiling.translate_tiled`).
         """
         finish = quantize if images.dtype == torch.uint8 else None
+        tiled = images.shape[-2] > self.tile or images.shape[-1] > self.tile
         return translate_tiled(lambda piece: self._run(piece, condition), images, self.tile, self.overlap, finish,
-                               self.tile_multiple)
+                               self.tile_multiple if tiled else 1)
+
+    @functools.cached_property
+    def tile_multiple(self) -> int:
+        """What tile sizes are rounded up to: the generator's multiple, so tiles need no padding. Looked
+        up for the first image that is tiled (a model's ``inference_network`` is not needed otherwise)."""
+        return generator_multiple(self.model)
 
     def _run(self, pieces: torch.Tensor, condition: dict[str, Any]) -> torch.Tensor:
         """The generator on ``pieces`` (CPU, 8-bit or float): float32 in [-1, 1] on the CPU."""
