@@ -158,7 +158,6 @@ def test_calibration_comes_from_the_first_images_being_converted(shipped, tmp_pa
     assert count == 4 and paths == sorted(source.iterdir())
 
 
-
 def test_int8_calibrates_large_images_on_central_windows_the_size_of_their_tiles(run_dir, tmp_path, monkeypatch):
     source = tmp_path / "in"
     source.mkdir()
@@ -177,6 +176,7 @@ def test_int8_calibrates_large_images_on_central_windows_the_size_of_their_tiles
     whole = to_tensor(Image.open(source / "0.png").convert("RGB"))
     window = calibration_inputs([source / "0.png"], 1, 96, 8, 4)[0][0]
     assert torch.equal(window, whole[:, :, 29:101])  # the central window: (130 - 72) / 2 columns in
+
 
 # -- outputs like the PyTorch path --------------------------------------------------------------------
 

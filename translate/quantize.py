@@ -24,9 +24,10 @@ AVX-512 VNNI CPU under load from other jobs, so speeds are rough ratios):
 
 Calibration images are the first :data:`CALIBRATION_IMAGES` readable images of the folder being
 converted (or of ``--calibrate DIR``) at the size they are converted at: whole, or a central
-window the size of their tiles when they are converted by tiling. After quantizing, the calibration images are
-translated by the fp32 and the int8 model and the PSNR of int8 against fp32 measured;
-:func:`check_fidelity` refuses the int8 model when the worst image is below ``min_psnr``.
+window the size of their tiles when they are converted by tiling. After quantizing, the
+calibration images are translated by the fp32 and the int8 model and the PSNR of int8 against
+fp32 measured; :func:`check_fidelity` refuses the int8 model when the worst image is below
+``min_psnr``.
 """
 
 from __future__ import annotations
