@@ -60,7 +60,8 @@ from translate.cli.common import (
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads decoding and encoding images while the model runs.")
 @click.option("--tile", type=click.IntRange(min=64), default=768, show_default=True,
-              help="Images larger than this (pixels per side) are translated in overlapping tiles.")
+              help="Images larger than this (pixels per side) are translated in the fewest overlapping "
+                   "tiles of at most this size.")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=64, show_default=True,
               help="Pixels shared by neighbouring tiles, blended linearly (less than half of --tile).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=89_478_485, show_default=True,
