@@ -43,7 +43,7 @@ from translate.models.base import Model
 from translate.outputs import Job, plan_jobs, save_atomically, shard
 from translate.plugins import PluginRegistry
 from translate.precision import autocast, check_precision, warn_if_slow
-from translate.tiling import check_tiling, generator_multiple, translate_tiled
+from translate.tiling import check_tiling, generator_multiple, needs_tiles, translate_tiled
 from translate.train import checkpoint
 from translate.train.trainer import resolve_device
 
@@ -196,7 +196,7 @@ class Translator:
         tile and a band of tile rows (:func:`~translate.tiling.translate_tiled`).
         """
         finish = quantize if images.dtype == torch.uint8 else None
-        tiled = images.shape[-2] > self.tile or images.shape[-1] > self.tile
+        tiled = needs_tiles(*images.shape[-2:], self.tile)
         return translate_tiled(lambda piece: self._run(piece, condition), images, self.tile, self.overlap, finish,
                                self.tile_multiple if tiled else 1)
 

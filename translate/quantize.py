@@ -98,12 +98,11 @@ def calibration_inputs(paths: Iterable[Path], count: int, tile: int, overlap: in
         except ImageReadError:
             continue
         height, width = image.shape[-2:]
-        if height > tile or width > tile:  # converted tile by tile (translate.tiling.translate_tiled)
-            window_height = tile_layout(height, tile, overlap, multiple)[1]
-            window_width = tile_layout(width, tile, overlap, multiple)[1]
-            top, left = (height - window_height) // 2, (width - window_width) // 2
-            image = image[..., top : top + window_height, left : left + window_width]
-        inputs.append(image.contiguous())
+        # the size of the tiles it is converted in: its own along a side no larger than ``tile``
+        window_height = tile_layout(height, tile, overlap, multiple)[1]
+        window_width = tile_layout(width, tile, overlap, multiple)[1]
+        top, left = (height - window_height) // 2, (width - window_width) // 2
+        inputs.append(image[..., top : top + window_height, left : left + window_width].contiguous())
     return inputs
 
 

@@ -42,6 +42,11 @@ def check_tiling(tile: int, overlap: int) -> None:
                          f"at most {(tile - 1) // 2} for tiles of {tile}")
 
 
+def needs_tiles(height: int, width: int, tile: int) -> bool:
+    """Whether an image of ``height``×``width`` is translated in tiles rather than whole."""
+    return height > tile or width > tile
+
+
 def tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple[list[int], int]:
     """Start offsets and the common size of the fewest tiles of at most ``tile`` pixels that cover
     ``length`` with at least ``overlap`` shared between neighbours.
@@ -96,7 +101,7 @@ def translate_tiled(translate: Callable[[Tensor], Tensor], images: Tensor, tile:
     check_tiling(tile, overlap)
     finish = finish or (lambda rows: rows)
     height, width = images.shape[-2:]
-    if height <= tile and width <= tile:
+    if not needs_tiles(height, width, tile):
         return finish(translate(images))
     rows, tile_height = tile_layout(height, tile, overlap, multiple)
     cols, tile_width = tile_layout(width, tile, overlap, multiple)
