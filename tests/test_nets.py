@@ -22,7 +22,15 @@ from translate.nets import (
     pad_to_multiple,
 )
 from translate.nets.energy import EnergyCritic
-from translate.nets.layers import RESIDUAL_MARGIN, ResizeConv, residual_output, starts_at_zero, upsampling
+from translate.nets.layers import (
+    RESIDUAL_MARGIN,
+    FoldedResizeConv,
+    ResizeConv,
+    folded,
+    residual_output,
+    starts_at_zero,
+    upsampling,
+)
 from translate.nets.stargan import DomainClassifier, StarGenerator
 from translate.nets.unet import UnetSkipConnectionBlock
 from translate.nets.unit import Decoder, Encoder
@@ -257,6 +265,42 @@ def test_a_resize_conv_u_net_gives_its_innermost_norm_a_map_that_varies():
     innermost.model[-1].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
     unet(torch.randn(1, 3, 32, 32))
     assert seen[0].shape[-2:] == (2, 2) and (seen[0].flatten(2).var(dim=2) > 0).all()
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("size", [(1, 1), (2, 9), (7, 4), (16, 16)])
+def test_a_folded_resize_conv_computes_what_it_folds(bias, size):
+    torch.manual_seed(0)
+    layer = ResizeConv(5, 6, "nearest", bias).eval()
+    nn.init.normal_(layer.conv.weight)
+    if bias:
+        nn.init.normal_(layer.conv.bias)
+    fold = FoldedResizeConv(layer)
+    assert fold.weight.shape == (24, 5, 2, 2)  # a 2x2 kernel for each of the four output phases
+    images = torch.randn(2, 5, *size)
+    assert torch.allclose(fold(images), layer(images), atol=1e-5)
+    assert torch.allclose(fold(images.contiguous(memory_format=torch.channels_last)), layer(images), atol=1e-5)
+
+
+def test_folded_copies_a_network_with_nearest_resize_convs_and_leaves_it_as_it_was():
+    torch.manual_seed(0)
+    net = ResnetGenerator(ngf=4, n_blocks=1, upsample="nearest").eval()
+    weights = {name: tensor.clone() for name, tensor in net.state_dict().items()}
+    fold = folded(net)
+    assert fold is not net
+    assert [type(m) for m in fold.modules() if isinstance(m, (ResizeConv, FoldedResizeConv))] == [FoldedResizeConv] * 2
+    assert sum(isinstance(m, ResizeConv) for m in net.modules()) == 2
+    assert all(torch.equal(net.state_dict()[name], tensor) for name, tensor in weights.items())
+    images = torch.rand(1, 3, 20, 28) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(fold(images), net(images), atol=1e-5)
+    unet = UnetGenerator(num_downs=5, ngf=4, upsample="nearest").eval()
+    assert sum(isinstance(m, FoldedResizeConv) for m in folded(unet).modules()) == 4
+    for kind in ("bilinear", "transpose"):  # nothing to fold: the network itself
+        other = ResnetGenerator(ngf=4, n_blocks=1, upsample=kind)
+        assert folded(other) is other
+    with pytest.raises(ValueError, match="only nearest"):
+        FoldedResizeConv(ResizeConv(4, 4, "bilinear", True))
 
 
 def test_transposed_upsampling_is_the_reference_layer():

@@ -5,7 +5,9 @@ reflect-padded at the bottom/right to the network's multiple and the output
 cropped back, as :class:`translate.nets.PadCrop` does in PyTorch. The padding is
 one branch-free reflect step, so exported graphs take images whose sides are at
 least the network's smallest size (8 for ResNet generators, 2^depth for U-Nets);
-within that range they match the PyTorch output.
+within that range they match the PyTorch output. Nearest resize-convolutions (the default decoders of
+CycleGAN, CUT and pix2pix) are exported folded
+(:class:`translate.nets.layers.FoldedResizeConv`): the same outputs for fewer operations.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import Tensor, nn
 from translate.errors import TranslateError
 from translate.files import atomic_file
 from translate.models.base import Model
+from translate.nets.layers import folded
 from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 
@@ -48,9 +51,10 @@ class ExportableGenerator(nn.Module):
 
 
 def exportable_network(model: Model, **condition: Any) -> ExportableGenerator:
-    """``model``'s generator for ``condition`` (:meth:`Model.inference_network`), ready to export."""
+    """``model``'s generator for ``condition`` (:meth:`Model.inference_network`), ready to export: nearest
+    resize-convolutions are folded (:class:`translate.nets.layers.FoldedResizeConv`, in a copy)."""
     generator = model.inference_network(**condition)
-    return ExportableGenerator(generator.net, generator.multiple, generator.min_size).eval()
+    return ExportableGenerator(folded(generator.net), generator.multiple, generator.min_size).eval()
 
 
 def exportable(checkpoint_or_run: str | os.PathLike, registry: PluginRegistry | None = None,
