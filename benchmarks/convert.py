@@ -22,7 +22,10 @@ peak RSS (VmHWM) and system time, on the 256×256 crops and on ``--large-images`
 accepted with ``--max-pixels``) with a small generator, where memory is the image buffers': peak
 RSS against the 8-bit image's size. ``--rounds N`` repeats the in-process naive/fp32/ONNX Runtime
 rows and the fresh-process rows N times interleaved and keeps each one's best (and highest peak RSS),
-for machines with other work running or noisy neighbours.
+for machines with other work running or noisy neighbours. ``--hide-avx512`` runs everything with the
+AVX2 code paths of PyTorch, oneDNN and ONNX Runtime on a CPU that has AVX-512 (see ``hide_avx512.c``:
+CPUID faulting on Linux; needs a C compiler): the kernels an AVX2-only CPU runs, on this machine's
+caches and memory.
 
 The one-thread row compares whole processes, as a user runs them: the naive loop as a
 script and ``translate convert`` as a command, both with ``OMP_NUM_THREADS=1``, on
@@ -67,6 +70,17 @@ from translate.train.trainer import Trainer, TrainConfig
 BATCH_SIZE = 4
 #: Calibration images of the int8 rows (the backend's default).
 CALIBRATION_IMAGES = 16
+
+
+def hide_avx512() -> None:
+    """Run this script again with AVX-512 hidden from it and its children (``hide_avx512.c`` preloaded)."""
+    library = Path(tempfile.gettempdir()) / "translate-benchmark-hide_avx512.so"
+    try:
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(library), str(Path(__file__).with_name(
+            "hide_avx512.c"))], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"--hide-avx512 needs a C compiler (cc) to build hide_avx512.c: {exc}") from None
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "LD_PRELOAD": str(library)})
 
 
 def make_images(folder: Path, count: int, size: int = 256) -> None:
@@ -325,10 +339,14 @@ def main() -> None:
     parser.add_argument("--large-images", type=int, default=8, help="photos of 1024x768 in the large-photo rows")
     parser.add_argument("--rows", choices=["all", "one-thread", "crops", "large"], default="all",
                         help="which rows to run")
+    parser.add_argument("--hide-avx512", action="store_true",
+                        help="run the AVX2 code paths (AVX-512, AMX and AVX-VNNI hidden from every process)")
     parser.add_argument("--child", nargs=4, metavar=("CONVERTER", "RUN", "SRC", "DST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
+    if args.hide_avx512 and "hide_avx512" not in os.environ.get("LD_PRELOAD", ""):
+        return hide_avx512()
     torch.manual_seed(0)
     bf16 = cpu_computes_in("bf16")
     print(f"CycleGAN ResNet-9, {args.images} photo crops of 256x256, {torch.get_num_threads()} threads, "
