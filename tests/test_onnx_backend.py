@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -422,6 +424,111 @@ def test_int8_without_calibration_images_is_a_clear_error(run_dir, tmp_path):
     (source / "broken.png").write_text("not an image")
     with pytest.raises(TranslateError, match="none that can be read; pass --calibrate DIR"):
         translator.convert_folder(source, tmp_path / "out")
+
+
+# -- runs at once -------------------------------------------------------------------------------------
+
+
+class Runs:
+    """Records the session runs of a backend (start, end, input shape, threads).
+
+    Each run is held ``hold`` seconds longer, so that runs started together do overlap.
+    """
+
+    def __init__(self, monkeypatch, hold: float = 0.3):
+        self.runs: list[tuple[float, float, tuple[int, ...], int]] = []
+        record, build = self.runs.append, OnnxRuntimeBackend._optimized_session
+
+        class Recorded:
+            def __init__(self, session):
+                self.session = session
+
+            def get_session_options(self):
+                return self.session.get_session_options()
+
+            def run(self, names, feed):
+                start = time.perf_counter()
+                time.sleep(hold)
+                try:
+                    return self.session.run(names, feed)
+                finally:
+                    record((start, time.perf_counter(), feed["images"].shape,
+                            self.session.get_session_options().intra_op_num_threads))
+
+        monkeypatch.setattr(OnnxRuntimeBackend, "_optimized_session",
+                            lambda backend, *args: Recorded(build(backend, *args)))
+
+    @property
+    def threads(self) -> list[int]:
+        return [threads for *_, threads in self.runs]
+
+    def overlapping(self, run) -> list:
+        return [other for other in self.runs if other is not run and other[0] < run[1] and run[0] < other[1]]
+
+    @property
+    def most_at_once(self) -> int:
+        return max(1 + sum(other[0] <= run[0] < other[1] for other in self.runs if other is not run)
+                   for run in self.runs)
+
+
+def test_a_folder_translates_two_images_at_once_on_half_the_threads_each(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    source = tmp_path / "in"
+    source.mkdir()
+    images = {f"{index}.png": Image.effect_noise((40, 32), 20 + 10 * index).convert("RGB") for index in range(5)}
+    for name, image in images.items():
+        image.save(source / name)
+    translator = Translator.load(run_dir, backend="onnxruntime")
+    runs = Runs(monkeypatch)
+    report = translator.convert_folder(source, tmp_path / "out", batch_size=1, direction="AtoB")
+    assert report.ok and len(report.converted) == 5
+    assert runs.most_at_once == 2 and set(runs.threads) == {1}
+    first = min(runs.runs)  # a shape's first run plans its memory: it runs alone
+    assert not runs.overlapping(first)
+    pytorch = Translator.load(run_dir, device="cpu")
+    for name, image in images.items():  # each output is its own image's translation
+        assert (pixels(tmp_path / "out" / name) - pixels_of(pytorch(image, direction="AtoB"))).abs().max() <= 1
+    runs.runs.clear()
+    translator(images["0.png"], direction="AtoB")  # one image alone runs on every thread again
+    assert runs.threads == [2]
+
+
+def test_a_folder_of_one_image_runs_it_on_every_thread(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.effect_noise((40, 32), 40).convert("RGB").save(source / "a.png")
+    runs = Runs(monkeypatch, hold=0)
+    assert Translator.load(run_dir, backend="onnxruntime").convert_folder(source, tmp_path / "out").ok
+    assert runs.threads == [2]
+
+
+def test_while_two_run_at_once_a_failing_image_is_listed_and_a_usage_error_stops(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    source = tmp_path / "in"
+    source.mkdir()
+    for name, size in {"a.png": (16, 16), "b.png": (15, 16), "c.png": (24, 8), "d.png": (20, 20)}.items():
+        Image.new("RGB", size, (40, 50, 60)).save(source / name)
+    translator = Translator.load(run_dir, backend="onnxruntime")
+    forward = translator._forward
+
+    def fails_on_odd_widths(images, **condition):
+        if images.shape[-1] % 2:
+            raise RuntimeError("simulated failure\nsecond line")
+        return forward(images, **condition)
+
+    translator._forward = fails_on_odd_widths
+    report = translator.convert_folder(source, tmp_path / "out", batch_size=1)
+    assert report.failed == [(source / "b.png", "cannot translate: simulated failure")]
+    assert sorted(path.name for path in report.converted) == ["a.png", "c.png", "d.png"]
+
+    def needs_an_option(images, **condition):
+        raise TranslateError("--to is missing")
+
+    translator._forward = needs_an_option
+    with pytest.raises(TranslateError, match="--to is missing"):
+        translator.convert_folder(source, tmp_path / "again", batch_size=1)
+    assert not any((tmp_path / "again").rglob("*.png"))
 
 
 # -- memory ------------------------------------------------------------------------------------------

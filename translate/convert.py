@@ -15,6 +15,7 @@ gives, skips outputs that exist, and reports files it could not read or translat
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections import deque
@@ -253,7 +254,9 @@ class Translator:
         images of more than ``max_pixels`` pixels and symbolic links that lead nowhere)
         and images the model fails on are reported in the result, not raised; existing
         outputs are kept unless ``overwrite``, and temporaries an interrupted run left for
-        them are removed. ``progress`` is called after each input.
+        them are removed. ``progress`` is called after each input, in order. On ONNX Runtime,
+        two batches are translated at once, each on half the threads
+        (:meth:`~translate.onnx_backend.OnnxRuntimeBackend.parallel_runs`).
         """
         src, dst = Path(src), Path(dst)
         jobs, clashes = plan_jobs(sources if sources is not None else list_images(src, broken_links=True), src, dst,
@@ -261,35 +264,68 @@ class Translator:
         report = ConvertReport(clashes=clashes)
         variants = self.variants(every_target, **condition)
         todo = self._outputs_to_write(shard(jobs, *distributed_share()), dst, variants, overwrite, report, progress)
-        if self.runtime is not None and todo:  # build (int8: calibrate and gate) before anything is written
-            self.runtime.prepare([variant for _, variant in variants], [job.source for job in jobs])
-        depth = batch_size + 2 * workers  # images decoded ahead, and outputs waiting to be written
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            writes: deque[tuple[Path, Future]] = deque()
-            decoded = self._decoded(todo, pool, depth, max_pixels)
-            for batch in self._batches(decoded, batch_size, self.batch_pixels, report, progress):
-                for variant_index in range(len(batch[0][1])):
-                    variant = batch[0][1][variant_index][1]
-                    images = [image for _, _, image, _ in batch]
-                    try:
-                        translated = self.translate_batch(torch.stack(images) if len(images) > 1 else images[0][None],
-                                                          **variant)
-                    except TranslateError:  # the user's mistake (a missing --to): one line, not one per image
-                        raise
-                    except (RuntimeError, ValueError) as exc:  # e.g. out of memory: the other images still convert
-                        report.failed.extend((job.source, f"cannot translate: {first_line(exc)}") for job, *_ in batch)
-                        break
-                    for (job, outputs, _, alpha), image in zip(batch, translated):
-                        target = outputs[variant_index][0]
-                        writes.append((target, pool.submit(_write, image, target, alpha, quality)))
-                for job, *_ in batch:
-                    if progress is not None:
-                        progress(job.source)
-                while len(writes) > depth:  # encoding lags: wait, rather than hold every output in memory
+        parallel = self.runtime.parallel_runs(len(todo)) if self.runtime is not None else 1
+        with self._runs_at_once(parallel):
+            if self.runtime is not None and todo:  # build (int8: calibrate and gate) before anything is written
+                self.runtime.prepare([variant for _, variant in variants], [job.source for job in jobs])
+            depth = parallel * batch_size + 2 * workers  # images decoded ahead, and outputs waiting to be written
+            with ThreadPoolExecutor(max(1, workers)) as pool:
+                writes: deque[tuple[Path, Future]] = deque()
+                batches = self._batches(self._decoded(todo, pool, depth, max_pixels), batch_size, self.batch_pixels,
+                                        report, progress)
+                for batch, translations, error in self._translated(batches, parallel):
+                    for variant_index, translated in enumerate(translations):
+                        for (job, outputs, _, alpha), image in zip(batch, translated):
+                            target = outputs[variant_index][0]
+                            writes.append((target, pool.submit(_write, image, target, alpha, quality)))
+                    if error is not None:
+                        report.failed.extend((job.source, error) for job, *_ in batch)
+                    for job, *_ in batch:
+                        if progress is not None:
+                            progress(job.source)
+                    while len(writes) > depth:  # encoding lags: wait, rather than hold every output in memory
+                        _collect(*writes.popleft(), report)
+                while writes:
                     _collect(*writes.popleft(), report)
-            while writes:
-                _collect(*writes.popleft(), report)
         return report
+
+    def _runs_at_once(self, runs: int) -> contextlib.AbstractContextManager:
+        """Within: ``runs`` batches are translated at once (the ONNX Runtime backend shares the threads out)."""
+        return self.runtime.runs_at_once(runs) if self.runtime is not None else contextlib.nullcontext()
+
+    def _translated(self, batches: Iterator[list], parallel: int
+                    ) -> Iterator[tuple[list, list[torch.Tensor], str | None]]:
+        """Each batch with :meth:`_translate_variants` of it, in order; up to ``parallel`` batches are translated
+        at once, in threads of their own (``parallel`` 1: here)."""
+        if parallel == 1:
+            for batch in batches:
+                yield batch, *self._translate_variants(batch)
+            return
+        with ThreadPoolExecutor(parallel, thread_name_prefix="translate-run") as runs:
+            pending: deque[tuple[list, Future]] = deque()
+            for batch in batches:
+                pending.append((batch, runs.submit(self._translate_variants, batch)))
+                if len(pending) == parallel:
+                    batch, run = pending.popleft()
+                    yield batch, *run.result()
+            while pending:
+                batch, run = pending.popleft()
+                yield batch, *run.result()
+
+    def _translate_variants(self, batch: list) -> tuple[list[torch.Tensor], str | None]:
+        """A batch translated under each of its outputs' conditions in turn, and why the remaining ones failed
+        (``None``: none did). An error that is the user's mistake (a missing ``--to``) is raised."""
+        images = [image for _, _, image, _ in batch]
+        stacked = torch.stack(images) if len(images) > 1 else images[0][None]
+        translations = []
+        for _, variant in batch[0][1]:
+            try:
+                translations.append(self.translate_batch(stacked, **variant))
+            except TranslateError:  # the user's mistake: one line, not one per image
+                raise
+            except (RuntimeError, ValueError) as exc:  # e.g. out of memory: the other images still convert
+                return translations, f"cannot translate: {first_line(exc)}"
+        return translations, None
 
     @staticmethod
     def _outputs_to_write(jobs: list[Job], dst: Path, variants: list[tuple[str, dict[str, Any]]], overwrite: bool,

@@ -13,9 +13,11 @@ images and gated by its PSNR against fp32. Images are padded to the network's mu
 
 Sessions run on the CPU with as many intra-op threads as torch uses (``torch.get_num_threads()``:
 ``OMP_NUM_THREADS`` and ``torch.set_num_threads`` govern both backends alike), one inter-op thread
-and sequential execution. They load the graph ONNX Runtime optimised for this CPU (fused operators,
-the blocked channel layout of its vector width), cached beside the portable export: optimising at
-every load kept two more copies of the weights (ResNet-9: +90 MB, 0.17 s instead of 0.07 s).
+and sequential execution; while a folder conversion translates :data:`PARALLEL_RUNS` batches at once
+(:meth:`OnnxRuntimeBackend.runs_at_once`), each run takes its share of those threads. They load the
+graph ONNX Runtime optimised for this CPU (fused operators, the blocked channel layout of its vector
+width), cached beside the portable export: optimising at every load kept two more copies of the
+weights (ResNet-9: +90 MB, 0.17 s instead of 0.07 s).
 Measured side by side (ResNet-9, 256×256 and 1024×768 photos, whole processes): ONNX Runtime's
 memory arena keeps the largest image's activations for good (+170 MB at 256²; +1.2 GiB after one
 768² tile without the memory pattern), so it is off. Without the memory pattern (one block for a
@@ -35,11 +37,13 @@ import hashlib
 import importlib.util
 import itertools
 import os
+import threading
 import platform
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -70,6 +74,13 @@ BACKENDS = ("torch", "onnxruntime")
 #: ``--precision`` choices of the onnxruntime backend.
 ONNX_PRECISIONS = ("fp32", "int8")
 INSTALL_HINT = "pip install 'image-translate[onnx]'"
+#: Most batches a folder conversion translates at once, each run on its share of the threads. Two
+#: one-thread runs at once beat one run on two threads (2-core Xeon, AVX2 kernels, ResNet-9, median
+#: of 8 alternated rounds): 256² images 10% (int8) and 12% (fp32) faster, 768² tiles 17% and 4%. Part
+#: of a run keeps only one thread busy (operators ONNX Runtime runs on one thread, and the wait for the
+#: slowest thread at each operator's end); another run fills those gaps. More runs at once would hold
+#: more images' activations; two is what was measured.
+PARALLEL_RUNS = 2
 
 
 def require_onnxruntime() -> Any:
@@ -117,6 +128,12 @@ class PaddedSession:
     def __init__(self, session: Any, network: ExportableGenerator):
         self.session, self.multiple, self.min_size = session, network.multiple, network.min_size
         self._shapes_run: set[tuple[int, ...]] = set()
+        self._first_runs = threading.Lock()
+
+    @property
+    def threads(self) -> int:
+        """The session's intra-op threads."""
+        return self.session.get_session_options().intra_op_num_threads
 
     def pad(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """``images`` padded as the exported graph takes them, and their own size."""
@@ -124,12 +141,18 @@ class PaddedSession:
 
     def __call__(self, images: Tensor) -> Tensor:
         padded, size = self.pad(images)
-        (output,) = self.session.run(None, {"images": padded.float().contiguous().numpy()})
-        if padded.shape not in self._shapes_run:
-            # The first run of a shape allocates each activation on its own (and plans the memory
-            # pattern from them); later runs take one block, so the heap the first run left is not reused.
-            self._shapes_run.add(padded.shape)
-            release_free_memory()
+        feed = {"images": padded.float().contiguous().numpy()}
+        if padded.shape in self._shapes_run:
+            (output,) = self.session.run(None, feed)
+        else:
+            # The first run of a shape allocates each activation on its own (and plans the memory pattern
+            # from them); later runs take one block, so the heap the first run left is not reused and goes
+            # back. Runs at once wait for it: two first runs at once raised a conversion's peak by 90 MB.
+            with self._first_runs:
+                (output,) = self.session.run(None, feed)
+                if padded.shape not in self._shapes_run:
+                    self._shapes_run.add(padded.shape)
+                    release_free_memory()
         return crop_to(torch.from_numpy(output), size)
 
 
@@ -162,6 +185,8 @@ class OnnxRuntimeBackend:
         self.reload, self._weights_released = reload, False
         self._calibration: list[Tensor] | None = None
         self._sessions: dict[str, PaddedSession] = {}
+        self._building = threading.Lock()  # runs at once in threads look up (and build) sessions
+        self._runs_at_once = 1
         #: Seconds the last build took: ``export``; for int8 also ``calibration``, ``quantization`` and ``gate``.
         self.timings: dict[str, float] = {}
 
@@ -182,25 +207,51 @@ class OnnxRuntimeBackend:
         release_free_memory()  # what building the sessions freed (model bytes as parsed, digests' copies)
 
     def translate(self, images: Tensor, **condition: Any) -> Tensor:
-        """Translate ``(N, 3, H, W)`` float32 images in [-1, 1]; same shape out."""
+        """Translate ``(N, 3, H, W)`` float32 images in [-1, 1]; same shape out. Safe to call from
+        several threads at once."""
         return self._session(condition)(images)
+
+    def parallel_runs(self, images: int) -> int:
+        """How many batches a conversion of ``images`` images should translate at once: up to
+        :data:`PARALLEL_RUNS`, no more than there are threads or images."""
+        return max(1, min(PARALLEL_RUNS, torch.get_num_threads(), images))
+
+    @contextmanager
+    def runs_at_once(self, runs: int) -> Iterator[None]:
+        """Within: ``runs`` translations run at once, so sessions are built (or rebuilt) with
+        ``1/runs`` of the threads each; after, whole again."""
+        self._runs_at_once = runs
+        try:
+            yield
+        finally:
+            self._runs_at_once = 1
+
+    def threads_per_run(self) -> int:
+        """Intra-op threads of each session run (see :meth:`runs_at_once`)."""
+        return max(1, torch.get_num_threads() // self._runs_at_once)
 
     # -- building ---------------------------------------------------------------------------------
 
     def _session(self, condition: dict[str, Any]) -> PaddedSession:
+        """The session of ``condition`` with :meth:`threads_per_run` threads, built (again) if needed."""
         name = ", ".join(f"{key} {value}" for key, value in sorted(condition.items())) or "the generator"
-        if name not in self._sessions:
-            if self._weights_released:
-                self.model, self._weights_released = self.reload().cpu().eval(), False
-            try:
-                network = exportable_network(self.model, **condition)
-            except OptionError as exc:
-                raise TranslateError(f"--backend onnxruntime: {exc}") from None
-            self._sessions[name] = PaddedSession(self._optimized_session(network, name), network)
-        return self._sessions[name]
+        threads = self.threads_per_run()
+        with self._building:
+            session = self._sessions.get(name)
+            if session is None or session.threads != threads:
+                if self._weights_released:
+                    self.model, self._weights_released = self.reload().cpu().eval(), False
+                try:
+                    network = exportable_network(self.model, **condition)
+                except OptionError as exc:
+                    raise TranslateError(f"--backend onnxruntime: {exc}") from None
+                session = PaddedSession(self._optimized_session(network, name, threads), network)
+                self._sessions[name] = session
+        return session
 
-    def _optimized_session(self, network: ExportableGenerator, name: str) -> Any:
-        """A session of ``network`` from its graph as optimised for this CPU, cached or built.
+    def _optimized_session(self, network: ExportableGenerator, name: str, threads: int) -> Any:
+        """A session of ``network`` on ``threads`` threads from its graph as optimised for this CPU, cached or
+        built.
 
         The portable model (exported; int8: quantized and gated) is built or read only when the
         optimised graph is not in the cache. int8's fidelity is recorded with both, and checked
@@ -216,14 +267,14 @@ class OnnxRuntimeBackend:
                         + (f"; {fidelity.describe()}" if fidelity else ""))
             if fidelity is not None:
                 check_fidelity(fidelity, self.min_psnr)
-            return self._new_session(cached.path, optimized=True)
+            return self._new_session(cached.path, optimized=True, threads=threads)
         if self.precision == "int8":
             model, fidelity = self._int8_model(network, digest, portable_key, name)
         else:
             model = self._fp32_model(network, digest, name)
         optimized = self._optimize(model)
         path = self.cache.store(entry_name, key, optimized, **({"psnr": fidelity.psnr} if fidelity else {}))
-        return self._new_session(path or optimized, optimized=True)
+        return self._new_session(path or optimized, optimized=True, threads=threads)
 
     def _portable_key(self, digest: str, precision: str | None = None) -> dict[str, Any]:
         """The cache key of the portable model of the network with weights ``digest`` at ``precision``
@@ -298,18 +349,20 @@ class OnnxRuntimeBackend:
                                      "can be read; pass --calibrate DIR")
         return self._calibration
 
-    def _session_options(self) -> Any:
+    def _session_options(self, threads: int | None = None) -> Any:
+        """Options of CPU sessions on ``threads`` intra-op threads (default: as many as torch uses)."""
         options = self.ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only
         options.enable_cpu_mem_arena = False  # it would keep the largest image's activations for good
         return options
 
-    def _new_session(self, model: bytes | Path, optimized: bool = False) -> Any:
-        """A CPU session of ``model`` (bytes or a file); ``optimized``: a graph :meth:`_optimize` wrote."""
-        options = self._session_options()
+    def _new_session(self, model: bytes | Path, optimized: bool = False, threads: int | None = None) -> Any:
+        """A CPU session of ``model`` (bytes or a file) on ``threads`` threads (default: all);
+        ``optimized``: a graph :meth:`_optimize` wrote."""
+        options = self._session_options(threads)
         if optimized:
             options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         source = str(model) if isinstance(model, Path) else model
