@@ -43,6 +43,10 @@ def test_onnx_matches_pytorch_on_an_odd_size(run_dir, tmp_path):
     moved = (tmp_path / "out" / "g.onnx").rename(tmp_path / "moved.onnx")
     operators = {node.op_type for node in onnx.load(str(moved)).graph.node}
     assert "Resize" not in operators  # the resize-convolutions of the default decoders are folded
+    kernels = [tuple(attribute.ints) for node in onnx.load(str(moved)).graph.node if node.op_type == "Conv"
+               for attribute in node.attribute if attribute.name == "kernel_shape"]
+    if run_dir.name != "pix2pix":  # ResNet generators: the 7x7 RGB head goes by kernel rows, the first conv stays
+        assert kernels.count((7, 7)) == 1 and (1, 7) in kernels
     session = onnxruntime.InferenceSession(str(moved))
     for size in [(67, 45), (99, 33)]:
         images = torch.rand(1, 3, *size) * 2 - 1

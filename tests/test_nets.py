@@ -25,8 +25,9 @@ from translate.nets.energy import EnergyCritic
 from translate.nets.layers import (
     RESIDUAL_MARGIN,
     FoldedResizeConv,
+    KernelRowsConv,
     ResizeConv,
-    folded,
+    exported_form,
     residual_output,
     starts_at_zero,
     upsampling,
@@ -282,23 +283,53 @@ def test_a_folded_resize_conv_computes_what_it_folds(bias, size):
     assert torch.allclose(fold(images.contiguous(memory_format=torch.channels_last)), layer(images), atol=1e-5)
 
 
-def test_folded_copies_a_network_with_nearest_resize_convs_and_leaves_it_as_it_was():
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("kernel, padding", [(7, 0), (7, 3), ((3, 5), (1, 2)), (2, 0)])
+@pytest.mark.parametrize("size", [(8, 8), (9, 13), (20, 7)])
+def test_a_convolution_by_kernel_rows_computes_the_convolution(bias, kernel, padding, size):
     torch.manual_seed(0)
-    net = ResnetGenerator(ngf=4, n_blocks=1, upsample="nearest").eval()
+    conv = nn.Conv2d(6, 3, kernel, padding=padding, bias=bias).eval()
+    nn.init.normal_(conv.weight)
+    by_rows = KernelRowsConv(conv)
+    rows, columns = conv.kernel_size
+    assert by_rows.weight.shape == (3 * rows, 6, 1, columns)  # one 1xk kernel per kernel row and output
+    images = torch.randn(2, 6, *size)
+    with torch.no_grad():
+        assert torch.allclose(by_rows(images), conv(images), atol=1e-4)
+        assert torch.allclose(by_rows(images.contiguous(memory_format=torch.channels_last)), conv(images), atol=1e-4)
+
+
+@pytest.mark.parametrize("conv", [
+    nn.Conv2d(6, 3, 3, stride=2), nn.Conv2d(6, 3, 3, dilation=2), nn.Conv2d(6, 3, 3, groups=3),
+    nn.Conv2d(6, 3, 3, padding=1, padding_mode="reflect"), nn.Conv2d(6, 3, 3, padding="same"), nn.Conv2d(6, 8, 3),
+])
+def test_only_narrow_stride_1_zero_padded_convolutions_go_by_kernel_rows(conv):
+    with pytest.raises(ValueError, match="split by kernel rows"):
+        KernelRowsConv(conv)
+    network = nn.Sequential(conv)
+    assert exported_form(network) is network
+
+
+def test_the_exported_form_copies_a_network_with_layers_to_rewrite_and_leaves_it_as_it_was():
+    torch.manual_seed(0)
+    net = ResnetGenerator(ngf=8, n_blocks=1, upsample="nearest").eval()
     weights = {name: tensor.clone() for name, tensor in net.state_dict().items()}
-    fold = folded(net)
-    assert fold is not net
-    assert [type(m) for m in fold.modules() if isinstance(m, (ResizeConv, FoldedResizeConv))] == [FoldedResizeConv] * 2
+    rewritten = exported_form(net)
+    assert rewritten is not net
+    kinds = [type(m) for m in rewritten.modules() if isinstance(m, (ResizeConv, FoldedResizeConv, KernelRowsConv))]
+    assert kinds == [FoldedResizeConv, FoldedResizeConv, KernelRowsConv]  # two decoder layers and the RGB head
     assert sum(isinstance(m, ResizeConv) for m in net.modules()) == 2
     assert all(torch.equal(net.state_dict()[name], tensor) for name, tensor in weights.items())
     images = torch.rand(1, 3, 20, 28) * 2 - 1
     with torch.no_grad():
-        assert torch.allclose(fold(images), net(images), atol=1e-5)
+        assert torch.allclose(rewritten(images), net(images), atol=1e-5)
     unet = UnetGenerator(num_downs=5, ngf=4, upsample="nearest").eval()
-    assert sum(isinstance(m, FoldedResizeConv) for m in folded(unet).modules()) == 4
-    for kind in ("bilinear", "transpose"):  # nothing to fold: the network itself
-        other = ResnetGenerator(ngf=4, n_blocks=1, upsample=kind)
-        assert folded(other) is other
+    assert sum(isinstance(m, FoldedResizeConv) for m in exported_form(unet).modules()) == 4
+    for kind in ("bilinear", "transpose"):  # only the head to rewrite
+        other = exported_form(ResnetGenerator(ngf=8, n_blocks=1, upsample=kind))
+        assert [type(m) for m in other.modules() if isinstance(m, (FoldedResizeConv, KernelRowsConv))] == [KernelRowsConv]
+    plain = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU())
+    assert exported_form(plain) is plain  # nothing to rewrite: the network itself
     with pytest.raises(ValueError, match="only nearest"):
         FoldedResizeConv(ResizeConv(4, 4, "bilinear", True))
 

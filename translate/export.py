@@ -6,8 +6,9 @@ cropped back, as :class:`translate.nets.PadCrop` does in PyTorch. The padding is
 one branch-free reflect step, so exported graphs take images whose sides are at
 least the network's smallest size (8 for ResNet generators, 2^depth for U-Nets);
 within that range they match the PyTorch output. Nearest resize-convolutions (the default decoders of
-CycleGAN, CUT and pix2pix) are exported folded
-(:class:`translate.nets.layers.FoldedResizeConv`): the same outputs for fewer operations.
+CycleGAN, CUT and pix2pix) are exported folded (:class:`translate.nets.layers.FoldedResizeConv`), and
+convolutions with few output channels (RGB heads) by kernel rows
+(:class:`translate.nets.layers.KernelRowsConv`): the same outputs, computed faster.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 from translate.errors import TranslateError
 from translate.files import atomic_file
 from translate.models.base import Model
-from translate.nets.layers import folded
+from translate.nets.layers import exported_form
 from translate.plugins import PluginRegistry
 from translate.train import checkpoint
 
@@ -54,7 +55,7 @@ def exportable_network(model: Model, **condition: Any) -> ExportableGenerator:
     """``model``'s generator for ``condition`` (:meth:`Model.inference_network`), ready to export: nearest
     resize-convolutions are folded (:class:`translate.nets.layers.FoldedResizeConv`, in a copy)."""
     generator = model.inference_network(**condition)
-    return ExportableGenerator(folded(generator.net), generator.multiple, generator.min_size).eval()
+    return ExportableGenerator(exported_form(generator.net), generator.multiple, generator.min_size).eval()
 
 
 def exportable(checkpoint_or_run: str | os.PathLike, registry: PluginRegistry | None = None,

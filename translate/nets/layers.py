@@ -107,26 +107,75 @@ class FoldedResizeConv(nn.Module):
         return F.pixel_shuffle(torch.stack(phases, 2).flatten(1, 2), 2)
 
 
-def folded(module: nn.Module) -> nn.Module:
-    """``module`` for inference with every nearest :class:`ResizeConv` inside it a :class:`FoldedResizeConv`:
-    a copy when it has any (the folded layers do not learn), else ``module`` itself."""
-    if not any(_folds(child) for child in module.modules()):
+#: Output channels below which :func:`exported_form` computes a convolution by kernel rows: ONNX Runtime
+#: computes convolutions in blocks of 8 output channels (16 with AVX-512), so 3 cost as much as 8 and
+#: the k×k loop over one block is the slowest it has.
+NARROW_CONV_CHANNELS = 8
+
+
+class KernelRowsConv(nn.Module):
+    """A k×k convolution with few output channels (an RGB head) as one 1×k convolution with k times the
+    output channels, one group per kernel row, whose outputs are summed at their rows' offsets: the
+    same outputs up to float rounding, for inference (exported graphs; the weights do not learn).
+
+    ONNX Runtime spends the same on the k-fold wider 1×k convolution as on the k×k one with few
+    outputs, then a few cheap additions. Measured (ONNX Runtime, AVX2 kernels, one thread, the ResNet's
+    64->3 7×7 head at 256²): 28 ms instead of 98 ms.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if not _splits_by_rows(conv):
+            raise ValueError(f"only stride-1, ungrouped, zero-padded convolutions with fewer than "
+                             f"{NARROW_CONV_CHANNELS} outputs split by kernel rows, not {conv}")
+        out_channels, in_channels, rows, columns = conv.weight.shape
+        self.out_channels, self.rows, self.padding = out_channels, rows, tuple(conv.padding)
+        # Output channel r * out_channels + c of the 1×k convolution is kernel row r of output channel c.
+        self.weight = nn.Parameter(conv.weight.detach().permute(2, 0, 1, 3).reshape(rows * out_channels, in_channels,
+                                                                                   1, columns).clone(),
+                                   requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
+
+    def extra_repr(self) -> str:
+        return (f"{self.weight.shape[1]}, {self.out_channels}, {self.rows}x{self.weight.shape[-1]} kernel by rows, "
+                f"padding={self.padding}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        by_row = F.conv2d(x, self.weight, padding=self.padding)
+        height, c = by_row.shape[-2] - self.rows + 1, self.out_channels
+        output = by_row[:, 0:c, 0:height]
+        for row in range(1, self.rows):
+            output = output + by_row[:, row * c:(row + 1) * c, row:row + height]
+        return output if self.bias is None else output + self.bias.view(1, -1, 1, 1)
+
+
+def exported_form(module: nn.Module) -> nn.Module:
+    """``module`` as exported graphs compute it: every nearest :class:`ResizeConv` inside it a
+    :class:`FoldedResizeConv` and every narrow convolution a :class:`KernelRowsConv`. A copy when
+    anything changes (the rewritten layers do not learn), else ``module`` itself."""
+    if not any(_rewrites(child) for child in module.modules()):
         return module
     module = copy.deepcopy(module)
-    _fold_in_place(module)
+    _rewrite_in_place(module)
     return module
 
 
-def _folds(module: nn.Module) -> bool:
-    return isinstance(module, ResizeConv) and module.mode == "nearest"
+def _splits_by_rows(module: nn.Module) -> bool:
+    return (type(module) is nn.Conv2d and module.out_channels < NARROW_CONV_CHANNELS and module.kernel_size[0] > 1
+            and module.stride == (1, 1) and module.dilation == (1, 1) and module.groups == 1
+            and module.padding_mode == "zeros" and not isinstance(module.padding, str))
 
 
-def _fold_in_place(module: nn.Module) -> None:
+def _rewrites(module: nn.Module) -> bool:
+    return (isinstance(module, ResizeConv) and module.mode == "nearest") or _splits_by_rows(module)
+
+
+def _rewrite_in_place(module: nn.Module) -> None:
     for name, child in module.named_children():
-        if _folds(child):
-            setattr(module, name, FoldedResizeConv(child))
+        if _rewrites(child):
+            setattr(module, name, FoldedResizeConv(child) if isinstance(child, ResizeConv) else KernelRowsConv(child))
         else:
-            _fold_in_place(child)
+            _rewrite_in_place(child)
 
 
 def upsampling(kind: str, in_channels: int, out_channels: int, kernel_size: int, bias: bool) -> nn.Module:
