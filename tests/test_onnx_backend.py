@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from click.testing import CliRunner
@@ -128,6 +129,26 @@ def test_int8_of_a_trained_model_passes_the_gate_and_stays_close_to_pytorch_on_h
             expected = to_tensor(pytorch(image)).unsqueeze(0)
         with Image.open(tmp_path / "int8" / source.name) as output:
             assert psnr(to_tensor(output).unsqueeze(0), expected) > 35, source.name
+
+
+@pytest.mark.parametrize("model", ["pix2pix U-Net", "CycleGAN ResNet"])
+def test_int8_keeps_the_first_and_the_last_convolution_and_what_follows_it_in_fp32(model, built_int8, run_dir,
+                                                                                   tmp_path):
+    if model == "pix2pix U-Net":
+        checkpoint_copy, *_ = built_int8
+    else:  # a global residual path and an RGB head by kernel rows: additions after the last convolution
+        checkpoint_copy = fresh_copy(run_dir, tmp_path)
+        calibration = photo_folder(tmp_path / "calibration", TEST_PHOTOS[:1], 2, 32, seed=3)
+        Translator.load(checkpoint_copy, backend="onnxruntime", precision="int8", min_psnr=0,
+                        calibrate=calibration)(Image.new("RGB", (32, 32)))
+    (path,) = checkpoint_copy.rglob(f"{CACHE_FOLDER}/int8-*.onnx")
+    nodes = onnx.load(str(path)).graph.node
+    convolutions = [index for index, node in enumerate(nodes) if "Conv" in node.op_type]
+    assert nodes[convolutions[0]].op_type == "Conv" and nodes[convolutions[-1]].op_type in ("Conv", "ConvTranspose")
+    assert "QLinearConv" in {nodes[index].op_type for index in convolutions[1:-1]}
+    assert "Conv" not in {nodes[index].op_type for index in convolutions[1:-1]}
+    after = {node.op_type for node in nodes[convolutions[-1]:]}
+    assert not any(op.startswith("QLinear") or op.startswith("Quantize") for op in after), after
 
 
 def test_a_gate_failure_exits_2_and_writes_nothing(shipped, tmp_path):
