@@ -37,9 +37,9 @@ import hashlib
 import importlib.util
 import itertools
 import os
-import threading
 import platform
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
