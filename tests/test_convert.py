@@ -314,8 +314,8 @@ def test_tiny_images_convert_at_their_size_with_every_model_kind(any_model_run, 
             assert output.size == size, name
 
 
-def test_an_image_the_model_fails_on_is_listed_and_the_rest_converts(run_dir, tmp_path):
-    translator = Translator.load(run_dir, device="cpu")
+def fail_on_odd_widths(translator: Translator) -> None:
+    """Make ``translator``'s model fail (a two-line ``RuntimeError``) on batches of odd width."""
     forward = translator._forward
 
     def fails_on_odd_widths(images, **condition):
@@ -324,6 +324,11 @@ def test_an_image_the_model_fails_on_is_listed_and_the_rest_converts(run_dir, tm
         return forward(images, **condition)
 
     translator._forward = fails_on_odd_widths
+
+
+def test_an_image_the_model_fails_on_is_listed_and_the_rest_converts(run_dir, tmp_path):
+    translator = Translator.load(run_dir, device="cpu")
+    fail_on_odd_widths(translator)
     source = tmp_path / "in"
     source.mkdir()
     for name, size in {"a.png": (16, 16), "b.png": (15, 16), "c.png": (24, 8)}.items():

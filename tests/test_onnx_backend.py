@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from test_convert import corpus, plant_bad_files, run_dir  # noqa: F401  (run_dir: a CycleGAN trained 1 step)
+# run_dir: a CycleGAN trained 1 step
+from test_convert import corpus, fail_on_odd_widths, plant_bad_files, run_dir  # noqa: F401
 from translate import onnx_backend
 from translate.cli import main
 from translate.convert import Translator
@@ -531,14 +532,7 @@ def test_while_two_run_at_once_a_failing_image_is_listed_and_a_usage_error_stops
     for name, size in {"a.png": (16, 16), "b.png": (15, 16), "c.png": (24, 8), "d.png": (20, 20)}.items():
         Image.new("RGB", size, (40, 50, 60)).save(source / name)
     translator = Translator.load(run_dir, backend="onnxruntime")
-    forward = translator._forward
-
-    def fails_on_odd_widths(images, **condition):
-        if images.shape[-1] % 2:
-            raise RuntimeError("simulated failure\nsecond line")
-        return forward(images, **condition)
-
-    translator._forward = fails_on_odd_widths
+    fail_on_odd_widths(translator)
     report = translator.convert_folder(source, tmp_path / "out", batch_size=1)
     assert report.failed == [(source / "b.png", "cannot translate: simulated failure")]
     assert sorted(path.name for path in report.converted) == ["a.png", "c.png", "d.png"]

@@ -52,8 +52,8 @@ class ExportableGenerator(nn.Module):
 
 
 def exportable_network(model: Model, **condition: Any) -> ExportableGenerator:
-    """``model``'s generator for ``condition`` (:meth:`Model.inference_network`), ready to export: nearest
-    resize-convolutions are folded (:class:`translate.nets.layers.FoldedResizeConv`, in a copy)."""
+    """``model``'s generator for ``condition`` (:meth:`Model.inference_network`), ready to export, in the
+    form exported graphs compute it (:func:`translate.nets.layers.exported_form`, a copy when it differs)."""
     generator = model.inference_network(**condition)
     return ExportableGenerator(exported_form(generator.net), generator.multiple, generator.min_size).eval()
 
