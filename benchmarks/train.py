@@ -7,7 +7,7 @@ iteration, the speed-up over the model's eager fp32 and peak RSS, then CUT's and
 s/iter and peak RSS as ratios to CycleGAN's (eager fp32, measured in the same run). The
 first ``--warmup`` steps are not timed (allocator warm-up, compilation). bf16 runs only
 where this CPU has bf16 instructions; elsewhere it is far slower than fp32 (see
-:mod:`translate.precision`).
+:mod:`translate.devices`).
 
 Run: ``python benchmarks/train.py`` (``--steps 6 --warmup 2`` by default; about half an hour on
 2 CPU cores). ``--image-size 64 --ngf 16 --batch-size 2 --settings "eager fp32"`` measures at
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from translate.precision import cpu_computes_in
+from translate.devices import cpu_computes_in
 
 #: Row name -> (model, options). Generators are the models' defaults for the image size
 #: (at 256 px: ResNet-9 for CycleGAN and CUT, U-Net-256 for pix2pix, as the references).

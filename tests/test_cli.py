@@ -203,7 +203,7 @@ def test_the_command_line_choices_are_the_librarys():
     """The CLI spells directions, precisions and presets out (no torch at start-up); they must not drift."""
     from translate.cli.common import DIRECTION_CHOICES, PRECISION_CHOICES, PRESET_CHOICES
     from translate.models.directions import DIRECTIONS
-    from translate.precision import PRECISIONS
+    from translate.devices import PRECISIONS
     from translate.train.trainer import PRESETS
 
     assert DIRECTION_CHOICES == DIRECTIONS

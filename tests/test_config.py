@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from translate.cli import main
 from translate.cli.common import config_file_options, parse_key_values, user_errors
-from translate.config import dumps, tomllib  # the standard tomllib, or tomli on Python 3.10
+from translate.cli.config import dumps, tomllib  # the standard tomllib, or tomli on Python 3.10
 
 
 def run(*args: str):

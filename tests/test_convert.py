@@ -22,8 +22,8 @@ from translate.convert import Translator
 from translate.data.images import DEFAULT_MAX_PIXELS, normalize, quantize
 from translate.errors import TranslateError
 from translate.options import OptionError
-from translate.outputs import collect_inputs, plan_jobs, shard
-from translate.tiling import generator_multiple, tile_layout, translate_tiled
+from translate.convert.outputs import collect_inputs, plan_jobs, shard
+from translate.convert.tiling import generator_multiple, tile_layout, translate_tiled
 from translate.train.trainer import Trainer, TrainConfig
 
 
@@ -129,7 +129,7 @@ def test_same_sized_images_are_batched_with_identical_results(translator, tmp_pa
             assert difference.abs().max() <= 1  # batched convolutions may round differently
 
 
-@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
+@pytest.mark.filterwarnings("ignore::translate.devices.PrecisionWarning")  # slow on CPUs without bf16
 def test_bf16_output_stays_close_to_fp32(run_dir):
     image = Image.effect_noise((48, 40), 60).convert("RGB")
     fp32 = Translator.load(run_dir, device="cpu")(image)
@@ -270,7 +270,7 @@ def test_torchrun_with_two_processes_converts_each_image_exactly_once(run_dir, t
 def test_the_command_line_tiles_at_the_library_default():
     """The CLI spells the default out (importing translate.convert would slow `translate --help`)."""
     from translate.cli import main
-    from translate.convert import DEFAULT_TILE
+    from translate.convert.tiling import DEFAULT_TILE
 
     tile = next(param for param in main.commands["convert"].params if param.name == "tile")
     assert tile.default == DEFAULT_TILE

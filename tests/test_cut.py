@@ -19,7 +19,7 @@ from translate.models.cut import CUT
 from translate.nets.contrastive import encoder_features, patch_nce_loss, sample_patches
 from translate.nets.resnet import ResnetBlock
 from translate.options import OptionError, parse_options
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig
 
@@ -251,7 +251,7 @@ def first_step(run) -> dict:
     return json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
 
 
-@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
+@pytest.mark.filterwarnings("ignore::translate.devices.PrecisionWarning")  # slow on CPUs without bf16
 def test_bf16_and_channels_last_compute_the_same_losses(tmp_path):
     Trainer(config(tmp_path, "plain", steps=1)).train(progress=False)
     Trainer(config(tmp_path, "last", steps=1, channels_last=True)).train(progress=False)

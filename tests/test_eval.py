@@ -22,9 +22,9 @@ from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_tensor
 from translate.data.sample import SAMPLE_ROOT
 from translate.evaluate import evaluate
-from translate.inception import load_feature_extractor
+from translate.evaluate.inception import load_feature_extractor
 from translate.nets import build_generator, init_weights
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig
 

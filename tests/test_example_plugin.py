@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TRANSLATE
-from translate.config import tomllib  # the standard tomllib, or tomli on Python 3.10
-from translate.plugins import PluginRegistry
+from translate.cli.config import tomllib  # the standard tomllib, or tomli on Python 3.10
+from translate.plugin_host.manager import PluginRegistry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "translate-loss-sensitive"
 MODULE = "translate_loss_sensitive"

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train.trainer import Trainer, TrainConfig
 
 REGISTRY = PluginRegistry()

@@ -37,7 +37,7 @@ from translate.nets.unet import UnetSkipConnectionBlock
 from translate.nets.unit import Decoder, Encoder
 from translate.objective import CriticOutput
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 
 
 def n_params(module: nn.Module) -> int:

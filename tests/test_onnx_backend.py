@@ -18,16 +18,16 @@ from safetensors.torch import load_file, save_file
 
 # run_dir: a CycleGAN trained 1 step
 from test_convert import corpus, fail_on_odd_widths, plant_bad_files, run_dir  # noqa: F401
-from translate import onnx_backend
+from translate.convert import onnx_backend
 from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import to_tensor
 from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, random_tiles
 from translate.errors import TranslateError
 from translate.metrics import psnr
-from translate.onnx_backend import OnnxRuntimeBackend
-from translate.onnx_cache import CACHE_FOLDER, ModelCache
-from translate.plugins import PluginRegistry
+from translate.convert.onnx_backend import OnnxRuntimeBackend
+from translate.convert.onnx_cache import CACHE_FOLDER, ModelCache
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "pix2pix-sample-grading"
@@ -424,7 +424,7 @@ def test_the_command_line_spells_the_backends_precisions_and_defaults_like_the_l
         ONNX_ONLY_PRECISIONS,
         PRECISION_CHOICES,
     )
-    from translate.quantize import CALIBRATION_IMAGES, DEFAULT_MIN_PSNR
+    from translate.convert.quantize import CALIBRATION_IMAGES, DEFAULT_MIN_PSNR
 
     assert BACKEND_CHOICES == onnx_backend.BACKENDS
     assert set(ONNX_ONLY_PRECISIONS) == set(onnx_backend.ONNX_PRECISIONS) - set(PRECISION_CHOICES)
@@ -576,7 +576,7 @@ def test_the_heap_a_sessions_first_run_of_a_size_left_is_handed_back(run_dir, mo
 
 def test_only_the_pytorch_backend_keeps_freed_memory_for_reuse(run_dir, tmp_path, monkeypatch):
     """ONNX Runtime takes an image's activations in one block per run: kept heap would only raise its peak."""
-    from translate import allocator
+    from translate.convert import allocator
 
     kept = []
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda: kept.append(True) or True)

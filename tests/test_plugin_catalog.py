@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import objective_plugin
-from translate import catalog_cache
+from translate.plugin_host import catalog_cache
 from translate.cli import main
 
 #: A third-party objective with options of every type, a critic schedule and state.

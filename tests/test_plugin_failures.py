@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import objective_plugin, write_distribution
 from translate.cli import main
 from translate.objective import CriticOutput
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 
 #: A loss plugin whose generator loss fails inside a helper of its own, in torch.
 BAD_LOSS = objective_plugin("badloss", "BadObjective").replace(

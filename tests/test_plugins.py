@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from conftest import objective_plugin
 from translate.cli import main
 from translate.objective import Objective
-from translate.plugins import PluginError, PluginRegistry, PluginWarning
+from translate.plugin_host.manager import PluginError, PluginRegistry, PluginWarning
 
 BUILTIN_OBJECTIVES = {"lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"}
 

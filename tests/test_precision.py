@@ -12,7 +12,7 @@ from PIL import Image
 from translate.cli import main
 from translate.convert import Translator
 from translate.errors import TranslateError
-from translate.precision import PrecisionWarning, check_precision, cpu_computes_in, warn_if_slow
+from translate.devices import PrecisionWarning, check_precision, cpu_computes_in, warn_if_slow
 from translate.train.trainer import Trainer, TrainConfig
 
 CPU = torch.device("cpu")

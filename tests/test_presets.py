@@ -12,7 +12,7 @@ from torch import nn
 from translate.cli import main
 from translate.convert import Translator
 from translate.options import option_defaults
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 

@@ -24,7 +24,7 @@ from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import to_pil, to_tensor
 from translate.nets import build_generator
-from translate.reference_weights import read_state_dict
+from translate.convert.reference_weights import read_state_dict
 
 instance_norm = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
 #: Same weights, same operations; the Translator runs channels-last kernels, which sum in another order.
@@ -244,7 +244,7 @@ def test_weights_recipes_download_and_import_a_checkpoint(tmp_path):
 
 def test_the_command_line_offers_exactly_the_importable_architectures():
     from translate.cli.common import REFERENCE_ARCH_CHOICES
-    from translate.reference_weights import REFERENCE_ARCHS
+    from translate.convert.reference_weights import REFERENCE_ARCHS
 
     assert REFERENCE_ARCH_CHOICES == REFERENCE_ARCHS
     for command in ("convert", "import-weights"):

@@ -28,7 +28,7 @@ from translate.nets.energy import EnergyCritic
 from translate.nets.patchgan import PatchDiscriminator
 from translate.nets.stargan import DomainClassifier, StarGenerator
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train.checkpoint import CheckpointError
 from translate.train.trainer import Trainer, TrainConfig
 

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from conftest import objective_plugin
 from translate.cli import main
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 

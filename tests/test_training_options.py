@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from translate.convert import Translator
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train.ema import ExponentialMovingAverage
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 
@@ -31,7 +31,7 @@ def metrics(run) -> list[dict]:
 # -- precision, compile, channels-last ---------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
+@pytest.mark.filterwarnings("ignore::translate.devices.PrecisionWarning")  # slow on CPUs without bf16
 @pytest.mark.parametrize("loss", ["lsgan", "wgan-gp", "began"])
 def test_bf16_autocast_trains_and_changes_the_arithmetic(tmp_path, loss):
     # The reference's generators, whose first outputs already go through bf16 arithmetic: translate's
@@ -180,7 +180,7 @@ def test_a_plugin_logger_receives_the_run(tmp_path, installed):
     source = '''
 import json
 from translate import hookimpl
-from translate.train.loggers import RunLogger
+from translate.run_logger import RunLogger
 
 
 class Recorder(RunLogger):

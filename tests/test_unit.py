@@ -15,7 +15,7 @@ from translate.metrics import psnr
 from translate.models.unit import UNIT
 from translate.nets.layers import RESIDUAL_MARGIN
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train.trainer import Trainer, TrainConfig
 
 #: Loads the model module as a plugin; a no-op once the ``unit`` entry point is installed.

@@ -64,10 +64,10 @@ from torch import nn
 from translate.nets import CRITIC_KINDS
 from translate.objective import Objective
 from translate.options import option_defaults, parse_options
-from translate.plugins import PluginError, PluginRegistry
+from translate.plugin_host.manager import PluginError, PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig
-from translate.wiring import unmarked_hooks
+from translate.plugin_host.wiring import unmarked_hooks
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -165,7 +165,7 @@ def check_objective(
     :param steps: iterations of the checked run per model; a second run is saved after
         ``steps`` iterations and resumed for one more, to compare with the first.
     :param registry: where models (and a named objective) come from; default a new
-        :class:`~translate.plugins.PluginRegistry`.
+        :class:`~translate.plugin_host.manager.PluginRegistry`.
     :return: a :class:`ConformanceReport`; call ``raise_if_failed()`` to turn it into an assertion.
     """
     if registry is None:

@@ -14,7 +14,7 @@ import click
 from translate.errors import TranslateError
 
 if TYPE_CHECKING:
-    from translate.plugins import PluginRegistry
+    from translate.plugin_host.manager import PluginRegistry
 
 #: Environment variable that shows the traceback behind every one-line error, like ``translate --debug``.
 DEBUG_SWITCH = "TRANSLATE_DEBUG"
@@ -34,7 +34,7 @@ class UserError(click.ClickException):
 def user_errors(command: Callable) -> Callable:
     """Turn the library's user-facing exceptions, and failures of third-party plugins, into one-line errors.
 
-    A plugin's failure is found in the traceback by :meth:`~translate.plugins.PluginRegistry.blame`
+    A plugin's failure is found in the traceback by :meth:`~translate.plugin_host.manager.PluginRegistry.blame`
     (with the registry of :func:`command_registry`) and named with its distribution, version and
     the call that failed. Anything else, a bug of translate, keeps its traceback. Under ``--debug``
     (or ``TRANSLATE_DEBUG=1``) the traceback is printed before the one-line error.
@@ -77,7 +77,7 @@ def command_registry(plugins: tuple[str, ...] = ()) -> "PluginRegistry":
 
     Kept in the command's context so that :func:`user_errors` can name a plugin that fails.
     """
-    from translate.plugins import PluginRegistry
+    from translate.plugin_host.manager import PluginRegistry
 
     registry = PluginRegistry(extra_modules=plugins)
     click.get_current_context().meta[REGISTRY_META] = registry
@@ -96,19 +96,20 @@ def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[s
 
 
 #: ``--direction``, ``--precision`` and ``--preset`` choices, spelled out like the next one (tests keep
-#: them equal to :data:`translate.models.directions.DIRECTIONS`, :data:`translate.precision.PRECISIONS`
+#: them equal to :data:`translate.models.directions.DIRECTIONS`, :data:`translate.devices.PRECISIONS`
 #: and :data:`translate.train.trainer.PRESETS`).
 DIRECTION_CHOICES = ("AtoB", "BtoA")
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
 #: ``convert --backend`` choices, the precisions only ONNX Runtime computes in and the int8 defaults (tests keep
-#: them equal to :mod:`translate.onnx_backend`'s ``BACKENDS`` and ``ONNX_PRECISIONS`` and :mod:`translate.quantize`'s).
+#: them equal to :mod:`translate.convert.onnx_backend`'s ``BACKENDS`` and ``ONNX_PRECISIONS`` and
+#: :mod:`translate.convert.quantize`'s).
 BACKEND_CHOICES = ("torch", "onnxruntime")
 ONNX_ONLY_PRECISIONS = ("int8",)
 CALIBRATION_IMAGES_DEFAULT = 16
 MIN_PSNR_DEFAULT = 35.0
 PRESET_CHOICES = ("translate", "reference")
 #: ``--arch`` choices for reference ``.pth`` files. Spelled out so that the CLI need not import
-#: torch; a test keeps them equal to :data:`translate.reference_weights.REFERENCE_ARCHS`.
+#: torch; a test keeps them equal to :data:`translate.convert.reference_weights.REFERENCE_ARCHS`.
 REFERENCE_ARCH_CHOICES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
 
 plugin_option = click.option(
@@ -117,13 +118,13 @@ plugin_option = click.option(
 )
 
 #: ``ctx.meta`` key of the resolved configuration of a command with ``--config``.
-CONFIG_META = "translate.config"
+CONFIG_META = "translate.cli.config"
 #: Parameters of :func:`config_file_options` itself, which a file cannot set.
 CONFIG_PARAMS = ("config_file", "print_config")
 
 
 def config_file_options(command: Callable) -> Callable:
-    """Add ``--config FILE`` and ``--print-config`` to a command (see :mod:`translate.config`).
+    """Add ``--config FILE`` and ``--print-config`` to a command (see :mod:`translate.cli.config`).
 
     File values fill every option not given on the command line; the resolved
     configuration is printed by ``--print-config`` or left in ``ctx.meta[CONFIG_META]``
@@ -136,7 +137,7 @@ def config_file_options(command: Callable) -> Callable:
                   help="Print the resolved configuration as TOML (usable with --config) and exit.")
     @functools.wraps(command)
     def wrapper(config_file: str | None, print_config: bool, **params: Any) -> Any:
-        from translate.config import configuration, dumps, resolve
+        from translate.cli.config import configuration, dumps, resolve
 
         ctx = click.get_current_context()
         params = resolve(ctx, params, config_file, exclude=CONFIG_PARAMS)

@@ -85,15 +85,15 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     Under torchrun every process converts a disjoint share. --backend onnxruntime
     converts through ONNX Runtime at fp32 or int8 (calibrated, refused below --min-psnr).
     """
-    from translate.allocator import huge_pages_for_tensors, keep_freed_memory
+    from translate.convert.allocator import huge_pages_for_tensors, keep_freed_memory
 
     huge_pages_for_tensors()  # before torch is imported: large activations are faulted in 2 MiB at a time
     from tqdm.auto import tqdm
 
-    from translate.convert import Translator, distributed_share
+    from translate.convert.outputs import collect_inputs
+    from translate.convert.tiling import check_tiling
+    from translate.convert.translator import Translator, distributed_share
     from translate.data.images import pillow_limit_off
-    from translate.outputs import collect_inputs
-    from translate.tiling import check_tiling
 
     try:
         check_tiling(tile, tile_overlap)
@@ -142,7 +142,7 @@ def onnxruntime_options(backend: str, precision: str, calibrate: str | None, cal
         return {}
     from tqdm.auto import tqdm
 
-    from translate.convert import distributed_share
+    from translate.convert.translator import distributed_share
 
     if distributed_share()[0] == 0:
         options["report"] = lambda line: tqdm.write(f"onnxruntime: {line}", file=sys.stderr)
@@ -164,7 +164,7 @@ def onnxruntime_options(backend: str, precision: str, calibrate: str | None, cal
 def export(checkpoint: str, out: str, fmt: str, direction: str | None, target: str | None, overwrite: bool,
            plugins: tuple[str, ...]) -> None:
     """Export the generator of CHECKPOINT to OUT, taking any height and width."""
-    from translate.export import export as export_generator
+    from translate.convert.export import export as export_generator
     if Path(out).exists() and not overwrite:
         raise UserError(f"'{out}' exists; pass --overwrite to replace it")
     condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}

@@ -94,7 +94,7 @@ def import_weights_command(file: str, out: str, arch: str, direction: str, overw
 
     OUT then works with `translate convert OUT in/ out/`, `translate eval` and `translate export`.
     """
-    from translate.reference_weights import import_weights
+    from translate.convert.reference_weights import import_weights
 
     path = import_weights(file, arch, out, direction=direction, overwrite=overwrite)
     click.echo(f"checkpoint: {path}")

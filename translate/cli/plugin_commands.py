@@ -12,7 +12,7 @@ import click
 from translate.cli.common import UserError, command_registry, debugging, plugin_option, user_errors
 
 if TYPE_CHECKING:
-    from translate.catalog import Catalog
+    from translate.plugin_host.catalog import Catalog
 
 #: The command-line option that sets each kind's options.
 OPTION_FLAGS = {"objective": "--loss-opt", "model": "--model-opt"}
@@ -101,8 +101,8 @@ def _describe(entry: dict[str, Any]) -> list[str]:
 def _catalog(plugins: tuple[str, ...], refresh: bool, quiet: bool = False) -> "Catalog":
     """The plugin catalog (cached); ``quiet`` leaves broken plugins to the list of problems instead of warnings
     (unless ``--debug`` asks for their tracebacks)."""
-    from translate.catalog_cache import plugin_catalog
-    from translate.plugins import PluginWarning
+    from translate.plugin_host.catalog_cache import plugin_catalog
+    from translate.plugin_host.manager import PluginWarning
 
     with warnings.catch_warnings():
         if quiet and not debugging():
@@ -129,7 +129,7 @@ def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: i
     schedule, state lost in a checkpoint or a resumed run, hooks without @hookimpl and options that are not
     accepted (see translate.testing).
     """
-    from translate.plugins import PluginWarning, unknown_name
+    from translate.plugin_host.manager import PluginWarning, unknown_name
 
     parent = click.get_current_context().parent.params
     plugins = tuple(parent["plugins"]) + plugins

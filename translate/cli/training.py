@@ -85,7 +85,7 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
     a new run folder gets the resolved configuration as config.toml. A resumed run keeps
     the settings it was started with unless they are given again.
     """
-    from translate.config import dumps
+    from translate.cli.config import dumps
     from translate.train import distributed
     from translate.train.trainer import Trainer, TrainConfig
 

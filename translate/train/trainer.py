@@ -53,11 +53,12 @@ from translate import __version__
 from translate.errors import TranslateError
 from translate.models.base import Model
 from translate.options import COUNT, WIDTH, Limit, OptionError, check_limits, parse_options
-from translate.plugins import PluginRegistry
-from translate.precision import autocast, check_precision, warn_if_slow
+from translate.plugin_host.manager import PluginRegistry
+from translate.devices import autocast, check_precision, resolve_device, warn_if_slow
 from translate.train import checkpoint, distributed
 from translate.train.ema import ExponentialMovingAverage
-from translate.train.loggers import JsonLinesLogger, Loggers, RunLogger, truncate_metrics
+from translate.run_logger import RunLogger
+from translate.train.loggers import JsonLinesLogger, Loggers, truncate_metrics
 from translate.train.run_folder import LOCK, RunLock, remove_leftovers
 from translate.train.samples import save_sample_grid
 
@@ -143,19 +144,6 @@ class TrainConfig:
             check_limits("training setting", values, SETTING_LIMITS)
         except OptionError as exc:
             raise TrainingError(str(exc)) from None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    return torch.device(name)
 
 
 def new_run_dir(base: Path) -> Path:

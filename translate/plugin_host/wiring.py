@@ -2,7 +2,7 @@
 
 Three mistakes leave a plugin silently absent: its distribution declares no entry point
 (or one in another group than ``translate``), or its hook functions lack
-``@translate.hookimpl`` (pluggy ignores unmarked functions). :mod:`translate.plugins` warns
+``@translate.hookimpl`` (pluggy ignores unmarked functions). :mod:`translate.plugin_host.manager` warns
 about unmarked hooks when it registers a module and adds :func:`not_found_hint` to
 "unknown objective" errors; :func:`translate.testing.check_objective` given a name goes
 through the same road. Nothing here imports torch.

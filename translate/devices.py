@@ -1,4 +1,4 @@
-"""Compute precisions (``--precision``) shared by training and conversion.
+"""Devices and compute precisions (``--device``, ``--precision``) shared by training and conversion.
 
 bf16 and fp16 are only fast where the hardware computes in them: GPUs, and CPUs with
 bf16/fp16 instructions (AVX-512 BF16, AMX, AVX-NE-CONVERT). On other CPUs (AVX2 only)
@@ -21,6 +21,19 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class PrecisionWarning(TranslateWarning):
     """The chosen precision runs, but far slower than fp32 on this device."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TranslateError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    return torch.device(name)
 
 
 def check_precision(precision: str) -> None:

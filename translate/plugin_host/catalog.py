@@ -3,8 +3,8 @@
 A :class:`Catalog` holds each plugin (where it comes from, its hooks) and each objective,
 model and logger it provides: docstring, options with defaults and types, and for
 objectives the critic kind, critic steps and state keys. It is built once from a
-:class:`~translate.plugins.PluginRegistry` (which imports every plugin, and torch) and
-then read from the cache (:mod:`translate.catalog_cache`) without importing anything.
+:class:`~translate.plugin_host.manager.PluginRegistry` (which imports every plugin, and torch) and
+then read from the cache (:mod:`translate.plugin_host.catalog_cache`) without importing anything.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from translate.options import option_specs
-from translate.plugins import one_line
+from translate.plugin_host.manager import one_line
 
 if TYPE_CHECKING:
-    from translate.plugins import PluginRegistry
+    from translate.plugin_host.manager import PluginRegistry
 
 #: The kinds of class plugins provide, in the order they are listed.
 KINDS = ("objective", "model", "logger")
@@ -61,7 +61,7 @@ class Catalog:
         return getattr(self, f"{kind}s")
 
     def names(self, kind: str) -> list[str]:
-        """Sorted names of one kind, as :meth:`PluginRegistry.names <translate.plugins.PluginRegistry.names>`."""
+        """Sorted names of one kind, as :meth:`PluginRegistry.names <translate.plugin_host.manager.PluginRegistry.names>`."""
         return sorted({entry["name"] for entry in self.entries(kind)})
 
     def find(self, name: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ in worker threads, alpha, EXIF and the "nothing lost" file handling stay the PyT
 Per condition (direction, target domain) the model's inference network
 (:meth:`translate.models.base.Model.inference_network`, as ``translate export`` writes it: any
 batch, height and width) is exported once and cached beside the checkpoint
-(:mod:`translate.onnx_cache`); int8 is quantized from it (:mod:`translate.quantize`) on calibration
+(:mod:`translate.convert.onnx_cache`); int8 is quantized from it (:mod:`translate.convert.quantize`) on calibration
 images and gated by its PSNR against fp32. Images are padded to the network's multiple here, as
 :class:`translate.nets.PadCrop` does, so any size (even a few pixels) converts.
 
@@ -27,7 +27,7 @@ tiles four times as many and convert 15% slower, so it stays on. Binding inputs 
 
 Once the sessions hold their own copy of the weights, the PyTorch model's are dropped when they can be
 reloaded (:meth:`OnnxRuntimeBackend.prepare`), and the heap that building sessions, and each session's
-first run of a size, left behind is handed back to the system (:func:`translate.allocator.release_free_memory`).
+first run of a size, left behind is handed back to the system (:func:`translate.convert.allocator.release_free_memory`).
 A CycleGAN converting 256² crops from the cache peaked at 0.75 GiB instead of 0.93 GiB (PyTorch: 0.79-0.86 GiB).
 """
 
@@ -48,15 +48,10 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
-from translate.allocator import release_free_memory
-from translate.data.images import list_images
-from translate.errors import TranslateError
-from translate.export import ExportableGenerator, exportable_network, write_onnx
-from translate.models.base import Model
-from translate.nets.layers import crop_to, pad_to_multiple
-from translate.onnx_cache import CACHE_FOLDER, ModelCache
-from translate.options import OptionError
-from translate.quantize import (
+from translate.convert.allocator import release_free_memory
+from translate.convert.export import ExportableGenerator, exportable_network, write_onnx
+from translate.convert.onnx_cache import CACHE_FOLDER, ModelCache
+from translate.convert.quantize import (
     CALIBRATION_IMAGES,
     DEFAULT_MIN_PSNR,
     RECIPE,
@@ -67,7 +62,12 @@ from translate.quantize import (
     measure_fidelity,
     quantize,
 )
-from translate.tiling import generator_multiple
+from translate.convert.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, generator_multiple
+from translate.data.images import list_images
+from translate.errors import TranslateError
+from translate.models.base import Model
+from translate.nets.layers import crop_to, pad_to_multiple
+from translate.options import OptionError
 
 #: ``--backend`` choices.
 BACKENDS = ("torch", "onnxruntime")
@@ -194,7 +194,7 @@ class OnnxRuntimeBackend:
         """Build the session of every condition a conversion needs, before it writes anything.
 
         Without a ``calibrate`` folder, int8 calibrates on the first readable images of ``sources``.
-        Raises :class:`translate.quantize.FidelityError` when int8 fails the gate. Then, with
+        Raises :class:`translate.convert.quantize.FidelityError` when int8 fails the gate. Then, with
         ``reload``, the PyTorch weights are dropped (a CycleGAN's two ResNet-9 generators: 91 MB).
         """
         if self.precision == "int8":
@@ -307,7 +307,7 @@ class OnnxRuntimeBackend:
     def _int8_model(self, network: ExportableGenerator, digest: str, key: dict[str, Any],
                     name: str) -> tuple[bytes, Fidelity]:
         """The int8 model of ``network`` (cache key ``key``) for the calibration images and its fidelity, from
-        the cache or built; refused (:class:`translate.quantize.FidelityError`) below ``min_psnr``."""
+        the cache or built; refused (:class:`translate.convert.quantize.FidelityError`) below ``min_psnr``."""
         entry_name, inputs = f"int8-{digest[:16]}", self._calibration_set()
         cached = self.cache.load(entry_name, key)
         fidelity = _recorded_fidelity(cached.info) if cached is not None else None
@@ -404,8 +404,6 @@ def onnxruntime_translator_options(model: Model, folder: Path, device: str, prec
     The backend's own options are taken out of ``options`` and given to an
     :class:`OnnxRuntimeBackend` caching its models in ``folder/onnxruntime-cache``.
     """
-    from translate.convert import DEFAULT_OVERLAP, DEFAULT_TILE
-
     if device not in ("auto", "cpu"):
         raise TranslateError(f"--backend onnxruntime runs on the CPU; drop --device {device}")
     if options.get("compile"):

@@ -1,6 +1,6 @@
 """The plugin manager: finds plugins, records what each provides, reports clashes.
 
-Plugins come from three places, all through the same hooks (:mod:`translate.hookspecs`):
+Plugins come from three places, all through the same hooks (:mod:`translate.plugin_host.hookspecs`):
 
 * entry points of the group ``translate`` in installed distributions — the
   built-in objectives and models of ``image-translate`` travel this road too;
@@ -41,14 +41,15 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from translate import DISTRIBUTION, hookspecs
+from translate import DISTRIBUTION
 from translate.errors import TranslateError, TranslateWarning
-from translate.wiring import ENTRY_POINT_GROUP, not_found_hint, unmarked_hooks
+from translate.plugin_host import hookspecs
+from translate.plugin_host.wiring import ENTRY_POINT_GROUP, not_found_hint, unmarked_hooks
 
 if TYPE_CHECKING:
     from translate.models.base import Model
     from translate.objective import Objective
-    from translate.train.loggers import RunLogger
+    from translate.run_logger import RunLogger
 
 AUTOLOAD_SWITCH = "TRANSLATE_DISABLE_PLUGIN_AUTOLOAD"
 
@@ -334,7 +335,7 @@ def installed_entry_points(third_party: bool | None = None) -> list[EntryPoint]:
 def unknown_name(kind: str, name: str, available: list[str], load_problems: list[str] = ()) -> PluginError:
     """The error for an objective, model or logger name that no plugin provides.
 
-    It lists the names that exist and says how plugins are found (:func:`translate.wiring.not_found_hint`),
+    It lists the names that exist and says how plugins are found (:func:`translate.plugin_host.wiring.not_found_hint`),
     with entry points declared in a look-alike group and ``load_problems`` (plugins that failed to load).
     """
     valid = ", ".join(available) or "none installed"
@@ -352,7 +353,7 @@ def _provided_classes(hook_function: Any, kind: str, hook_name: str, plugin_name
     """Call one plugin's hook; its result must be a list of named Objective/Model/RunLogger subclasses."""
     from translate.models.base import Model
     from translate.objective import Objective
-    from translate.train.loggers import RunLogger
+    from translate.run_logger import RunLogger
 
     base = {"objective": Objective, "model": Model, "logger": RunLogger}[kind]
     try:

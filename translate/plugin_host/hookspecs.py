@@ -20,7 +20,7 @@ import pluggy
 if TYPE_CHECKING:
     from translate.models.base import Model
     from translate.objective import Objective
-    from translate.train.loggers import RunLogger
+    from translate.run_logger import RunLogger
 
 hookspec = pluggy.HookspecMarker("translate")
 
@@ -53,9 +53,9 @@ def translate_models() -> list[type["Model"]]:
 def translate_loggers() -> list[type["RunLogger"]]:
     """Provide training loggers: sinks for metrics and sample grids (TensorBoard, a web service, ...).
 
-    :return: subclasses of :class:`translate.train.loggers.RunLogger`. Each class's
+    :return: subclasses of :class:`translate.run_logger.RunLogger`. Each class's
         ``name`` is what ``translate train --logger NAME`` selects; without ``--logger``
-        every logger whose :meth:`~translate.train.loggers.RunLogger.available` is true
+        every logger whose :meth:`~translate.run_logger.RunLogger.available` is true
         runs. Loggers receive every metric (losses, ``lr/<group>``, objective state,
         ``s_per_iter``, ``images_per_s``) and every sample grid, on rank 0 only.
 

@@ -1,6 +1,6 @@
 """The plugin catalog cached on disk, so that ``translate plugins`` answers without importing torch.
 
-Building a :class:`~translate.catalog.Catalog` imports every plugin (and torch): seconds.
+Building a :class:`~translate.plugin_host.catalog.Catalog` imports every plugin (and torch): seconds.
 The cache keeps the last one in ``$XDG_CACHE_HOME/translate`` (``~/.cache/translate``;
 ``TRANSLATE_CACHE_DIR`` overrides the folder), one file per Python environment. It is used
 only while nothing it was built from changed:
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from translate import __version__
-from translate.catalog import Catalog
+from translate.plugin_host.catalog import Catalog
 
 #: Folder of the cache files instead of ``$XDG_CACHE_HOME/translate`` (tests, read-only homes).
 CACHE_DIR_SWITCH = "TRANSLATE_CACHE_DIR"
@@ -69,8 +69,8 @@ def plugin_catalog(extra_modules: tuple[str, ...] = (), refresh: bool = False) -
 
 def _build(extra_modules: tuple[str, ...]) -> tuple[Catalog, list[str], bool]:
     """The catalog, the files it comes from, and whether every installed plugin loaded."""
-    from translate.catalog import describe
-    from translate.plugins import PluginRegistry
+    from translate.plugin_host.catalog import describe
+    from translate.plugin_host.manager import PluginRegistry
 
     registry = PluginRegistry(extra_modules=extra_modules)
     catalog, files = describe(registry)
@@ -79,7 +79,7 @@ def _build(extra_modules: tuple[str, ...]) -> tuple[Catalog, list[str], bool]:
 
 def _key() -> dict[str, Any]:
     """What the catalog depends on besides its files: the installed plugin entry points, translate, Python."""
-    from translate.plugins import installed_entry_points
+    from translate.plugin_host.manager import installed_entry_points
 
     return {
         "translate": __version__,

@@ -47,10 +47,10 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from torch import Tensor
 
+from translate.convert.tiling import tile_layout
 from translate.data.images import ImageReadError, load_rgb, to_tensor
 from translate.errors import TranslateError
 from translate.metrics import psnr
-from translate.tiling import tile_layout
 
 #: Calibration images taken by default (``--calibration-images``).
 CALIBRATION_IMAGES = 16
@@ -88,7 +88,7 @@ def calibration_inputs(paths: Iterable[Path], count: int, tile: int, overlap: in
     """The first ``count`` readable images of ``paths`` as ``(1, 3, H, W)`` tensors in [-1, 1].
 
     Each is whole, or, where a side is larger than ``tile``, its central window of the size of the
-    tiles conversion translates it in (:func:`translate.tiling.tile_layout` with ``overlap`` and the
+    tiles conversion translates it in (:func:`translate.convert.tiling.tile_layout` with ``overlap`` and the
     generator's ``multiple``). Unreadable files are passed over.
     """
     inputs = []

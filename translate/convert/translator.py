@@ -3,7 +3,7 @@
 :class:`Translator` loads a checkpoint by itself — the checkpoint says which model,
 options and direction — and translates images of any size: the generator pads to
 its multiple and crops back, and images larger than ``tile`` pixels go through in
-overlapping tiles (:mod:`translate.tiling`), so memory stays bounded. Images smaller
+overlapping tiles (:mod:`translate.convert.tiling`), so memory stays bounded. Images smaller
 than the generator can take (a 1×1 or 40×3 file) are padded up and cropped back.
 
 :meth:`Translator.convert_folder` decodes and encodes in worker threads while the
@@ -27,6 +27,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import torch
 from PIL import Image
 
+from translate.convert.outputs import Job, plan_jobs, shard
+from translate.convert.tiling import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    check_tiling,
+    generator_multiple,
+    needs_tiles,
+    translate_tiled,
+)
 from translate.data.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -36,20 +45,18 @@ from translate.data.images import (
     normalize,
     pixels,
     quantize,
+    save_atomically,
     to_pil,
 )
+from translate.devices import autocast, check_precision, resolve_device, warn_if_slow
 from translate.errors import TranslateError, first_line
 from translate.files import remove_stale_partials
 from translate.models.base import Model
-from translate.outputs import Job, plan_jobs, save_atomically, shard
-from translate.plugins import PluginRegistry
-from translate.precision import autocast, check_precision, warn_if_slow
-from translate.tiling import check_tiling, generator_multiple, needs_tiles, translate_tiled
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
-from translate.train.trainer import resolve_device
 
 if TYPE_CHECKING:
-    from translate.onnx_backend import OnnxRuntimeBackend
+    from translate.convert.onnx_backend import OnnxRuntimeBackend
 
 @dataclass
 class ConvertReport:
@@ -71,35 +78,9 @@ class ConvertReport:
         )
 
 
-def model_from_checkpoint(saved: checkpoint.Checkpoint, registry: PluginRegistry, use_ema: bool = True) -> Model:
-    """Build the checkpoint's model for inference (no critics) and load its weights.
-
-    With ``use_ema`` the generators' averaged weights (``ema.safetensors``, from ``--ema``) replace
-    the raw ones when the checkpoint has them.
-    """
-    meta = saved.metadata
-    model = saved.build_model(registry.model(meta["model"]))
-    weights = saved.weights
-    if use_ema and (saved.path / checkpoint.EMA_WEIGHTS).exists():
-        weights = {**weights, **saved.extra_weights(checkpoint.EMA_WEIGHTS)}
-    missing, _critic_weights = saved.load_into(model, meta["model"], weights)
-    if missing:
-        raise checkpoint.CheckpointError(
-            f"'{saved.path / checkpoint.WEIGHTS}' lacks weights for model {meta['model']!r}: {missing[:3]}"
-        )
-    return model
-
-
-#: Largest side translated whole. A 768² ResNet-9 pass in inference mode raised a process's peak memory
-#: by about 1.2 GiB at fp32 (activations grow with the pixels), which keeps a 4096² conversion at about
-#: 1.7 GiB of peak memory (benchmarks/convert.py).
-DEFAULT_TILE = 768
-#: Pixels neighbouring tiles share (see :mod:`translate.tiling`).
-DEFAULT_OVERLAP = 64
-
 #: Most pixels a batch holds on a CPU (256²: one 256×256 image, or four of 128×128). Larger batches
 #: are no faster there, and their activations (64 MiB per ResNet layer for four 256² images) exceed
-#: glibc's largest mmap threshold (32 MiB, see :mod:`translate.allocator`): every layer then maps
+#: glibc's largest mmap threshold (32 MiB, see :mod:`translate.convert.allocator`): every layer then maps
 #: fresh memory and faults it in, 4× the system time of batch 1 on 256² images. Small images still
 #: batch (64² images convert about 20% faster four at a time).
 CPU_BATCH_PIXELS = 256 * 256
@@ -146,15 +127,15 @@ class Translator:
         A ``.pth``/``.pt`` file is a generator trained by the PyTorch CycleGAN/pix2pix
         reference (``latest_net_G.pth``); ``arch`` names its architecture
         (``resnet_9blocks``, ``resnet_6blocks``, ``unet_256``, ``unet_128``), see
-        :mod:`translate.reference_weights`.
+        :mod:`translate.convert.reference_weights`.
         ``options``: ``tile`` (largest side translated whole, default :data:`DEFAULT_TILE`),
         ``overlap`` (tile overlap, default :data:`DEFAULT_OVERLAP`), ``compile`` (``torch.compile``).
         ``backend="onnxruntime"`` translates through ONNX Runtime on the CPU at ``precision``
         ``fp32`` or ``int8``, with the options ``calibrate``, ``calibration_images``, ``min_psnr``
-        and ``report`` of :class:`translate.onnx_backend.OnnxRuntimeBackend`; its ``model`` holds no
+        and ``report`` of :class:`translate.convert.onnx_backend.OnnxRuntimeBackend`; its ``model`` holds no
         weights (meta device) once :meth:`convert_folder` has built the sessions.
         """
-        from translate.reference_weights import REFERENCE_SUFFIXES, reference_model
+        from translate.convert.reference_weights import REFERENCE_SUFFIXES, reference_model
 
         if Path(checkpoint_or_run).is_file() and Path(checkpoint_or_run).suffix.lower() in REFERENCE_SUFFIXES:
             if arch is None:
@@ -169,10 +150,10 @@ class Translator:
             raise TranslateError(f"--arch is for reference .pth files only; '{checkpoint_or_run}' is a checkpoint")
         registry = registry or PluginRegistry()
         saved = checkpoint.load(checkpoint_or_run)
-        model = model_from_checkpoint(saved, registry)
+        model = saved.inference_model(registry)
         folder = saved.path  # not ``saved``: its weights are mapped from the file while it lives
         return cls._on_backend(backend, model, folder, saved.metadata, device, precision, options,
-                               reload=lambda: model_from_checkpoint(checkpoint.load(folder), registry))
+                               reload=lambda: checkpoint.load(folder).inference_model(registry))
 
     @classmethod
     def _on_backend(cls, backend: str, model: Model, folder: Path, metadata: dict[str, Any], device: str,
@@ -180,7 +161,7 @@ class Translator:
         """A translator of ``model`` (loaded from ``folder``; ``reload`` loads it again) running on PyTorch
         or ONNX Runtime."""
         if backend == "onnxruntime":
-            from translate.onnx_backend import onnxruntime_translator_options
+            from translate.convert.onnx_backend import onnxruntime_translator_options
 
             return cls(model, torch.device("cpu"), metadata,
                        **onnxruntime_translator_options(model, folder, device, precision, options, reload))
@@ -194,7 +175,7 @@ class Translator:
 
         Floats in [-1, 1] give float32; 8-bit pixels (``uint8``) give 8-bit pixels, rounded
         as :func:`~translate.data.images.to_pil` rounds, and never exist in float beyond a
-        tile and a band of tile rows (:func:`~translate.tiling.translate_tiled`).
+        tile and a band of tile rows (:func:`~translate.convert.tiling.translate_tiled`).
         """
         finish = quantize if images.dtype == torch.uint8 else None
         tiled = needs_tiles(*images.shape[-2:], self.tile)
@@ -256,7 +237,7 @@ class Translator:
         outputs are kept unless ``overwrite``, and temporaries an interrupted run left for
         them are removed. ``progress`` is called after each input, in order. On ONNX Runtime,
         two batches are translated at once, each on half the threads
-        (:meth:`~translate.onnx_backend.OnnxRuntimeBackend.parallel_runs`).
+        (:meth:`~translate.convert.onnx_backend.OnnxRuntimeBackend.parallel_runs`).
         """
         src, dst = Path(src), Path(dst)
         jobs, clashes = plan_jobs(sources if sources is not None else list_images(src, broken_links=True), src, dst,

@@ -25,7 +25,7 @@ from translate.errors import TranslateError
 from translate.files import atomic_file
 from translate.models.base import Model
 from translate.nets.layers import exported_form
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 
 FORMATS = ("onnx", "torchscript")
@@ -61,9 +61,7 @@ def exportable_network(model: Model, **condition: Any) -> ExportableGenerator:
 def exportable(checkpoint_or_run: str | os.PathLike, registry: PluginRegistry | None = None,
                **condition: Any) -> ExportableGenerator:
     """The checkpoint's generator for ``condition`` (e.g. a direction), ready to export."""
-    from translate.convert import model_from_checkpoint
-
-    model = model_from_checkpoint(checkpoint.load(checkpoint_or_run), registry or PluginRegistry()).eval()
+    model = checkpoint.load(checkpoint_or_run).inference_model(registry or PluginRegistry()).eval()
     return exportable_network(model, **condition)
 
 

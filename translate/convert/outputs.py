@@ -1,4 +1,7 @@
-"""Where conversion outputs go: inputs, mirrored output names, clashes, shards, atomic writes."""
+"""Where conversion outputs go: inputs, mirrored output names, clashes, shards.
+
+Outputs are written by :func:`translate.data.images.save_atomically`.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from translate.data.images import IMAGE_EXTENSIONS, is_image_file, list_images
 from translate.errors import TranslateError
-from translate.files import atomic_file
 
 #: ``--format`` choices and the file extension each writes (``same`` keeps the input's).
 FORMATS = {"same": None, "png": ".png", "jpg": ".jpg", "webp": ".webp"}
-_PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
-                ".tif": "TIFF", ".tiff": "TIFF"}
-_NO_ALPHA = {"JPEG", "BMP"}
 
 
 @dataclass(frozen=True)
@@ -82,18 +79,3 @@ def plan_jobs(sources: list[Path], base: Path, dst: Path, fmt: str = "same") -> 
 def shard(jobs: list[Job], rank: int, world_size: int) -> list[Job]:
     """This process's share of ``jobs`` under ``torchrun`` (disjoint, together complete)."""
     return jobs[rank::world_size]
-
-
-def save_atomically(image: Image.Image, target: Path, alpha: Image.Image | None = None, quality: int = 95) -> None:
-    """Write ``image`` (with ``alpha`` where the format keeps one) via a temporary file and a rename.
-
-    The file ends with the mode a plain ``open()`` gives (see :mod:`translate.files`).
-    """
-    pil_format = _PIL_FORMATS.get(target.suffix.lower(), "PNG")
-    if alpha is not None and pil_format not in _NO_ALPHA:
-        image = image.copy()
-        image.putalpha(alpha)
-    options = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(target) as partial:
-        image.save(partial, format=pil_format, **options)
