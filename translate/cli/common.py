@@ -84,6 +84,17 @@ def command_registry(plugins: tuple[str, ...] = ()) -> "PluginRegistry":
     return registry
 
 
+def with_options(*options: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """Apply click option decorators as if stacked in the given order (the first is listed first in ``--help``)."""
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     """``("gamma=0.5", "k=0")`` -> ``{"gamma": "0.5", "k": "0"}``."""
     parsed = {}

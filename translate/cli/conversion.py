@@ -20,6 +20,66 @@ from translate.cli.common import (
     command_registry,
     plugin_option,
     user_errors,
+    with_options,
+)
+
+
+#: What to translate into: a direction, a target domain, or every one of them.
+CONDITION_OPTIONS = (
+    click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
+                 help="Direction for two-way models (default: the one trained)."),
+    click.option("--to", "target", default=None, metavar="TARGET",
+                 help="Target domain or attributes for multi-domain models (e.g. --to Blond_Hair)."),
+    click.option("--every-target", is_flag=True,
+                 help="Write every direction/target domain, each into its own subfolder of DST."),
+)
+#: How outputs are written.
+OUTPUT_OPTIONS = (
+    click.option("--format", "fmt", type=click.Choice(["same", "png", "jpg", "webp"]), default="same",
+                 show_default=True, help="Output file format (same: the input's)."),
+    click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
+                 help="JPEG/WebP quality."),
+    click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."),
+    click.option("--allow-inside-input", is_flag=True, help="Allow DST inside SRC (default: refused)."),
+)
+#: Where and how the model computes.
+BACKEND_OPTIONS = (
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+    click.option("--precision", type=click.Choice(PRECISION_CHOICES + ONNX_ONLY_PRECISIONS), default="fp32",
+                 show_default=True,
+                 help="Compute precision: bf16/fp16 are faster on GPUs and on CPUs with such instructions "
+                      "(AVX-512 BF16, AMX); far slower on other CPUs, with a warning. int8 needs --backend "
+                      "onnxruntime."),
+    click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="torch", show_default=True,
+                 help="onnxruntime: convert through ONNX Runtime on the CPU at fp32 or int8 (needs the 'onnx' "
+                      "extra); the exported model is cached beside the checkpoint."),
+    click.option("--calibrate", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
+                 help="int8: calibrate on the images of DIR (default: the first images being converted)."),
+    click.option("--calibration-images", type=click.IntRange(min=1), default=None, metavar="N",
+                 help=f"int8: how many images calibrate the model and are checked by --min-psnr.  "
+                      f"[default: {CALIBRATION_IMAGES_DEFAULT}]"),
+    click.option("--min-psnr", type=click.FloatRange(min=0), default=None, metavar="DB",
+                 help=f"int8: refuse the int8 model if its output on a calibration image is less than DB dB "
+                      f"PSNR from fp32's.  [default: {MIN_PSNR_DEFAULT:g}]"),
+    click.option("--compile", "use_compile", is_flag=True,
+                 help="torch.compile the generator (slow start, faster runs)."),
+    click.option("--arch", type=click.Choice(REFERENCE_ARCH_CHOICES), default=None,
+                 help="Architecture of a reference latest_net_G.pth given as CHECKPOINT (needed for .pth)."),
+)
+#: How images flow through: batches, threads, tiles, the size limit.
+THROUGHPUT_OPTIONS = (
+    click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+                 help="Images of one size translated together."),
+    click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+                 help="Threads decoding and encoding images while the model runs."),
+    click.option("--tile", type=click.IntRange(min=64), default=768, show_default=True,
+                 help="Images larger than this (pixels per side) are translated in the fewest overlapping "
+                      "tiles of at most this size."),
+    click.option("--tile-overlap", type=click.IntRange(min=0), default=64, show_default=True,
+                 help="Pixels shared by neighbouring tiles, blended linearly (less than half of --tile)."),
+    click.option("--max-pixels", type=click.IntRange(min=1), default=89_478_485, show_default=True,
+                 help="Images with more pixels (width × height) are listed as failed without being decoded; "
+                      "the default is Pillow's decompression-bomb limit."),
 )
 
 
@@ -27,49 +87,7 @@ from translate.cli.common import (
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.argument("src")
 @click.argument("dst", type=click.Path(file_okay=False))
-@click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
-              help="Direction for two-way models (default: the one trained).")
-@click.option("--to", "target", default=None, metavar="TARGET",
-              help="Target domain or attributes for multi-domain models (e.g. --to Blond_Hair).")
-@click.option("--every-target", is_flag=True,
-              help="Write every direction/target domain, each into its own subfolder of DST.")
-@click.option("--format", "fmt", type=click.Choice(["same", "png", "jpg", "webp"]), default="same",
-              show_default=True, help="Output file format (same: the input's).")
-@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
-              help="JPEG/WebP quality.")
-@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them).")
-@click.option("--allow-inside-input", is_flag=True, help="Allow DST inside SRC (default: refused).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISION_CHOICES + ONNX_ONLY_PRECISIONS), default="fp32",
-              show_default=True,
-              help="Compute precision: bf16/fp16 are faster on GPUs and on CPUs with such instructions "
-                   "(AVX-512 BF16, AMX); far slower on other CPUs, with a warning. int8 needs --backend onnxruntime.")
-@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="torch", show_default=True,
-              help="onnxruntime: convert through ONNX Runtime on the CPU at fp32 or int8 (needs the 'onnx' extra); "
-                   "the exported model is cached beside the checkpoint.")
-@click.option("--calibrate", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
-              help="int8: calibrate on the images of DIR (default: the first images being converted).")
-@click.option("--calibration-images", type=click.IntRange(min=1), default=None, metavar="N",
-              help=f"int8: how many images calibrate the model and are checked by --min-psnr.  "
-                   f"[default: {CALIBRATION_IMAGES_DEFAULT}]")
-@click.option("--min-psnr", type=click.FloatRange(min=0), default=None, metavar="DB",
-              help=f"int8: refuse the int8 model if its output on a calibration image is less than DB dB "
-                   f"PSNR from fp32's.  [default: {MIN_PSNR_DEFAULT:g}]")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Images of one size translated together.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Threads decoding and encoding images while the model runs.")
-@click.option("--tile", type=click.IntRange(min=64), default=768, show_default=True,
-              help="Images larger than this (pixels per side) are translated in the fewest overlapping "
-                   "tiles of at most this size.")
-@click.option("--tile-overlap", type=click.IntRange(min=0), default=64, show_default=True,
-              help="Pixels shared by neighbouring tiles, blended linearly (less than half of --tile).")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=89_478_485, show_default=True,
-              help="Images with more pixels (width × height) are listed as failed without being decoded; "
-                   "the default is Pillow's decompression-bomb limit.")
-@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the generator (slow start, faster runs).")
-@click.option("--arch", type=click.Choice(REFERENCE_ARCH_CHOICES),
-              default=None, help="Architecture of a reference latest_net_G.pth given as CHECKPOINT (needed for .pth).")
+@with_options(*CONDITION_OPTIONS, *OUTPUT_OPTIONS, *BACKEND_OPTIONS, *THROUGHPUT_OPTIONS)
 @plugin_option
 @user_errors
 def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: str | None, every_target: bool,
@@ -102,10 +120,7 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     if backend == "torch":  # ONNX Runtime takes an image's activations in one block, mapped afresh for each run
         keep_freed_memory()  # activations freed layer by layer are reused, not faulted in afresh for every image
     base, sources = collect_inputs(src)
-    source_dir, target_dir = base.resolve(), Path(dst).resolve()
-    if not allow_inside_input and (target_dir == source_dir or source_dir in target_dir.parents):
-        raise UserError(f"output folder '{dst}' is inside the input folder '{base}'; choose another output "
-                        "folder or pass --allow-inside-input")
+    refuse_output_inside_input(base, dst, allow_inside_input)
     backend_options = onnxruntime_options(backend, precision, calibrate, calibration_images, min_psnr)
     translator = Translator.load(checkpoint, device=device, precision=precision, tile=tile, overlap=tile_overlap,
                                  compile=use_compile, registry=command_registry(plugins), arch=arch,
@@ -119,11 +134,25 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
                                            overwrite=overwrite, batch_size=batch_size, workers=workers,
                                            every_target=every_target, max_pixels=max_pixels,
                                            progress=lambda _: bar.update(1), **condition)
+    show_report(report, f"rank {rank}: " if world_size > 1 else "")
+
+
+def refuse_output_inside_input(base: Path, dst: str, allowed: bool) -> None:
+    """Unless ``allowed``, refuse an output folder inside the input folder ``base`` (a second run would
+    convert its own outputs)."""
+    source_dir, target_dir = base.resolve(), Path(dst).resolve()
+    if not allowed and (target_dir == source_dir or source_dir in target_dir.parents):
+        raise UserError(f"output folder '{dst}' is inside the input folder '{base}'; choose another output "
+                        "folder or pass --allow-inside-input")
+
+
+def show_report(report: Any, prefix: str) -> None:
+    """Print a :class:`~translate.convert.translator.ConvertReport`: clashes and failures on stderr, the summary
+    on stdout; exit with status 1 when an input failed."""
     for clash in report.clashes:
         click.echo(f"name clash: {clash}", err=True)
     for path, reason in report.failed:
         click.echo(f"failed: {path}: {reason}", err=True)
-    prefix = f"rank {rank}: " if world_size > 1 else ""
     click.echo(prefix + report.summary())
     if not report.ok:
         sys.exit(1)
