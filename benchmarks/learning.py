@@ -17,7 +17,7 @@ truth's; 1 = as much as the photographs), then the means over seeds. ``--grid`` 
 the held-out crops as input | first and last output of each configuration (first seed)
 | truth. Everything runs in this process, one configuration after the other.
 
-Run (the README's figures: 5, 10 and 3 minutes on two idle cores)::
+Run (the figures of docs/learning.md: 5, 10 and 3 minutes on two idle cores)::
 
     python benchmarks/learning.py --model cyclegan --model-opt ngf=32 --threads 2 --grid docs/learning/cyclegan.png
     python benchmarks/learning.py --model unit --model-opt ngf=32 --model-opt ndf=32 --threads 2 \

@@ -47,7 +47,7 @@ image of a batch.
 Deviations from the reference, and why:
 
 * **A global residual path and resize-then-convolve upsampling** (``residual``, ``upsample``),
-  as translate's CycleGAN and chosen by the same measurements (README, "Learning"): the
+  as translate's CycleGAN and chosen by the same measurements (docs/learning.md): the
   untrained generator is the identity, and instance norm no longer makes it drop the
   photo's global brightness and colour, which the colour/tone task is all about.
   ``reference_options`` (``--preset reference``) restores the reference's ResNet.

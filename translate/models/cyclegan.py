@@ -15,7 +15,7 @@ objective's schedule); in the others the translations are computed without a gra
 for the critics only. λ_id is relative to λ_cyc as in the reference (0.5 · 10 = 5).
 
 translate's defaults differ from the reference in three ways, chosen by measurement
-(``benchmarks/learning.py``; README, "Learning"): the generators have a global residual
+(``benchmarks/learning.py``; docs/learning.md): the generators have a global residual
 path (``residual``: an untrained generator is the identity, so outputs keep the photo
 from the first step instead of hiding it in blobs that the other generator decodes),
 the identity loss is off (``lambda_identity=0``: it asks ``G_AB(b) = b``, which holds the

@@ -7,7 +7,7 @@ Update order per iteration (as the reference): one critic step on
 the first of every ``critic_steps`` iterations (the objective's schedule; 1 for most).
 
 One default differs from the reference, chosen by measurement (``benchmarks/learning.py``;
-README, "Learning"): the U-Net upsamples by resizing, then convolving (``upsample``), which
+docs/learning.md): the U-Net upsamples by resizing, then convolving (``upsample``), which
 leaves no checkerboard pattern in the outputs. ``reference_options`` (``--preset
 reference``) restores the reference's transposed convolutions.
 """

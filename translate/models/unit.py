@@ -40,7 +40,7 @@ pass those as options to follow it. The paper trained the vanilla GAN (``--loss 
 Weights are initialised N(0, 0.02) (translate's default; UNIT's reference uses Kaiming).
 
 translate's defaults differ from the paper in two ways, chosen by measurement
-(``benchmarks/learning.py``; README, "Learning"): the decoders output a change to the
+(``benchmarks/learning.py``; docs/learning.md): the decoders output a change to the
 encoded image (``residual``; see :mod:`translate.nets.unit`), so translations keep the
 photo from the first step (the paper's autoencoders take thousands of steps to
 reconstruct anything), and the adversarial weight is as large as the L1 weights
