@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from conftest import objective_plugin
 from translate.cli import main
 from translate.options import OptionError
-from translate.plugin_host.manager import PluginRegistry
+from translate.plugin_host.manager import PluginError, PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 
@@ -147,14 +147,21 @@ def test_resume_refuses_another_model_or_loss(tmp_path):
 
 
 def test_non_finite_loss_stops_with_the_name_and_step(tmp_path, installed):
+    """With the plugin checks on, the first non-finite loss names the plugin; without them the trainer's own
+    check names the loss and the step. Either way nothing non-finite is saved."""
     source = objective_plugin("explodes").replace(
         "return -self.scale * fake.score.mean()", "return fake.score.mean() * float('nan')"
     )
     installed("explodes", {"explodes_loss": source}, {"explodes": "explodes_loss"})
     trainer = Trainer(config(tmp_path, loss="explodes", checkpoint_every=1))
+    with pytest.raises(PluginError, match=r"plugin 'explodes' \(explodes 1\.2\.3\) breaks the objective contract in "
+                                          r"TestObjective: generator_loss returned nan; losses must be finite"):
+        trainer.train(progress=False)
+    assert not (tmp_path / "run" / "latest").exists()
+    trainer = Trainer(config(tmp_path, name="unchecked", loss="explodes", checkpoint_every=1, plugin_checks=False))
     with pytest.raises(TrainingError, match=r"loss 'G' is nan at step 1"):
         trainer.train(progress=False)
-    assert not (tmp_path / "run" / "latest").exists()  # nothing non-finite was saved
+    assert not (tmp_path / "unchecked" / "latest").exists()
 
 
 def test_corrupt_weights_are_reported_with_the_file_name(tmp_path):

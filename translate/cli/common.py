@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import traceback
 import warnings
 from typing import TYPE_CHECKING, Any, Callable
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from translate.errors import TranslateError
+from translate.options import OptionError
 
 if TYPE_CHECKING:
     from translate.plugin_host.manager import PluginRegistry
@@ -151,15 +153,35 @@ def config_file_options(command: Callable) -> Callable:
         from translate.cli.config import configuration, dumps, resolve
 
         ctx = click.get_current_context()
+        given = dict(params)
         params = resolve(ctx, params, config_file, exclude=CONFIG_PARAMS)
         resolved = configuration(ctx.command, params, exclude=CONFIG_PARAMS)
         if print_config:
             click.echo(dumps(resolved), nl=False)
             return None
         ctx.meta[CONFIG_META] = resolved
-        return command(**params)
+        try:
+            return command(**params)
+        except OptionError as exc:  # a key of a [model-opt]/[loss-opt] table: say which file it came from
+            table = _table_of(exc, params, given)
+            if table is None:
+                raise
+            raise OptionError(f"{exc} (key {exc.option!r} of the [{table}] table in config file '{config_file}')",
+                              exc.option) from exc
 
     return wrapper
+
+
+def _table_of(error: OptionError, params: dict[str, Any], given: dict[str, Any]) -> str | None:
+    """The config-file table (``model-opt``, ``loss-opt``) the option ``error`` blames came from, if it came from
+    a file: it is in the table's resolved values but was not given on the command line."""
+    message = str(error)
+    for name, table in (("model_options", "model-opt"), ("loss_options", "loss-opt")):
+        owner = "model" if name == "model_options" else "objective"
+        resolved, on_line = params.get(name) or {}, given.get(name) or {}
+        if message.startswith(owner) and error.option in resolved and error.option not in on_line:
+            return table
+    return None
 
 
 @contextlib.contextmanager
@@ -179,7 +201,10 @@ def one_line_warnings() -> Any:
                 cause = getattr(message, "__cause__", None)
                 if cause is not None and debugging():
                     traceback.print_exception(cause)
-                click.echo(f"translate: warning: {message}", err=True)
+                from tqdm.auto import tqdm
+
+                with tqdm.external_write_mode(file=sys.stderr):  # on a line of its own, under a progress bar
+                    click.echo(f"translate: warning: {message}", err=True)
             else:
                 show(message, category, filename, lineno, file, line)
 

@@ -59,7 +59,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """The TOML file at ``path`` as a dict; errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write it, is not TOML
     except FileNotFoundError:
         raise ConfigError(f"config file '{path}' not found") from None
     except (OSError, UnicodeDecodeError) as exc:

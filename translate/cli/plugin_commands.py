@@ -117,7 +117,8 @@ def _catalog(plugins: tuple[str, ...], refresh: bool, quiet: bool = False) -> "C
 @click.option("--critic", "critics", multiple=True, type=click.Choice(["patch", "energy"]),
               help="Critic kind to run (repeatable). Default: the one the objective declares.")
 @click.option("--steps", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Training iterations per model.")
+              help="Iterations before the check's checkpoint: each model trains this many and one more, and a "
+                   "copy resumed from the checkpoint must end where the run does.")
 @plugin_option
 @user_errors
 def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: int,

@@ -77,6 +77,9 @@ RUN_OPTIONS = (
     click.option("--channels-last/--no-channels-last", default=None,
                  help="Channels-last memory format (faster convolutions on GPUs). Default: off; --resume: the "
                       "run's own."),
+    click.option("--plugin-checks/--no-plugin-checks", default=None,
+                 help="Check what the objective returns on the first steps and its state at the first checkpoint, "
+                      "naming the plugin that breaks the contract. Default: on; --resume: the run's own."),
     click.option("--ema", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, metavar="DECAY",
                  help="Keep an exponential moving average of the generator weights (e.g. 0.999) for samples and "
                       "convert."),
@@ -122,6 +125,8 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
         return
     if not resume:
         write_resolved_config(trainer)
+    if trainer.resumed:
+        click.echo(trainer.resumed, err=True)
     click.echo(f"training {trainer.config.model} with {trainer.config.loss} for {trainer.total_steps} steps "
                f"on {trainer.device} -> {trainer.run_dir}", err=True)
     saved = trainer.train()

@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from translate.errors import first_line
+from translate.models.objective_checks import finite_problem, loss_problem, penalty_gradient_problem
 from translate.nets import build_critic
-from translate.objective import CriticFn, Objective
+from translate.objective import CriticFn, Objective, ObjectiveError
 from translate.options import BETA, RATE, Limit, OptionError, check_limits, option_defaults
 
 if TYPE_CHECKING:
@@ -88,6 +90,10 @@ class Model(nn.Module):
         self.replicas: dict[str, nn.Module] = {}
         #: Training iterations started so far (:meth:`start_iteration`); saved in :meth:`training_state`.
         self.iteration = 0
+        #: Check what objectives return (:mod:`translate.models.objective_checks`); the trainer's
+        #: ``--no-plugin-checks`` turns it off.
+        self.objective_checks = True
+        self._checked_once: set[tuple[str, str]] = set()  # (critic, method) whose first result was checked
 
     # -- what subclasses implement ----------------------------------------------------
 
@@ -256,17 +262,25 @@ class Model(nn.Module):
             objective = self.objectives[name]
             fake = fake.detach()
             real_out, fake_out = critic(real), critic(fake)
-            loss = objective.critic_loss(real_out, fake_out)
+            loss = self._checked(name, "critic_loss", objective.critic_loss(real_out, fake_out))
             logged[name] = loss.item()
             with self._penalty_precision(group, real.device):
                 penalty = objective.penalty(critic, real, fake)
             if penalty is not None:
+                self._check_penalty(name, self._checked(name, "penalty", penalty))
                 logged[f"{name}/penalty"] = penalty.item()
                 loss = loss + penalty
             total = loss if total is None else total + loss
             after_step.append((name, objective, real_out.detach(), fake_out.detach()))
         assert total is not None, "critic_step needs at least one critic"
-        self.optimize(group, total)
+        try:
+            self.optimize(group, total)
+        except RuntimeError as exc:  # e.g. a graph kept from the previous step in the objective's state
+            if not self.objective_checks:
+                raise
+            objective = self.objectives[updates[0][0]]
+            raise ObjectiveError(type(objective), "critic_loss", f"critic_loss (with its penalty) could not be "
+                                 f"backpropagated in a critic step of model {self.name!r}: {first_line(exc)}") from exc
         for name, objective, real_out, fake_out in after_step:
             for key, value in objective.update(real_out, fake_out).items():
                 logged[f"{name}/{key}"] = value
@@ -314,10 +328,33 @@ class Model(nn.Module):
         objective = self.objectives[name]
         fake = critic(fake_input)
         if not objective.generator_needs_real:
-            return objective.generator_loss(fake)
+            return self._checked(name, "generator_loss", objective.generator_loss(fake))
         with torch.no_grad():
             real = critic(real_input)
-        return objective.generator_loss(fake, real)
+        return self._checked(name, "generator_loss", objective.generator_loss(fake, real))
+
+    def _checked(self, name: str, method: str, value: Any) -> Any:
+        """``value``, which ``method`` of critic ``name``'s objective returned, if it keeps the contract: a 0-dim
+        tensor, and finite the first time; else an :class:`~translate.objective.ObjectiveError`."""
+        if not self.objective_checks:
+            return value
+        problem = loss_problem(value, method)
+        if problem is None and (name, method) not in self._checked_once:
+            self._checked_once.add((name, method))
+            problem = finite_problem(value, method)
+        if problem is not None:
+            raise ObjectiveError(type(self.objectives[name]), method, problem)
+        return value
+
+    def _check_penalty(self, name: str, penalty: Tensor) -> None:
+        """The first penalty of critic ``name`` must reach the critic's parameters (the network stored as ``name``)."""
+        critic = self._modules.get(name)
+        if not self.objective_checks or critic is None or (name, "penalty gradient") in self._checked_once:
+            return
+        self._checked_once.add((name, "penalty gradient"))
+        problem = penalty_gradient_problem(penalty, critic)
+        if problem is not None:
+            raise ObjectiveError(type(self.objectives[name]), "penalty", problem)
 
     def objective_state(self) -> dict[str, dict[str, Any]]:
         """Every critic's objective state, for checkpoints."""

@@ -6,7 +6,8 @@ The cache keeps the last one in ``$XDG_CACHE_HOME/translate`` (``~/.cache/transl
 only while nothing it was built from changed:
 
 * the installed plugins: distribution name and version, entry-point name and target of
-  every entry point of the group ``translate`` (and ``TRANSLATE_DISABLE_PLUGIN_AUTOLOAD``);
+  every entry point of the group ``translate`` (and ``TRANSLATE_DISABLE_PLUGIN_AUTOLOAD``), and
+  the entry points declared in look-alike groups (listed as problems);
 * the files it was built from, by modification time and size: every plugin's module and the
   modules of the classes plugins provide (with their base classes), and the modules that
   describe them;
@@ -80,12 +81,14 @@ def _build(extra_modules: tuple[str, ...]) -> tuple[Catalog, list[str], bool]:
 def _key() -> dict[str, Any]:
     """What the catalog depends on besides its files: the installed plugin entry points, translate, Python."""
     from translate.plugin_host.manager import installed_entry_points
+    from translate.plugin_host.wiring import misplaced_entry_points
 
     return {
         "translate": __version__,
         "python": sys.version,
         "entry_points": [[ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None, ep.name, ep.value]
                          for ep in installed_entry_points()],
+        "misplaced": misplaced_entry_points(),
     }
 
 

@@ -44,7 +44,7 @@ import pluggy
 from translate import DISTRIBUTION
 from translate.errors import TranslateError, TranslateWarning
 from translate.plugin_host import hookspecs
-from translate.plugin_host.wiring import ENTRY_POINT_GROUP, not_found_hint, unmarked_hooks
+from translate.plugin_host.wiring import ENTRY_POINT_GROUP, misplaced_entry_points, not_found_hint, unmarked_hooks
 
 if TYPE_CHECKING:
     from translate.models.base import Model
@@ -73,8 +73,7 @@ class PluginFailure(PluginError):
 
     def __init__(self, plugin: "PluginInfo", call: str, location: str, error: BaseException):
         self.plugin, self.call, self.location, self.error = plugin, call, location, error
-        source = f"{plugin.distribution} {plugin.version}" if plugin.distribution else f"module {plugin.module}"
-        super().__init__(f"plugin {plugin.name!r} ({source}) failed in {call} at {location}: {one_line(error)}")
+        super().__init__(f"{plugin.label} failed in {call} at {location}: {one_line(error)}")
 
 
 @dataclass
@@ -89,6 +88,12 @@ class PluginInfo:
     models: list[str] = field(default_factory=list)
     loggers: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``plugin 'lecam' (translate-lecam 0.1.0)``: the plugin with where it comes from, for messages."""
+        source = f"{self.distribution} {self.version}" if self.distribution else f"module {self.module}"
+        return f"plugin {self.name!r} ({source})"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (``translate plugins --json``)."""
@@ -243,8 +248,9 @@ class PluginRegistry:
 
     @property
     def problems(self) -> list[str]:
-        """Every clash found: entry-point names and objective/model names provided twice."""
-        found = list(self._load_problems)
+        """Every problem found: plugins that failed to load, clashes of entry-point names and of objective/model
+        names, and entry points declared in a group that looks meant for translate but is not ``translate``."""
+        found = [*self._load_problems, *misplaced_entry_points()]
         for kind, names in self._providers.items():
             for name, providers in sorted(names.items()):
                 if len(providers) > 1:
@@ -306,6 +312,17 @@ class PluginRegistry:
         owners.update((info.module, name) for name, info in self.plugins.items())
         return {module: plugin for module, plugin in owners.items()
                 if module.partition(".")[0] not in own and self.plugins[plugin].distribution != DISTRIBUTION}
+
+    def plugin_of(self, cls: type) -> PluginInfo | None:
+        """The plugin that provides ``cls`` (an objective, model or logger class), else the one providing the
+        nearest base class of ``cls`` (the conformance kit checks subclasses), else ``None``."""
+        provided = [(c, plugin) for kind in self._providers.values() for providers in kind.values()
+                    for c, plugin in providers]
+        for base in cls.__mro__ if isinstance(cls, type) else ():
+            for candidate, plugin_name in provided:
+                if candidate is base:
+                    return self.plugins[plugin_name]
+        return None
 
     def objective(self, name: str) -> type["Objective"]:
         """The objective class that ``--loss NAME`` selects."""

@@ -11,6 +11,7 @@ through the same road. Nothing here imports torch.
 from __future__ import annotations
 
 import inspect
+import re
 from importlib.metadata import distributions
 
 from translate import hookimpl
@@ -45,20 +46,26 @@ def unmarked_hooks(plugin: object, name: str) -> list[str]:
     ]
 
 
+#: Entry-point groups that look meant for translate: ``Translate``, ``translate.objectives``, ``translate_plugins``...
+_LOOK_ALIKE = re.compile(rf"{ENTRY_POINT_GROUP}([._-].*)?", re.IGNORECASE)
+
+
 def misplaced_entry_points() -> list[str]:
-    """Entry points declared in a group that looks meant for translate but is not ``translate``."""
+    """Entry points declared in a group that looks meant for translate (:data:`_LOOK_ALIKE`) but is not
+    ``translate``, each as a problem with its fix."""
     found = []
     for dist in distributions():
         for ep in dist.entry_points:
-            if ep.group != ENTRY_POINT_GROUP and ENTRY_POINT_GROUP in ep.group.lower():
+            if ep.group != ENTRY_POINT_GROUP and _LOOK_ALIKE.fullmatch(ep.group):
                 found.append(f"distribution {dist.metadata['Name']!r} declares {ep.name} = {ep.value!r} in the "
-                             f"entry-point group {ep.group!r}, which translate does not read")
+                             f"entry-point group {ep.group!r}, which translate does not read; declare it under "
+                             f"[project.entry-points.{ENTRY_POINT_GROUP}]")
     return sorted(set(found))
 
 
 def not_found_hint(load_problems: list[str]) -> str:
     """What to add to "unknown objective 'x'": how plugins are found and what may have gone wrong."""
-    return "; ".join([HOW_PLUGINS_ARE_FOUND, *misplaced_entry_points(), *load_problems])
+    return "; ".join(dict.fromkeys([HOW_PLUGINS_ARE_FOUND, *misplaced_entry_points(), *load_problems]))
 
 
 __all__ = ["ENTRY_POINT_GROUP", "HOW_PLUGINS_ARE_FOUND", "misplaced_entry_points", "not_found_hint",
