@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import threading
@@ -405,6 +406,8 @@ def test_sessions_use_torchs_thread_count(run_dir, monkeypatch):
     (["--backend", "onnxruntime", "--min-psnr", "30"], "--min-psnr is for --backend onnxruntime --precision int8"),
     (["--backend", "onnxruntime", "--compile"], "--compile is for --backend torch"),
     (["--backend", "onnxruntime", "--device", "cuda"], "runs on the CPU"),
+    (["--backend", "onnxruntime", "--precision", "int8", "--min-psnr", "nan"],
+     "--min-psnr must be a number of dB, at least 0, got nan"),
 ])
 def test_option_mistakes_are_one_line_errors(run_dir, tmp_path, args, message):
     source = tmp_path / "in"
@@ -444,8 +447,57 @@ def test_int8_without_calibration_images_is_a_clear_error(run_dir, tmp_path):
     source = tmp_path / "in"
     source.mkdir()
     (source / "broken.png").write_text("not an image")
-    with pytest.raises(TranslateError, match="none that can be read; pass --calibrate DIR"):
+    with pytest.raises(TranslateError, match="none that can be read and stand for them; pass --calibrate DIR"):
         translator.convert_folder(source, tmp_path / "out")
+
+
+@pytest.mark.parametrize("image, why", [
+    (Image.new("RGB", (1, 1), "grey"), "only.png': 1×1 pixels, smaller than 16×16"),
+    (Image.new("RGB", (64, 48), (128, 128, 128)), "only.png': one flat colour"),
+])
+def test_int8_refuses_calibration_images_that_cannot_stand_for_real_inputs(run_dir, tmp_path, image, why):
+    """A flat or tiny calibration set would pass the gate on outputs nothing like real ones' (a flat grey image
+    scored 106 dB where real photos scored 59)."""
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    image.save(calibration / "only.png")
+    translator = Translator.load(fresh_copy(run_dir, tmp_path), backend="onnxruntime", precision="int8",
+                                 calibrate=calibration)
+    with pytest.raises(TranslateError, match=f"has none that can be read and stand for them \\('.*{re.escape(why)}\\)"):
+        translator(Image.effect_noise((32, 32), 40).convert("RGB"))
+
+
+def test_int8_passes_over_unusable_calibration_images_with_a_warning(run_dir, tmp_path):
+    calibration = photo_folder(tmp_path / "calibration", TEST_PHOTOS[:1], 1, 32, seed=3)
+    Image.new("RGB", (32, 32), "white").save(calibration / "blank.png")
+    translator = Translator.load(fresh_copy(run_dir, tmp_path), backend="onnxruntime", precision="int8",
+                                 calibrate=calibration, min_psnr=0)
+    with pytest.warns(UserWarning, match=r"int8 calibration passed over 1 image\(s\) of the calibration folder .*: "
+                                         r"'.*blank\.png': one flat colour"):
+        translator(Image.effect_noise((32, 32), 40).convert("RGB"))
+    assert len(translator.runtime._calibration_set()) == 1
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+def test_cache_files_get_the_modes_a_plain_open_gives(run_dir, tmp_path, mask):
+    import os
+
+    run = fresh_copy(run_dir, tmp_path)
+    previous = os.umask(mask)
+    try:
+        Translator.load(run, backend="onnxruntime")(Image.effect_noise((16, 16), 40).convert("RGB"))
+    finally:
+        os.umask(previous)
+    files = list((checkpoint.resolve(run) / CACHE_FOLDER).iterdir())
+    assert files and {oct(path.stat().st_mode & 0o777) for path in files} == {oct(0o666 & ~mask)}
+
+
+def test_a_checkpoint_folder_removed_meanwhile_is_not_created_again(tmp_path, user_cache):
+    """Training prunes old checkpoints while a conversion of one of them may still be caching its model."""
+    removed = tmp_path / "run" / "checkpoints" / "000005"
+    path = ModelCache(removed / CACHE_FOLDER).store("fp32-x", {"network": "x"}, b"model bytes")
+    assert not removed.exists() and not (tmp_path / "run").exists()
+    assert path == user_cache / "fp32-x.onnx" and path.read_bytes() == b"model bytes"
 
 
 # -- runs at once -------------------------------------------------------------------------------------

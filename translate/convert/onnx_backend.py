@@ -36,11 +36,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
+import math
 import os
 import platform
 import tempfile
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -64,7 +66,7 @@ from translate.convert.quantize import (
 )
 from translate.convert.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, generator_multiple
 from translate.data.images import list_images
-from translate.errors import TranslateError
+from translate.errors import TranslateError, TranslateWarning
 from translate.models.base import Model
 from translate.nets.layers import crop_to, pad_to_multiple
 from translate.options import OptionError
@@ -178,6 +180,8 @@ class OnnxRuntimeBackend:
                                  f"not --precision {precision}")
         if precision != "int8" and calibrate is not None:
             raise TranslateError("--calibrate is for --precision int8")
+        if not math.isfinite(min_psnr) or min_psnr < 0:
+            raise TranslateError(f"--min-psnr must be a number of dB, at least 0, got {min_psnr}")
         self.model = model.cpu().eval()
         self.cache, self.precision, self.min_psnr, self.tile, self.overlap = cache, precision, min_psnr, tile, overlap
         self.calibrate, self.calibration_images = calibrate, calibration_images
@@ -341,12 +345,20 @@ class OnnxRuntimeBackend:
             else:
                 raise TranslateError("--precision int8 needs calibration images: pass calibrate=DIR "
                                      "(--calibrate) or convert a folder")
+            passed_over: list[str] = []
             self._calibration = calibration_inputs(paths, self.calibration_images, self.tile, self.overlap,
-                                                   generator_multiple(self.model))
+                                                   generator_multiple(self.model), passed_over)
             if not self._calibration:
                 self._calibration = None
-                raise TranslateError(f"--precision int8 needs calibration images and {where} has none that "
-                                     "can be read; pass --calibrate DIR")
+                unusable = f" ({'; '.join(passed_over[:3])}{'; ...' if len(passed_over) > 3 else ''})" \
+                    if passed_over else ""
+                raise TranslateError(f"--precision int8 needs calibration images like the inputs and {where} has "
+                                     f"none that can be read and stand for them{unusable}; pass --calibrate DIR "
+                                     "with photos like the ones you convert")
+            if passed_over:
+                warnings.warn(f"int8 calibration passed over {len(passed_over)} image(s) of {where} that cannot "
+                              f"stand for real inputs: {'; '.join(passed_over[:3])}{'; ...' * (len(passed_over) > 3)}",
+                              TranslateWarning, stacklevel=3)
         return self._calibration
 
     def _session_options(self, threads: int | None = None) -> Any:

@@ -9,12 +9,14 @@ digest, the precision, the onnx/onnxruntime/torch versions, the calibration sett
 for an optimised graph also the CPU), the SHA-256 of the ``.onnx`` file and what was measured while
 building it (the int8 fidelity). An entry is used only when its JSON parses, its key equals the wanted key and the model
 file's SHA-256 matches; anything else (a missing, truncated, corrupted or stale file) is built again
-and replaces it. Both files are written to a temporary file and renamed, the model first and the
+and replaces it. Both files are written to a temporary file and renamed (with the modes a plain
+``open()`` gives, see :mod:`translate.files`), the model first and the
 JSON last, so a killed run leaves a complete entry or one that is rebuilt, never one that is trusted
 half-written; concurrent writers (``torchrun`` ranks) each rename a complete file.
 
 Where: ``onnxruntime-cache/`` in the checkpoint folder (for a reference ``.pth`` file, in the
-file's folder). When that folder cannot be written (a read-only checkpoint, another user's folder),
+file's folder). When that folder cannot be written (a read-only checkpoint, another user's folder, a
+checkpoint folder training removed meanwhile: it is never created again),
 entries go to the user's cache folder, ``$XDG_CACHE_HOME/translate/onnxruntime`` (by default
 ``~/.cache/translate/onnxruntime``), where lookups also look; the key holds the weights digest,
 so checkpoints never share an entry by mistake. When neither can be written, a warning says so
@@ -26,13 +28,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from translate.errors import TranslateWarning
+from translate.files import atomic_file
 
 #: The cache folder's name inside a checkpoint folder.
 CACHE_FOLDER = "onnxruntime-cache"
@@ -83,7 +85,9 @@ class ModelCache:
         problems = []
         for folder in self.folders:
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                # the checkpoint folder the first lies in is never created: a conversion must not bring back
+                # a checkpoint that training removed meanwhile
+                folder.mkdir(parents=folder != self.folders[0], exist_ok=True)
                 _write_atomically(folder / f"{name}.onnx", model)
                 _write_atomically(folder / f"{name}.json", record.encode())
                 return folder / f"{name}.onnx"
@@ -95,11 +99,6 @@ class ModelCache:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write ``path`` by a temporary and a rename, with the mode a plain ``open()`` gives (:mod:`translate.files`)."""
+    with atomic_file(path) as partial:
+        partial.write_bytes(data)

@@ -84,12 +84,16 @@ class Fidelity:
                 f"(worst {self.worst:.1f} dB)")
 
 
-def calibration_inputs(paths: Iterable[Path], count: int, tile: int, overlap: int, multiple: int) -> list[Tensor]:
-    """The first ``count`` readable images of ``paths`` as ``(1, 3, H, W)`` tensors in [-1, 1].
+def calibration_inputs(paths: Iterable[Path], count: int, tile: int, overlap: int, multiple: int,
+                       passed_over: list[str] | None = None) -> list[Tensor]:
+    """The first ``count`` readable images of ``paths`` that can stand for real inputs, as ``(1, 3, H, W)``
+    tensors in [-1, 1].
 
     Each is whole, or, where a side is larger than ``tile``, its central window of the size of the
     tiles conversion translates it in (:func:`translate.convert.tiling.tile_layout` with ``overlap`` and the
-    generator's ``multiple``). Unreadable files are passed over.
+    generator's ``multiple``). Unreadable files are passed over, and so are images that cannot stand for
+    the inputs (:func:`unrepresentative`: too small, or one flat colour), which would pass the gate on
+    outputs nothing like real ones'; each of those is added to ``passed_over`` as ``'path': why``.
     """
     inputs = []
     for path in paths:
@@ -99,6 +103,11 @@ def calibration_inputs(paths: Iterable[Path], count: int, tile: int, overlap: in
             image = to_tensor(load_rgb(path)).unsqueeze(0)
         except ImageReadError:
             continue
+        why = unrepresentative(image)
+        if why is not None:
+            if passed_over is not None:
+                passed_over.append(f"'{path}': {why}")
+            continue
         height, width = image.shape[-2:]
         # the size of the tiles it is converted in: its own along a side no larger than ``tile``
         window_height = tile_layout(height, tile, overlap, multiple)[1]
@@ -106,6 +115,23 @@ def calibration_inputs(paths: Iterable[Path], count: int, tile: int, overlap: in
         top, left = (height - window_height) // 2, (width - window_width) // 2
         inputs.append(image[..., top : top + window_height, left : left + window_width].contiguous())
     return inputs
+
+
+#: Smallest side of a calibration image: smaller ones have too few pixels to calibrate activation ranges.
+MIN_CALIBRATION_SIDE = 16
+#: Least standard deviation of a calibration image's values in [-1, 1] (2/255 in 8-bit levels): below, one flat
+#: colour, on which int8 and fp32 agree whatever the quantization (a flat grey image scored 106 dB, real photos 59).
+MIN_CALIBRATION_SPREAD = 2 * 2 / 255
+
+
+def unrepresentative(image: Tensor) -> str | None:
+    """Why ``image`` ``(1, 3, H, W)`` in [-1, 1] cannot stand for real inputs in calibration, or ``None``."""
+    height, width = image.shape[-2:]
+    if min(height, width) < MIN_CALIBRATION_SIDE:
+        return f"{width}×{height} pixels, smaller than {MIN_CALIBRATION_SIDE}×{MIN_CALIBRATION_SIDE}"
+    if image.std().item() < MIN_CALIBRATION_SPREAD:
+        return "one flat colour"
+    return None
 
 
 def inputs_digest(inputs: list[Tensor]) -> str:
