@@ -27,7 +27,11 @@ from translate.cli.common import (
               help="Direction of a two-way model (default: the one trained).")
 @click.option("--to", "target", default=None, metavar="DOMAIN", help="Target domain of a multi-domain model.")
 @click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
-              help="Local Inception-v3 file (torchvision state dict or TorchScript) for FID and KID.")
+              help="FID and KID through torch-fidelity with this local copy of the field's Inception weights "
+                   "(pt_inception-2015-12-05-6726825d.pth; needs the 'metrics' extra).")
+@click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False), default=None, metavar="FILE",
+              help="LPIPS on pairs through the lpips package, its AlexNet backbone from this local file "
+                   "(torchvision's alexnet-owt-7be5be79.pth; needs the 'metrics' extra).")
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
               help="Images per KID subset (fewer when the split is smaller).")
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True,
@@ -41,12 +45,12 @@ from translate.cli.common import (
 @plugin_option
 @user_errors
 def eval_command(run: str, data: str | None, split: str, direction: str | None, target: str | None,
-                 inception_weights: str | None, kid_subset_size: int, kid_subsets: int, device: str,
+                 inception_weights: str | None, lpips_weights: str | None, kid_subset_size: int, kid_subsets: int, device: str,
                  batch_size: int, as_json: bool, out: str | None, plugins: tuple[str, ...]) -> None:
-    """Evaluate RUN (a run or checkpoint folder) on a data split: PSNR, SSIM and L1 on pairs,
-    FID and KID with --inception-weights, and BEGAN's convergence measure when it applies.
+    """Evaluate RUN (a run or checkpoint folder) on a data split: PSNR, SSIM and L1 on pairs, LPIPS with
+    --lpips-weights, FID and KID with --inception-weights, and BEGAN's convergence measure when it applies.
 
-    Results are printed and written as JSON into the run folder.
+    Results are printed and written as JSON into the run folder; each number says what computed it.
     """
     from tqdm.auto import tqdm
 
@@ -69,7 +73,7 @@ def eval_command(run: str, data: str | None, split: str, direction: str | None, 
         raise UserError(f"data folder '{data}' does not exist")
     with tqdm(unit="img", desc="evaluating", dynamic_ncols=True, file=sys.stderr, disable=None, leave=False) as bar:
         result = evaluate(run, data, split=split, direction=direction, to=target,
-                          inception_weights=inception_weights, device=device, batch_size=batch_size,
+                          inception_weights=inception_weights, lpips_weights=lpips_weights, device=device, batch_size=batch_size,
                           registry=command_registry(plugins), kid_subset_size=kid_subset_size,
                           kid_subsets=kid_subsets, progress=lambda n: bar.update(n - bar.n))
     written = write_json(result, out or default_output(result))
