@@ -223,3 +223,21 @@ def test_without_the_metrics_extra_eval_scores_pairs_and_says_in_one_line_what_t
         result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", option, str(weights)])
         assert result.exit_code == 2 and result.stderr.count("\n") == 1
         assert f"needs the {package} package: pip install \"image-translate[metrics]\"" in result.stderr
+    result = CliRunner().invoke(main, ["eval", "--fake", str(SAMPLE_ROOT / "testA"), "--real",
+                                       str(SAMPLE_ROOT / "testB")])
+    assert result.exit_code == 2 and "--fake/--real (FID and KID) needs the torch-fidelity package" in result.stderr
+
+
+def test_two_folder_mode_takes_two_folders_and_nothing_of_a_run(began_run):
+    folders = ["--fake", str(SAMPLE_ROOT / "testA"), "--real", str(SAMPLE_ROOT / "testB")]
+    for arguments, message in (
+        (folders[:2], "--real DIR is missing: --fake and --real go together"),
+        ([str(began_run), *folders], "--fake/--real score two folders; RUN is for evaluating a run"),
+        ([*folders, "--to", "x"], "--fake/--real score two folders; --to is for evaluating a run"),
+        (folders, "FID and KID need the field's Inception weights from a local file: pass --inception-weights FILE"),
+        (folders, f"{inception.STANDARD_URL} (SHA-256 {inception.STANDARD_SHA256}); translate never downloads it"),
+        ([], "name a RUN to evaluate, or two folders with --fake DIR --real DIR"),
+    ):
+        result = CliRunner().invoke(main, ["eval", *arguments])
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, (arguments, result.output)
+        assert message in result.stderr

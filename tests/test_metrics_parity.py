@@ -1,7 +1,7 @@
 """`translate eval` gives the numbers of the libraries the field computes them with, offline.
 
-- FID and KID equal torch-fidelity's ``calculate_metrics`` on the same two folders (relative
-  difference at most 1e-3). A random-weights network in the FID
+- FID and KID equal torch-fidelity's ``calculate_metrics`` on the same two folders, for a run and
+  for ``--fake/--real`` (relative difference at most 1e-3). A random-weights network in the FID
   Inception's architecture stands in for ``pt_inception-2015-12-05-6726825d.pth``; its batch norms
   are calibrated on photographs so that features differ from image to image.
 - LPIPS equals the ``lpips`` package's, its AlexNet backbone taken from torch's cache as the
@@ -147,6 +147,42 @@ def test_a_runs_fid_and_kid_equal_torch_fidelity_on_folders_of_its_outputs_and_t
         assert implementation["weights"] == {"file": str(fid_weights), "sha256": sha256, "standard": False}
         assert (implementation["feature_extractor"], implementation["feature_layer"]) == ("inception-v3-compat", "2048")
     assert report["implementations"]["kid"]["subset_size"] == 8 and report["implementations"]["kid"]["subsets"] == 20
+
+
+def test_two_folders_score_as_torch_fidelity_scores_them(small_split, fid_weights, tmp_path):
+    fake, real = tmp_path / "fake", small_split / "testB"
+    shutil.copytree(small_split / "testA", fake)
+    for path in list_images(SAMPLE_ROOT / "trainA")[:3]:  # other sizes: torch-fidelity resizes each to 299 itself
+        load_rgb(path).resize((96, 80), Image.Resampling.BICUBIC).save(fake / f"large_{path.name}")
+    result = CliRunner().invoke(main, ["eval", "--fake", str(fake), "--real", str(real), "--json",
+                                       "--inception-weights", str(fid_weights), "--kid-subsets", "20",
+                                       "--device", "cpu", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["fake_images"], report["real_images"]) == (11, 8)
+    # torch-fidelity batches whole folders, so images of several sizes go through it one at a time
+    expected = torch_fidelity_scores(fake, real, fid_weights, subset_size=8, batch_size=1)
+    assert_same_fid_and_kid(report, expected)
+    assert report["implementations"]["fid"]["weights"]["sha256"] == hashlib.sha256(fid_weights.read_bytes()).hexdigest()
+
+
+def test_the_standard_file_is_recognised_by_its_sha256_and_torchvisions_inception_is_refused(tmp_path):
+    from translate.evaluate import inception
+
+    torchvision_inception = tmp_path / "inception_v3_google.pth"
+    torch.save(torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(),
+               torchvision_inception)
+    result = CliRunner().invoke(main, ["eval", "--fake", str(SAMPLE_ROOT / "testA"), "--real",
+                                       str(SAMPLE_ROOT / "testB"), "--inception-weights", str(torchvision_inception)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "is torchvision's ImageNet Inception-v3, not the FID graph" in result.stderr
+    assert inception.STANDARD_URL in result.stderr
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not weights")
+    result = CliRunner().invoke(main, ["eval", "--fake", str(SAMPLE_ROOT / "testA"), "--real",
+                                       str(SAMPLE_ROOT / "testB"), "--inception-weights", str(garbage)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"cannot read --inception-weights '{garbage}' as a state dict of tensors" in result.stderr
 
 
 @pytest.fixture

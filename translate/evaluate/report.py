@@ -47,6 +47,16 @@ def table(result: dict[str, Any]) -> list[str]:
     return lines + provenance_lines(result)
 
 
+def folders_table(result: dict[str, Any]) -> list[str]:
+    """Lines of a human-readable table of :func:`~translate.evaluate.folders.score_folders`'s result."""
+    return [
+        f"generated: {result['fake']} ({result['fake_images']} images)",
+        f"real:      {result['real']} ({result['real_images']} images)",
+        *distribution_lines(result["metrics"]),
+        *provenance_lines(result),
+    ]
+
+
 #: Table labels of the paired metrics.
 PAIRED_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "L1", "lpips": "LPIPS"}
 
