@@ -23,6 +23,7 @@ from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_tensor
 from translate.data.sample import SAMPLE_ROOT
 from translate.evaluate import evaluate, inception, perceptual
+from translate.evaluate.checkpoints import best
 from translate.nets import build_generator, init_weights
 from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
@@ -234,6 +235,7 @@ def test_two_folder_mode_takes_two_folders_and_nothing_of_a_run(began_run):
         (folders[:2], "--real DIR is missing: --fake and --real go together"),
         ([str(began_run), *folders], "--fake/--real score two folders; RUN is for evaluating a run"),
         ([*folders, "--to", "x"], "--fake/--real score two folders; --to is for evaluating a run"),
+        ([*folders, "--all-checkpoints"], "--all-checkpoints is for evaluating a run"),
         (folders, "FID and KID need the field's Inception weights from a local file: pass --inception-weights FILE"),
         (folders, f"{inception.STANDARD_URL} (SHA-256 {inception.STANDARD_SHA256}); translate never downloads it"),
         ([], "name a RUN to evaluate, or two folders with --fake DIR --real DIR"),
@@ -241,3 +243,47 @@ def test_two_folder_mode_takes_two_folders_and_nothing_of_a_run(began_run):
         result = CliRunner().invoke(main, ["eval", *arguments])
         assert result.exit_code == 2 and result.stderr.count("\n") == 1, (arguments, result.output)
         assert message in result.stderr
+
+
+@pytest.fixture(scope="module")
+def run_of_three_checkpoints(tmp_path_factory):
+    out = tmp_path_factory.mktemp("checkpoints") / "run"
+    Trainer(TrainConfig(model="pix2pix", loss="lsgan", out=str(out), steps=3, batch_size=4, image_size=32,
+                        checkpoint_every=1, keep_checkpoints=3, model_options={"ngf": "8", "ndf": "8"},
+                        sample_every=10**6)).train(progress=False)
+    return out
+
+
+def test_all_checkpoints_scores_each_kept_checkpoint_and_names_the_best(run_of_three_checkpoints, tmp_path):
+    run = run_of_three_checkpoints
+    result = CliRunner().invoke(main, ["eval", str(run), "--all-checkpoints", "--data", "sample", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "eval-test-checkpoints.json").read_text())
+    folders = checkpoint.kept(run)
+    assert [entry["checkpoint"] for entry in report["checkpoints"]] == [str(f.resolve()) for f in folders]
+    assert [entry["step"] for entry in report["checkpoints"]] == [1, 2, 3]
+    for folder, entry in zip(folders, report["checkpoints"]):  # the same numbers as evaluating each on its own
+        alone = evaluate(folder, SAMPLE_ROOT, device="cpu")
+        assert entry["metrics"] == pytest.approx(alone["metrics"]) and entry["identity"] == alone["identity"]
+    highest = max(report["checkpoints"], key=lambda entry: entry["metrics"]["psnr"])
+    assert report["best"] == {"checkpoint": highest["checkpoint"], "step": highest["step"], "by": "psnr",
+                              "value": highest["metrics"]["psnr"]}
+    lines = result.stdout.splitlines()
+    assert f"best: {highest['checkpoint']} (step {highest['step']}, highest PSNR {highest['metrics']['psnr']:.4f})" \
+        in lines
+    for entry in report["checkpoints"]:
+        assert any(line.split()[:2] == [str(entry["step"]), f"{entry['metrics']['psnr']:.4f}"] for line in lines)
+    result = CliRunner().invoke(main, ["eval", str(folders[0]), "--all-checkpoints", "--data", "sample"])
+    assert result.exit_code == 2 and "has no checkpoints/NNNNNN/ folders; --all-checkpoints takes a run folder" \
+        in result.stderr
+
+
+def test_the_best_checkpoint_is_the_lowest_fid_else_the_highest_psnr():
+    def scored(step, **values):
+        return {"checkpoint": f"checkpoints/{step:06d}", "step": step, "metrics": values}
+
+    results = [scored(1, psnr=20.0, fid=30.0), scored(2, psnr=25.0, fid=40.0), scored(3, psnr=22.0, fid=35.0)]
+    assert best(results) == {"checkpoint": "checkpoints/000001", "step": 1, "by": "fid", "value": 30.0}
+    without_fid = [{**result, "metrics": {"psnr": result["metrics"]["psnr"]}} for result in results]
+    assert best(without_fid) == {"checkpoint": "checkpoints/000002", "step": 2, "by": "psnr", "value": 25.0}
+    assert best([scored(1), scored(2)]) is None  # unpaired data without FID: nothing to rank by

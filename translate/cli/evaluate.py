@@ -22,7 +22,7 @@ from translate.cli.common import (
 
 #: Options that only make sense with RUN (refused with --fake/--real): parameter name -> option.
 RUN_OPTIONS = {"data": "--data", "split": "--split", "direction": "--direction", "target": "--to",
-               "lpips_weights": "--lpips-weights", "plugins": "--plugin"}
+               "lpips_weights": "--lpips-weights", "all_checkpoints": "--all-checkpoints", "plugins": "--plugin"}
 
 
 @click.command("eval")
@@ -33,6 +33,9 @@ RUN_OPTIONS = {"data": "--data", "split": "--split", "direction": "--direction",
 @click.option("--direction", type=click.Choice(DIRECTION_CHOICES), default=None,
               help="Direction of a two-way model (default: the one trained).")
 @click.option("--to", "target", default=None, metavar="DOMAIN", help="Target domain of a multi-domain model.")
+@click.option("--all-checkpoints", is_flag=True,
+              help="Score every kept checkpoint of the run folder RUN (checkpoints/NNNNNN/) and name the best: "
+                   "lowest FID, else highest PSNR.")
 @click.option("--fake", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
               help="Instead of RUN: a folder of generated images, scored by FID and KID against --real.")
 @click.option("--real", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
@@ -52,12 +55,12 @@ RUN_OPTIONS = {"data": "--data", "split": "--split", "direction": "--direction",
               help="Images translated (or scored) together.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Where to write the JSON results. Default: eval-SPLIT.json in the run folder; with "
-                   "--fake/--real, nowhere.")
+              help="Where to write the JSON results. Default: eval-SPLIT.json (eval-SPLIT-checkpoints.json with "
+                   "--all-checkpoints) in the run folder; with --fake/--real, nowhere.")
 @plugin_option
 @user_errors
 def eval_command(run: str | None, data: str | None, split: str, direction: str | None, target: str | None,
-                 fake: str | None, real: str | None, inception_weights: str | None,
+                 all_checkpoints: bool, fake: str | None, real: str | None, inception_weights: str | None,
                  lpips_weights: str | None, kid_subset_size: int, kid_subsets: int, device: str, batch_size: int,
                  as_json: bool, out: str | None, plugins: tuple[str, ...]) -> None:
     """Evaluate RUN (a run or checkpoint folder) on a data split: PSNR, SSIM and L1 on pairs, LPIPS with
@@ -77,7 +80,7 @@ def eval_command(run: str | None, data: str | None, split: str, direction: str |
             raise UserError("name a RUN to evaluate, or two folders with --fake DIR --real DIR")
         run_options = {"split": split, "direction": direction, "to": target, "lpips_weights": lpips_weights,
                        "registry": command_registry(plugins), **common}
-        result, lines, default = _run(run, _data_folder(run, data), run_options)
+        result, lines, default = _run(run, _data_folder(run, data), all_checkpoints, run_options)
         out = out or str(default)
     written = write_json(result, out) if out else None
     if as_json:
@@ -107,12 +110,18 @@ def _folders(run: str | None, fake: str | None, real: str | None, options: dict[
     return result, folders_table(result)
 
 
-def _run(run: str, data: str, options: dict[str, Any]) -> tuple[dict[str, Any], list[str], Path]:
-    """RUN: the result, its table and its default file."""
+def _run(run: str, data: str, all_checkpoints: bool, options: dict[str, Any]) -> tuple[dict[str, Any], list[str], Path]:
+    """RUN (with ``--all-checkpoints``, each of its checkpoints): the result, its table and its default file."""
     from translate.evaluate import default_output, evaluate, table
+    from translate.evaluate.checkpoints import evaluate_checkpoints
+    from translate.evaluate.report import checkpoints_table, default_checkpoints_output
 
     with _progress() as bar:
-        result = evaluate(run, data, progress=lambda n: bar.update(n - bar.n), **options)
+        progress = lambda n: bar.update(n - bar.n)  # noqa: E731
+        if all_checkpoints:
+            result = evaluate_checkpoints(run, data, progress=progress, **options)
+            return result, checkpoints_table(result), default_checkpoints_output(result)
+        result = evaluate(run, data, progress=progress, **options)
     return result, table(result), default_output(result)
 
 

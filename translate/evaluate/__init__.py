@@ -32,8 +32,9 @@ The package's modules: :mod:`~translate.evaluate.scoring` (:func:`evaluate`), :m
 objective's statistics), :mod:`~translate.evaluate.inception` (FID and KID through torch-fidelity),
 :mod:`~translate.evaluate.perceptual` (LPIPS), :mod:`~translate.evaluate.libraries` (the optional
 libraries and their weights files), :mod:`~translate.evaluate.tools` (those networks, loaded once), :mod:`~translate.evaluate.folders`
-(``--fake/--real``: FID and KID of two folders, no run) and :mod:`~translate.evaluate.report` (the tables
-and the JSON file).
+(``--fake/--real``: FID and KID of two folders, no run), :mod:`~translate.evaluate.checkpoints`
+(``--all-checkpoints``: every kept checkpoint, and the best) and :mod:`~translate.evaluate.report` (the
+tables and the JSON files).
 """
 
 from translate.evaluate.report import default_output, table, write_json

@@ -22,6 +22,11 @@ def default_output(result: dict[str, Any]) -> Path:
     return run_folder(result["checkpoint"]) / f"eval-{result['split']}.json"
 
 
+def default_checkpoints_output(result: dict[str, Any]) -> Path:
+    """Where ``translate eval RUN --all-checkpoints`` writes its JSON: ``eval-<split>-checkpoints.json`` in RUN."""
+    return Path(result["run"]) / f"eval-{result['checkpoints'][0]['split']}-checkpoints.json"
+
+
 def table(result: dict[str, Any]) -> list[str]:
     """Lines of a human-readable table of :func:`~translate.evaluate.evaluate`'s result."""
     what = result["model"] + (f", {result['objective']}" if result.get("objective") else "")
@@ -45,6 +50,31 @@ def table(result: dict[str, Any]) -> list[str]:
     if result.get("objective_measures"):
         lines.append(f"  (objective statistics from the {result['objective_measures_source']})")
     return lines + provenance_lines(result)
+
+
+def checkpoints_table(result: dict[str, Any]) -> list[str]:
+    """Lines of a human-readable table of
+    :func:`~translate.evaluate.checkpoints.evaluate_checkpoints`'s result: one row per checkpoint, then the best."""
+    results = result["checkpoints"]
+    first = results[0]
+    columns = [key for key in (*PAIRED_LABELS, "fid", "kid") if key in first["metrics"]]
+    lines = [
+        f"run:  {result['run']} ({first['model']}{', ' + first['objective'] if first.get('objective') else ''}, "
+        f"{len(results)} checkpoints)",
+        f"data: {first['data']}, split {first['split']}, {first['direction'] or 'to ' + str(first['to'])}, "
+        f"{first['inputs']} inputs, {first['real_images']} {'pairs' if first['paired'] else 'real images'}",
+        f"{'step':>10}" + "".join(f"{METRIC_NAMES[key]:>10}" for key in columns),
+    ]
+    for entry in results:
+        lines.append(f"{entry['step']:>10}" + "".join(f"{entry['metrics'][key]:>10.4f}" for key in columns))
+    chosen = result["best"]
+    if chosen is None:
+        lines.append("best: none (no FID, and no pairs for PSNR: pass --inception-weights FILE to rank unpaired data)")
+    else:
+        order = "lowest" if chosen["by"] == "fid" else "highest"
+        lines.append(f"best: {chosen['checkpoint']} (step {chosen['step']}, {order} {METRIC_NAMES[chosen['by']]} "
+                     f"{chosen['value']:.4f})")
+    return lines + provenance_lines(first)
 
 
 def folders_table(result: dict[str, Any]) -> list[str]:
