@@ -211,12 +211,13 @@ def test_without_the_metrics_extra_eval_scores_pairs_and_says_in_one_line_what_t
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as if not installed: importing it fails
     monkeypatch.setitem(sys.modules, "lpips", None)
     out = tmp_path / "eval.json"
-    result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", "--device", "cpu", "--out", str(out)])
+    result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", "--device", "cpu",
+                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert set(report["metrics"]) == {"psnr", "ssim", "l1"}
-    assert report["notes"] == [('FID, KID, LPIPS: not computed; pip install "image-translate[metrics]" (torch-fidelity, '
-                                'lpips), then pass --inception-weights FILE and --lpips-weights FILE')]
+    assert report["notes"] == [('FID, KID, LPIPS: not computed; pip install "image-translate[metrics]" '
+                                '(torch-fidelity, lpips), then pass --inception-weights FILE and --lpips-weights FILE')]
     assert report["notes"][0] in result.stdout.splitlines()
     weights = tmp_path / "weights.pth"
     torch.save({"w": torch.zeros(1)}, weights)

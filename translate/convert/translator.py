@@ -172,7 +172,7 @@ class Translator:
         if backend == "onnxruntime":
             from translate.convert.onnx_backend import onnxruntime_translator_options
 
-            if not options.get("mode", GeneratorMode()).is_eval:
+            if not (options.get("mode") or GeneratorMode()).is_eval:
                 raise TranslateError("--norm-stats batch and --dropout on run the generator in PyTorch; "
                                      "drop --backend onnxruntime")
 

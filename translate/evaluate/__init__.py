@@ -31,10 +31,10 @@ The package's modules: :mod:`~translate.evaluate.scoring` (:func:`evaluate`), :m
 (which images are inputs, targets and real images), :mod:`~translate.evaluate.objective_measures` (the
 objective's statistics), :mod:`~translate.evaluate.inception` (FID and KID through torch-fidelity),
 :mod:`~translate.evaluate.perceptual` (LPIPS), :mod:`~translate.evaluate.libraries` (the optional
-libraries and their weights files), :mod:`~translate.evaluate.tools` (those networks, loaded once), :mod:`~translate.evaluate.folders`
-(``--fake/--real``: FID and KID of two folders, no run), :mod:`~translate.evaluate.checkpoints`
-(``--all-checkpoints``: every kept checkpoint, and the best) and :mod:`~translate.evaluate.report` (the
-tables and the JSON files).
+libraries and their weights files), :mod:`~translate.evaluate.tools` (those networks, loaded once),
+:mod:`~translate.evaluate.folders` (``--fake/--real``: FID and KID of two folders, no run),
+:mod:`~translate.evaluate.checkpoints` (``--all-checkpoints``: every kept checkpoint, and the best) and
+:mod:`~translate.evaluate.report` (the tables and the JSON files).
 """
 
 from translate.evaluate.report import default_output, table, write_json

@@ -70,4 +70,3 @@ def _batches(files: list[Path], batch_size: int) -> Iterator[Tensor]:
         batch.append(image)
     if batch:
         yield torch.stack(batch)
-

@@ -40,7 +40,7 @@ class MetricTools:
     @classmethod
     def load(cls, inception_weights: str | os.PathLike | None = None, lpips_weights: str | os.PathLike | None = None,
              device: torch.device | str = "cpu", kid_subset_size: int = 1000, kid_subsets: int = 100
-             ) -> "MetricTools":
+             ) -> MetricTools:
         """The tools whose weights files are given (one-line errors for unusable files or missing libraries)."""
         fid_kid = None if inception_weights is None else inception.FidKid(inception_weights, device, kid_subset_size,
                                                                             kid_subsets)
