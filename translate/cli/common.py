@@ -124,6 +124,10 @@ PRESET_CHOICES = ("translate", "reference")
 #: ``--arch`` choices for reference ``.pth`` files. Spelled out so that the CLI need not import
 #: torch; a test keeps them equal to :data:`translate.convert.reference_weights.REFERENCE_ARCHS`.
 REFERENCE_ARCH_CHOICES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+#: ``convert --norm-stats`` choices and the seed of ``--dropout on`` (a test keeps them equal to
+#: :mod:`translate.convert.generator_mode`'s ``NORM_STATS`` and ``DEFAULT_SEED``).
+NORM_STATS_CHOICES = ("running", "batch")
+DROPOUT_SEED_DEFAULT = 0
 
 plugin_option = click.option(
     "--plugin", "plugins", multiple=True, metavar="MODULE",

@@ -12,7 +12,9 @@ from translate.cli.common import (
     BACKEND_CHOICES,
     CALIBRATION_IMAGES_DEFAULT,
     DIRECTION_CHOICES,
+    DROPOUT_SEED_DEFAULT,
     MIN_PSNR_DEFAULT,
+    NORM_STATS_CHOICES,
     ONNX_ONLY_PRECISIONS,
     PRECISION_CHOICES,
     REFERENCE_ARCH_CHOICES,
@@ -66,6 +68,18 @@ BACKEND_OPTIONS = (
     click.option("--arch", type=click.Choice(REFERENCE_ARCH_CHOICES), default=None,
                  help="Architecture of a reference latest_net_G.pth given as CHECKPOINT (needed for .pth)."),
 )
+#: How the generator runs: eval mode, or the pix2pix reference's test-time mode.
+GENERATOR_MODE_OPTIONS = (
+    click.option("--norm-stats", type=click.Choice(NORM_STATS_CHOICES), default="running", show_default=True,
+                 help="Batch-norm statistics: running (eval mode) or batch (each image's own, as the pix2pix "
+                      "reference's test.py without --eval). Generators with batch norm only."),
+    click.option("--dropout", type=click.Choice(["off", "on"]), default="off", show_default=True,
+                 help="on: dropout stays active, as in the pix2pix reference's test.py without --eval. "
+                      "Generators with dropout only."),
+    click.option("--seed", type=int, default=None, metavar="N",
+                 help=f"Seed of torch's random state for each image with --dropout on (the dropout masks).  "
+                      f"[default: {DROPOUT_SEED_DEFAULT}]"),
+)
 #: How images flow through: batches, threads, tiles, the size limit.
 THROUGHPUT_OPTIONS = (
     click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
@@ -87,14 +101,14 @@ THROUGHPUT_OPTIONS = (
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.argument("src")
 @click.argument("dst", type=click.Path(file_okay=False))
-@with_options(*CONDITION_OPTIONS, *OUTPUT_OPTIONS, *BACKEND_OPTIONS, *THROUGHPUT_OPTIONS)
+@with_options(*CONDITION_OPTIONS, *OUTPUT_OPTIONS, *BACKEND_OPTIONS, *GENERATOR_MODE_OPTIONS, *THROUGHPUT_OPTIONS)
 @plugin_option
 @user_errors
 def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: str | None, every_target: bool,
             fmt: str, quality: int, overwrite: bool, allow_inside_input: bool, device: str, precision: str,
             backend: str, calibrate: str | None, calibration_images: int | None, min_psnr: float | None,
             batch_size: int, workers: int, tile: int, tile_overlap: int, max_pixels: int, use_compile: bool,
-            arch: str | None, plugins: tuple[str, ...]) -> None:
+            arch: str | None, norm_stats: str, dropout: str, seed: int | None, plugins: tuple[str, ...]) -> None:
     """Translate images with a trained model: SRC is a folder (walked), a file or a glob.
 
     Outputs mirror the relative paths under DST at each input's own size.
@@ -102,12 +116,14 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     latest_net_G.pth of the PyTorch CycleGAN/pix2pix reference with --arch.
     Under torchrun every process converts a disjoint share. --backend onnxruntime
     converts through ONNX Runtime at fp32 or int8 (calibrated, refused below --min-psnr).
+    --norm-stats batch --dropout on run a batch-norm generator as the pix2pix reference's test.py does.
     """
     from translate.convert.allocator import huge_pages_for_tensors, keep_freed_memory
 
     huge_pages_for_tensors()  # before torch is imported: large activations are faulted in 2 MiB at a time
     from tqdm.auto import tqdm
 
+    from translate.convert.generator_mode import GeneratorMode
     from translate.convert.outputs import collect_inputs
     from translate.convert.tiling import check_tiling
     from translate.convert.translator import Translator, distributed_share
@@ -124,7 +140,8 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     backend_options = onnxruntime_options(backend, precision, calibrate, calibration_images, min_psnr)
     translator = Translator.load(checkpoint, device=device, precision=precision, tile=tile, overlap=tile_overlap,
                                  compile=use_compile, registry=command_registry(plugins), arch=arch,
-                                 backend=backend, **backend_options)
+                                 backend=backend, mode=GeneratorMode(norm_stats, dropout == "on", seed),
+                                 **backend_options)
     condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
     rank, world_size = distributed_share()
     share = len(sources[rank::world_size])

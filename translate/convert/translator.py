@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import torch
 from PIL import Image
 
+from translate.convert.generator_mode import GeneratorMode
 from translate.convert.outputs import Job, plan_jobs, shard
 from translate.convert.tiling import (
     DEFAULT_OVERLAP,
@@ -66,16 +67,18 @@ class ConvertReport:
     skipped_existing: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     clashes: list[str] = field(default_factory=list)
+    #: How the generator's batch-norm and dropout layers ran (:meth:`GeneratorMode.describe`), if it has any.
+    generator_mode: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
     def summary(self) -> str:
-        return (
-            f"{len(self.converted)} converted, {len(self.skipped_existing)} skipped (output exists), "
-            f"{len(self.failed)} failed"
-        )
+        """The counts, then (on a line of its own) how the generator ran, when that matters."""
+        counts = (f"{len(self.converted)} converted, {len(self.skipped_existing)} skipped (output exists), "
+                  f"{len(self.failed)} failed")
+        return counts if self.generator_mode is None else f"{counts}\n{self.generator_mode}"
 
 
 #: Most pixels a batch holds on a CPU (256²: one 256×256 image, or four of 128×128). Larger batches
@@ -96,7 +99,7 @@ class Translator:
 
     def __init__(self, model: Model, device: torch.device, metadata: dict[str, Any], precision: str = "fp32",
                  tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, compile: bool = False,
-                 runtime: OnnxRuntimeBackend | None = None):
+                 runtime: OnnxRuntimeBackend | None = None, mode: GeneratorMode | None = None):
         check_precision(precision)
         try:
             check_tiling(tile, overlap)
@@ -107,6 +110,10 @@ class Translator:
         # Channels-last speeds up convolutions on GPUs; on CPUs (oneDNN) it measured a few percent slower.
         self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         self.model = model.to(device, memory_format=self.memory_format).eval()
+        #: Eval mode, or the pix2pix reference's test-time mode (:mod:`translate.convert.generator_mode`).
+        self.mode = mode or GeneratorMode()
+        self.mode.apply(self.model)
+        self.mode_description = self.mode.describe(self.model)
         self.metadata = metadata
         self.precision = precision
         self.tile, self.overlap = tile, overlap
@@ -130,6 +137,8 @@ class Translator:
         :mod:`translate.convert.reference_weights`.
         ``options``: ``tile`` (largest side translated whole, default :data:`DEFAULT_TILE`),
         ``overlap`` (tile overlap, default :data:`DEFAULT_OVERLAP`), ``compile`` (``torch.compile``).
+        ``mode`` (a :class:`~translate.convert.generator_mode.GeneratorMode`) runs the generator as the
+        pix2pix reference's test.py does (batch statistics, dropout) instead of in eval mode.
         ``backend="onnxruntime"`` translates through ONNX Runtime on the CPU at ``precision``
         ``fp32`` or ``int8``, with the options ``calibrate``, ``calibration_images``, ``min_psnr``
         and ``report`` of :class:`translate.convert.onnx_backend.OnnxRuntimeBackend`; its ``model`` holds no
@@ -163,6 +172,10 @@ class Translator:
         if backend == "onnxruntime":
             from translate.convert.onnx_backend import onnxruntime_translator_options
 
+            if not (options.get("mode") or GeneratorMode()).is_eval:
+                raise TranslateError("--norm-stats batch and --dropout on run the generator in PyTorch; "
+                                     "drop --backend onnxruntime")
+
             return cls(model, torch.device("cpu"), metadata,
                        **onnxruntime_translator_options(model, folder, device, precision, options, reload))
         if backend != "torch":
@@ -175,8 +188,19 @@ class Translator:
 
         Floats in [-1, 1] give float32; 8-bit pixels (``uint8``) give 8-bit pixels, rounded
         as :func:`~translate.data.images.to_pil` rounds, and never exist in float beyond a
-        tile and a band of tile rows (:func:`~translate.convert.tiling.translate_tiled`).
+        tile and a band of tile rows (:func:`~translate.convert.tiling.translate_tiled`). Outside
+        eval mode (:attr:`mode`) each image is translated alone, from the mode's seed.
         """
+        if self.mode.is_eval:
+            return self._translate_tiled(images, condition)
+        outputs = []
+        for image in images:  # the reference's test-time mode: each image alone, from the seed
+            with self.mode.seeded(self.device):
+                outputs.append(self._translate_tiled(image[None], condition))
+        return torch.cat(outputs)
+
+    def _translate_tiled(self, images: torch.Tensor, condition: dict[str, Any]) -> torch.Tensor:
+        """:meth:`translate_batch` of images that go through the generator together (tile by tile)."""
         finish = quantize if images.dtype == torch.uint8 else None
         tiled = needs_tiles(*images.shape[-2:], self.tile)
         return translate_tiled(lambda piece: self._run(piece, condition), images, self.tile, self.overlap, finish,
@@ -242,7 +266,7 @@ class Translator:
         src, dst = Path(src), Path(dst)
         jobs, clashes = plan_jobs(sources if sources is not None else list_images(src, broken_links=True), src, dst,
                                   fmt)
-        report = ConvertReport(clashes=clashes)
+        report = ConvertReport(clashes=clashes, generator_mode=self.mode_description)
         variants = self.variants(every_target, **condition)
         todo = self._outputs_to_write(shard(jobs, *distributed_share()), dst, variants, overwrite, report, progress)
         parallel = self.runtime.parallel_runs(len(todo)) if self.runtime is not None else 1

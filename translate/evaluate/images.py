@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
@@ -56,6 +56,8 @@ class EvalImages:
     """
 
     def __init__(self, data: Path, split: str, image_size: int, direction: str | None, to: str | None):
+        #: What identifies these images (the same key, the same real images).
+        self.key = (str(data.resolve()), split, image_size, direction, to)
         self.transform = EvalTransform(image_size)
         self.pairs: AlignedDataset | None = None
         if direction is None:  # multi-domain: one folder per domain
@@ -100,6 +102,12 @@ class EvalImages:
             items = [self.pairs[i] for i in range(start, stop)]
             return torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items])
         return torch.stack([self._load(p) for p in self.sources[start:stop]]), None
+
+    def real_batches(self, batch_size: int) -> Iterator[Tensor]:
+        """Every real target-domain image in batches: the targets of paired data, else the real images."""
+        for start in range(0, self.real_count, batch_size):
+            stop = min(start + batch_size, self.real_count)
+            yield self.batch(start, stop)[1] if self.pairs is not None else self.reals(range(start, stop))
 
     def reals(self, indices: range | list[int]) -> Tensor:
         """Real target-domain images (unpaired data), by index modulo their number."""

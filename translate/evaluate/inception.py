@@ -1,113 +1,114 @@
-"""Features for FID and KID from a local Inception-v3 file (nothing is ever downloaded).
+"""FID and KID as the field computes them: torch-fidelity's Inception-v3 graph, weights from a local file.
 
-``translate eval --inception-weights FILE`` accepts either
-
-- a **torchvision Inception-v3 state dict** (``torch.save(model.state_dict(), FILE)``, e.g.
-  the IMAGENET1K_V1 weights from :data:`TORCHVISION_URL`), read with
-  ``torch.load(weights_only=True)``; features are the 2048-d pool3 activations
-  (the classifier is dropped), input resized to 299×299 (bilinear) and given in
-  [-1, 1], the range those Google-trained weights expect; or
-- a **TorchScript module** (``torch.jit.save``) mapping ``(N, 3, 299, 299)`` images in
-  **[-1, 1]** to ``(N, D)`` features: any Inception-shaped network, e.g. an exported
-  FID Inception or, in tests, a tiny stand-in.
-
-FID values depend on the exact network and resizing: numbers are comparable between
-runs evaluated with the same file, not with papers that used another implementation.
+Papers compare FID and KID computed with the TensorFlow Inception graph of 2015-12-05 as
+pytorch-fid and torch-fidelity port it (``pt_inception-2015-12-05-6726825d.pth``). translate
+hands images to torch-fidelity's feature extractor (``inception-v3-compat``: 8-bit images
+resized to 299×299 by its TensorFlow-1.x-compatible bilinear resize, the 2048-d pool3
+features) and computes FID and KID from the features with torch-fidelity's own functions
+(KID: unbiased MMD² under the cubic polynomial kernel, over random subsets drawn with
+torch-fidelity's seed). Nothing is downloaded: ``--inception-weights FILE`` is a local copy of
+the standard file, read first with ``torch.load(weights_only=True)`` (so no pickled code runs)
+and then by torch-fidelity. torch-fidelity is an optional dependency (the ``metrics`` extra).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
-import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from translate.errors import TranslateError
+from translate.data.download import sha256_of
+from translate.data.images import quantize
+from translate.errors import TranslateError, first_line
+from translate.evaluate.libraries import WeightsFileError, library_version, read_state_dict, require
 
-#: Input side of Inception-v3.
-INCEPTION_SIZE = 299
-#: torchvision's ImageNet weights for ``inception_v3`` (IMAGENET1K_V1).
-TORCHVISION_URL = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth"
+#: The field's Inception weights (pytorch-fid's port of the 2015-12-05 TensorFlow graph; torch-fidelity
+#: publishes the same file as ``weights-inception-2015-12-05-6726825d.pth``).
+STANDARD_FILE = "pt_inception-2015-12-05-6726825d.pth"
+STANDARD_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{STANDARD_FILE}"
+STANDARD_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 #: What to tell a user who asked for FID/KID without weights.
 HOW_TO_GET = (
-    "FID and KID need Inception-v3 weights from a local file: pass --inception-weights FILE, e.g. after "
-    f"`curl -LO {TORCHVISION_URL}` (torchvision's state dict) or a TorchScript file mapping (N, 3, 299, 299) "
-    "images in [-1, 1] to (N, D) features; translate never downloads them itself"
+    f"FID and KID need the field's Inception weights from a local file: pass --inception-weights FILE, "
+    f"{STANDARD_FILE} from {STANDARD_URL} (SHA-256 {STANDARD_SHA256}); translate never downloads it"
 )
+#: torch-fidelity's name of the feature extractor, and the layer FID and KID use.
+FEATURE_EXTRACTOR = "inception-v3-compat"
+FEATURE_LAYER = "2048"
 
 
-class InceptionWeightsError(TranslateError):
-    """The ``--inception-weights`` file is missing or not a usable network."""
+class FidKid:
+    """FID and KID of generated against real images, computed by torch-fidelity from the weights in ``weights``.
 
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
-
-
-def load_feature_extractor(path: str | os.PathLike, device: torch.device | str = "cpu") -> Callable[[Tensor], Tensor]:
-    """A function mapping ``(N, 3, H, W)`` images in [-1, 1] to ``(N, D)`` float features.
-
-    Raises :class:`InceptionWeightsError` naming the file for anything unusable.
+    :meth:`features` maps a batch of images (8-bit, or floats in [-1, 1], rounded to 8 bits
+    as when they are saved) to their 2048-d features; :meth:`scores` turns two feature sets
+    into FID and KID, and :meth:`implementations` says what computed them.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InceptionWeightsError(f"inception weights file '{path}' does not exist")
-    if _is_torchscript(path):
-        try:
-            with warnings.catch_warnings():  # TorchScript is deprecated in recent torch, yet still loads
-                warnings.simplefilter("ignore", FutureWarning)
-                network: nn.Module = torch.jit.load(str(path), map_location=device)
-        except Exception as exc:  # torch raises RuntimeError and others for corrupt archives
-            raise InceptionWeightsError(f"cannot load TorchScript file '{path}': {exc}".splitlines()[0]) from None
-    else:
-        network = _torchvision_inception(path)
-    network = network.to(device).eval()
+
+    def __init__(self, weights: str | os.PathLike, device: torch.device | str = "cpu",
+                 kid_subset_size: int = 1000, kid_subsets: int = 100):
+        require("torch_fidelity", "--inception-weights (FID and KID)")
+        self.path = Path(weights)
+        state = read_state_dict(self.path, "--inception-weights", STANDARD_FILE)
+        if any(key.startswith("AuxLogits.") for key in state):
+            raise WeightsFileError(f"--inception-weights '{self.path}' is torchvision's ImageNet Inception-v3, not the "
+                                   f"FID graph; use {STANDARD_FILE} ({STANDARD_URL})")
+        self.sha256 = sha256_of(self.path)
+        self.device = torch.device(device)
+        self.kid_subset_size, self.kid_subsets = kid_subset_size, kid_subsets
+        self.network = self._network()
+
+    def _network(self) -> torch.nn.Module:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        try:  # the file read with weights_only=True above: torch-fidelity's own torch.load runs no code from it
+            network = FeatureExtractorInceptionV3(FEATURE_EXTRACTOR, [FEATURE_LAYER],
+                                                  feature_extractor_weights_path=str(self.path))
+        except RuntimeError as exc:
+            raise WeightsFileError(f"--inception-weights '{self.path}' does not fit torch-fidelity's Inception-v3 "
+                                   f"(expected {STANDARD_FILE}): {first_line(exc)}") from None
+        return network.to(self.device).eval()
 
     @torch.inference_mode()
-    def features(images: Tensor) -> Tensor:
-        images = images.to(device, torch.float32)
-        if images.shape[-2:] != (INCEPTION_SIZE, INCEPTION_SIZE):
-            images = F.interpolate(images, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear",
-                                   align_corners=False)
-        output = network(images)
-        if isinstance(output, (tuple, list)):
-            output = output[0]
-        if not isinstance(output, Tensor) or output.dim() < 2 or output.shape[0] != images.shape[0]:
-            raise InceptionWeightsError(
-                f"network in '{path}' must return (N, D) features for N images, got "
-                f"{tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__}"
-            )
-        return output.flatten(1).float().cpu()
+    def features(self, images: Tensor) -> Tensor:
+        """``(N, 2048)`` float32 features (on the CPU) of ``(N, 3, H, W)`` images of any size."""
+        pixels = images if images.dtype == torch.uint8 else quantize(images)
+        return self.network(pixels.to(self.device))[0].float().cpu()
 
-    return features
+    def kid_size(self, fake_count: int, real_count: int) -> int:
+        """Images per KID subset: ``kid_subset_size``, or fewer when a set is smaller."""
+        return min(self.kid_subset_size, fake_count, real_count)
 
+    def scores(self, fake: Tensor, real: Tensor) -> dict[str, float]:
+        """``fid``, ``kid`` and ``kid_std`` (over the subsets) of the feature sets ``fake`` and ``real``.
 
-def _torchvision_inception(path: Path) -> nn.Module:
-    from torchvision.models import inception_v3
+        The order is torch-fidelity's (``input1`` generated, ``input2`` real): KID's subsets are
+        drawn from the first set, then the second, with its default seed.
+        """
+        from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+        from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InceptionWeightsError(
-            f"cannot read '{path}' as a state dict or TorchScript file: {exc}".splitlines()[0]
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise InceptionWeightsError(f"'{path}' holds no state dict of tensors (expected torchvision inception_v3)")
-    network = inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=False)
-    state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
-    network.AuxLogits = None
-    missing, unexpected = network.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise InceptionWeightsError(
-            f"'{path}' does not fit torchvision's inception_v3 (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-    network.fc = nn.Identity()  # pool3 features (2048-d); dropout is inactive in eval mode
-    return network
+        if min(fake.shape[0], real.shape[0]) < 2:
+            raise TranslateError(f"FID and KID need at least two generated and two real images; got {fake.shape[0]} "
+                                 f"and {real.shape[0]}")
+        fid = fid_statistics_to_metric(fid_features_to_statistics(fake), fid_features_to_statistics(real),
+                                       verbose=False)
+        kid = kid_features_to_metric(fake, real, kid_subset_size=self.kid_size(fake.shape[0], real.shape[0]),
+                                     kid_subsets=self.kid_subsets, verbose=False)
+        return {"fid": fid[KEY_METRIC_FID], "kid": kid[KEY_METRIC_KID_MEAN], "kid_std": kid[KEY_METRIC_KID_STD]}
+
+    def implementations(self, fake_count: int, real_count: int) -> dict[str, dict[str, Any]]:
+        """What computed ``fid`` and ``kid``: library and version, network, layer, weights file and its SHA-256."""
+        common = {
+            "library": "torch-fidelity",
+            "version": library_version("torch_fidelity"),
+            "feature_extractor": FEATURE_EXTRACTOR,
+            "feature_layer": FEATURE_LAYER,
+            "weights": {"file": str(self.path), "sha256": self.sha256, "standard": self.sha256 == STANDARD_SHA256},
+        }
+        kid = {**common, "subset_size": self.kid_size(fake_count, real_count), "subsets": self.kid_subsets,
+               "kernel": "polynomial, degree 3, gamma 1/2048, coef0 1"}
+        return {"fid": common, "kid": kid}

@@ -283,11 +283,19 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, metadata: dict[str, A
     return final
 
 
+def kept(run_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoint folders of ``run_dir`` (``checkpoints/NNNNNN/``), by step; none if it has no such folder."""
+    checkpoints = Path(run_dir) / "checkpoints"
+    if not checkpoints.is_dir():
+        return []
+    return sorted((p for p in checkpoints.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
 def prune(run_dir: Path, keep: int) -> None:
     """Delete all but the ``keep`` checkpoints of ``run_dir`` with the highest step numbers,
     never the one ``latest`` points to."""
     current = (run_dir / LATEST).resolve()
-    by_step = sorted((p for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    by_step = kept(run_dir)
     for old in by_step[: max(0, len(by_step) - keep)]:
         if old.resolve() != current:
             shutil.rmtree(old)
