@@ -339,7 +339,7 @@ def _check_samples(trainer: "Trainer", report: ModelReport, label: str) -> bool:
     """
     model = trainer.model
     batch = {key: value[:BATCH_SIZE] if torch.is_tensor(value) else value for key, value in trainer.sample_batch.items()}
-    images = batch.get("A", next((v for v in batch.values() if torch.is_tensor(v) and v.dim() == 4), None))
+    images = _images(batch)
     if images is None:
         return True
     count, _, height, width = images.shape
@@ -365,6 +365,11 @@ def _check_samples(trainer: "Trainer", report: ModelReport, label: str) -> bool:
                         "per input at the input's size", label)
             return False
     return True
+
+
+def _images(batch: dict[str, Any]) -> Tensor | None:
+    """The input images of a batch: ``"A"``, else its first ``(N, C, H, W)`` tensor."""
+    return batch.get("A", next((v for v in batch.values() if torch.is_tensor(v) and v.dim() == 4), None))
 
 
 def _network(parameter_name: str) -> str:
@@ -518,8 +523,10 @@ def _check_conversion(trainer: "Trainer", registry: Any, export: str, report: Mo
                     f"the model built from the checkpoint has {rebuilt!r}; keep each option as an attribute of the "
                     "same name holding the value it was given")
     model.eval()
-    image = F.interpolate(trainer.sample_batch["A"][:1].float(), size=(IMAGE_SIZE, _CHECK_WIDTH), mode="bilinear",
-                          align_corners=False)
+    images = _images(trainer.sample_batch)
+    if images is None:
+        return
+    image = F.interpolate(images[:1].float(), size=(IMAGE_SIZE, _CHECK_WIDTH), mode="bilinear", align_corners=False)
     _check_directions(inference, image, report)
     targets = inference.conversion_targets() or {"": {}}
     exported = 0
