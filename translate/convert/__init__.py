@@ -4,6 +4,7 @@
   any size, convert folder trees) and :class:`ConvertReport`;
 * :mod:`~translate.convert.tiling` — overlapping tiles for images larger than ``--tile``;
 * :mod:`~translate.convert.outputs` — which inputs, which output names, each rank's share;
+* :mod:`~translate.convert.conditions` — what ``--direction`` and ``--to`` pass to a model, and what they refuse;
 * :mod:`~translate.convert.export` — the generator as TorchScript or ONNX with dynamic sizes;
 * :mod:`~translate.convert.onnx_backend`, :mod:`~translate.convert.onnx_cache`,
   :mod:`~translate.convert.quantize` — ``--backend onnxruntime``: cached exports, int8 behind a gate;

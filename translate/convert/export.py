@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from translate.convert.conditions import conversion_condition
 from translate.errors import TranslateError
 from translate.files import atomic_file
 from translate.models.base import Model
@@ -60,9 +61,14 @@ def exportable_network(model: Model, **condition: Any) -> ExportableGenerator:
 
 def exportable(checkpoint_or_run: str | os.PathLike, registry: PluginRegistry | None = None,
                **condition: Any) -> ExportableGenerator:
-    """The checkpoint's generator for ``condition`` (e.g. a direction), ready to export."""
-    model = checkpoint.load(checkpoint_or_run).inference_model(registry or PluginRegistry()).eval()
-    return exportable_network(model, **condition)
+    """The checkpoint's generator for ``condition`` (e.g. a direction), ready to export.
+
+    ``condition`` is checked and passed as ``translate convert`` passes it
+    (:func:`~translate.convert.conditions.conversion_condition`).
+    """
+    saved = checkpoint.load(checkpoint_or_run)
+    model = saved.inference_model(registry or PluginRegistry()).eval()
+    return exportable_network(model, **conversion_condition(saved.metadata["model"], model.metadata(), condition))
 
 
 def export(checkpoint_or_run: str | os.PathLike, out: str | os.PathLike, fmt: str,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import torch
 from PIL import Image
 
+from translate.convert.conditions import conversion_condition
 from translate.convert.generator_mode import GeneratorMode
 from translate.convert.outputs import Job, plan_jobs, shard
 from translate.convert.tiling import (
@@ -115,6 +116,8 @@ class Translator:
         self.mode.apply(self.model)
         self.mode_description = self.mode.describe(self.model)
         self.metadata = metadata
+        #: What the model declares for conversion (:meth:`Model.metadata`): its directions or targets.
+        self.model_metadata = self.model.metadata()
         self.precision = precision
         self.tile, self.overlap = tile, overlap
         self.batch_pixels = CPU_BATCH_PIXELS if device.type == "cpu" else None
@@ -191,6 +194,7 @@ class Translator:
         tile and a band of tile rows (:func:`~translate.convert.tiling.translate_tiled`). Outside
         eval mode (:attr:`mode`) each image is translated alone, from the mode's seed.
         """
+        condition = self.condition(condition)
         if self.mode.is_eval:
             return self._translate_tiled(images, condition)
         outputs = []
@@ -200,7 +204,8 @@ class Translator:
         return torch.cat(outputs)
 
     def _translate_tiled(self, images: torch.Tensor, condition: dict[str, Any]) -> torch.Tensor:
-        """:meth:`translate_batch` of images that go through the generator together (tile by tile)."""
+        """:meth:`translate_batch` of images that go through the generator together (tile by tile), under the
+        model's own ``condition``."""
         finish = quantize if images.dtype == torch.uint8 else None
         tiled = needs_tiles(*images.shape[-2:], self.tile)
         return translate_tiled(lambda piece: self._run(piece, condition), images, self.tile, self.overlap, finish,
@@ -226,14 +231,19 @@ class Translator:
             output.putalpha(alpha)
         return output
 
+    def condition(self, condition: dict[str, Any]) -> dict[str, Any]:
+        """What the model is passed for ``condition`` (:func:`~translate.convert.conditions.conversion_condition`):
+        a direction or target the model does not declare is an :class:`~translate.options.OptionError`."""
+        return conversion_condition(self.metadata["model"], self.model_metadata, condition)
+
     def variants(self, every_target: bool, **condition: Any) -> list[tuple[str, dict[str, Any]]]:
         """(output subfolder, condition) pairs: one per target when ``every_target``, else the given one."""
         if not every_target:
-            return [("", condition)]
+            return [("", self.condition(condition))]
         targets = self.model.conversion_targets()
         if not targets:
             raise TranslateError(f"model {self.metadata['model']!r} has a single output; drop --every-target")
-        return [(name, {**condition, **target}) for name, target in targets.items()]
+        return [(name, self.condition({**condition, **target})) for name, target in targets.items()]
 
     def convert_folder(
         self,

@@ -22,7 +22,7 @@ class Unavailable(Exception):
     """Objective statistics cannot be measured on the test set (fall back to the logs)."""
 
 
-def conversion_condition(meta: dict[str, Any], direction: str | None, to: str | None
+def evaluation_condition(meta: dict[str, Any], direction: str | None, to: str | None
                          ) -> tuple[dict[str, Any], str | None]:
     """Conversion keywords and the direction (AtoB/BtoA, or None for multi-domain models)."""
     model_meta = meta.get("model_metadata", {})

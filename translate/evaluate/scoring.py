@@ -12,7 +12,7 @@ from torch import Tensor
 from translate import metrics
 from translate.convert import Translator
 from translate.devices import resolve_device
-from translate.evaluate.images import EvalError, EvalImages, Unavailable, conversion_condition, training_batch
+from translate.evaluate.images import EvalError, EvalImages, Unavailable, evaluation_condition, training_batch
 from translate.evaluate.objective_measures import critic_recorder, logged_measures
 from translate.evaluate.perceptual import Lpips
 from translate.evaluate.tools import MetricTools
@@ -54,7 +54,7 @@ def evaluate(
     torch_device = resolve_device(device)
     if tools is None:
         tools = MetricTools.load(inception_weights, lpips_weights, torch_device, kid_subset_size, kid_subsets)
-    condition, direction_used = conversion_condition(meta, direction, to)
+    condition, direction_used = evaluation_condition(meta, direction, to)
     images = EvalImages(Path(data), split, int(meta["image_size"]), direction_used, to)
     paired = _PairedScores(tools.lpips)
     fakes: list[Tensor] = []

@@ -110,10 +110,8 @@ NCE_LAYERS = "0,4,7,10,14"
 
 
 def check_one_way(direction: str | None) -> None:
-    """Refuse any direction but A to B (``None`` means the model's own)."""
-    if direction not in (None, "AtoB"):
-        raise OptionError(f"model 'cut' translates A to B only (one generator), got direction {direction!r}; "
-                          "to translate B to A, train a model with trainA and trainB swapped")
+    """Refuse any direction but A to B (``None`` means the model's own): the shared one-way check."""
+    check_direction(direction, model="cut", ways=("AtoB",))
 
 
 class CUT(Model):
