@@ -45,14 +45,18 @@ class CriticOutput:
         energies (low = looks real).
     :ivar code: the energy critic's bottleneck code ``(N, C, h', w')``; ``None`` for
         patch critics.
+    :ivar features: a patch critic's intermediate activations, first layer first (what
+        feature matching compares, ``--model-opt lambda_fm``); ``None`` for energy critics.
     """
 
     score: Tensor
     code: Tensor | None = None
+    features: list[Tensor] | None = None
 
     def detach(self) -> "CriticOutput":
         """The same output cut from the autograd graph."""
-        return CriticOutput(self.score.detach(), None if self.code is None else self.code.detach())
+        return CriticOutput(self.score.detach(), None if self.code is None else self.code.detach(),
+                            None if self.features is None else [feature.detach() for feature in self.features])
 
 
 CriticFn = Callable[["Tensor"], CriticOutput]

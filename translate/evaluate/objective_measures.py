@@ -14,6 +14,7 @@ from torch import Tensor
 from translate.errors import TranslateError
 from translate.evaluate.images import Unavailable
 from translate.evaluate.report import run_folder
+from translate.models.base import scale_name, scales_of
 from translate.models.pool import ImagePool
 from translate.objective import CriticOutput, Objective
 from translate.plugin_host.manager import PluginRegistry
@@ -67,8 +68,10 @@ class CriticRecorder:
 
         def record(updates, group: str = "critic") -> dict[str, float]:
             for critic_name, critic, real, fake in updates:
-                self.outputs[critic_name][0].append(_cpu(critic(real)))
-                self.outputs[critic_name][1].append(_cpu(critic(fake.detach())))
+                real_outputs, fake_outputs = scales_of(critic(real)), scales_of(critic(fake.detach()))
+                for scale, (real_output, fake_output) in enumerate(zip(real_outputs, fake_outputs)):
+                    self.outputs[scale_name(critic_name, scale)][0].append(_cpu(real_output))
+                    self.outputs[scale_name(critic_name, scale)][1].append(_cpu(fake_output))
             return {}
 
         model.critic_step = record

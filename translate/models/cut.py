@@ -147,11 +147,13 @@ class CUT(Model):
         num_patches: int = 256,
         projection_dim: int = 256,
         nce_temperature: float = 0.07,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         if mode.lower() not in MODES:
             raise OptionError(f"model 'cut' option 'mode' must be cut or fastcut, got {mode!r}")
         self.mode = mode.lower()

@@ -67,11 +67,13 @@ class CycleGAN(BothWays, Model):
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.0,
         pool_size: int = 50,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         self.direction = check_direction(direction)
         self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = resnet_name(image_size) if generator == "auto" else generator

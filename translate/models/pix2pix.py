@@ -50,11 +50,13 @@ class Pix2Pix(Model):
         dropout: bool = True,
         upsample: str = "nearest",
         lambda_l1: float = 100.0,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         self.direction = check_direction(direction)
         self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = unet_name(image_size) if generator == "auto" else generator

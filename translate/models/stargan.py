@@ -115,11 +115,13 @@ class StarGAN(Model):
         critic_layers: int = 6,
         lambda_cls: float = 1.0,
         lambda_rec: float = 10.0,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 1e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         self.domains, self.attrs = ",".join(split_names(domains)), ",".join(split_names(attrs))
         self.conv_dim, self.repeat_num = conv_dim, repeat_num
         self.critic_dim, self.critic_layers = critic_dim, critic_layers
