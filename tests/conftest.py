@@ -1,17 +1,17 @@
-"""Shared fixtures: fake installed plugin distributions and small run helpers."""
+"""Fixtures and hooks: one thread per worker, a plugin cache of each test's own, fake installed plugins.
+
+Helpers that are not fixtures (the console script, plugin sources, TrainConfig builders ...) are in helpers.py.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-
-#: The console script pip installed next to this Python.
-TRANSLATE = Path(sys.executable).parent / "translate"
+from helpers import write_distribution
 
 
 def pytest_configure(config):
@@ -25,23 +25,6 @@ def pytest_configure(config):
         import torch
 
         torch.set_num_threads(1)
-
-
-def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str],
-                       group: str = "translate") -> Path:
-    """Make ``dist`` look installed under ``root``: its modules plus a ``.dist-info`` folder.
-
-    ``importlib.metadata`` finds the dist-info on ``sys.path``, exactly as for a
-    pip-installed package, so the entry points in ``group`` (``translate``) are seen.
-    """
-    for name, source in modules.items():
-        (root / f"{name}.py").write_text(textwrap.dedent(source))
-    info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
-    return root
 
 
 @pytest.fixture(autouse=True)
@@ -67,36 +50,3 @@ def installed(tmp_path, monkeypatch):
     yield install
     for name in created:
         sys.modules.pop(name, None)
-
-
-OBJECTIVE_PLUGIN = '''
-import torch
-from translate import hookimpl
-from translate.objective import Objective
-
-
-class {cls}(Objective):
-    """Mean-score objective used only by tests."""
-
-    name = "{name}"
-    critic = "patch"
-
-    def __init__(self, scale: float = 1.0):
-        self.scale = scale
-
-    def critic_loss(self, real, fake):
-        return self.scale * (fake.score.mean() - real.score.mean())
-
-    def generator_loss(self, fake):
-        return -self.scale * fake.score.mean()
-
-
-@hookimpl
-def translate_objectives():
-    return [{cls}]
-'''
-
-
-def objective_plugin(name: str, cls: str = "TestObjective") -> str:
-    """Source of a plugin module providing one objective called ``name``."""
-    return OBJECTIVE_PLUGIN.format(name=name, cls=cls)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TRANSLATE, objective_plugin, write_distribution
+from helpers import TRANSLATE, objective_plugin, write_distribution
 from translate.cli import main
 
 

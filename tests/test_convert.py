@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TRANSLATE
+from helpers import TRANSLATE
 from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import DEFAULT_MAX_PIXELS, normalize, quantize

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TRANSLATE
+from helpers import TRANSLATE
 from translate.cli.config import tomllib  # the standard tomllib, or tomli on Python 3.10
 from translate.plugin_host.manager import PluginRegistry
 

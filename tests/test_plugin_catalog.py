@@ -11,7 +11,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import objective_plugin
+from helpers import objective_plugin
 from translate.plugin_host import catalog_cache
 from translate.cli import main
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import objective_plugin, write_distribution
+from helpers import objective_plugin, write_distribution
 from translate.cli import main
 from translate.objective import CriticOutput
 from translate.plugin_host.manager import PluginRegistry

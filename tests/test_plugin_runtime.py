@@ -13,7 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import TRANSLATE, write_distribution
+from helpers import TRANSLATE, write_distribution
 from translate.cli import main
 
 #: A tiny CycleGAN on the embedded sample set, one image per step.

@@ -8,7 +8,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from conftest import objective_plugin
+from helpers import objective_plugin
 from translate.cli import main
 from translate.objective import Objective
 from translate.plugin_host.manager import PluginError, PluginRegistry, PluginWarning

@@ -16,7 +16,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import TRANSLATE
+from helpers import TRANSLATE
 from translate.cli import main
 from translate.train import checkpoint
 from translate.train.run_folder import RunFolderError

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from conftest import objective_plugin
+from helpers import objective_plugin
 from translate.cli import main
 from translate.options import OptionError
 from translate.plugin_host.manager import PluginError, PluginRegistry
