@@ -11,7 +11,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import objective_plugin
 from translate import hookimpl
 from translate.cli import main
 from translate.models.cyclegan import CycleGAN

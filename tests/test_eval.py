@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 from skimage.metrics import structural_similarity
 
+from helpers import fresh_copy
 from translate import __version__, metrics
 from translate.cli import main
 from translate.convert import Translator
@@ -27,16 +28,13 @@ from translate.evaluate.checkpoints import best
 from translate.nets import build_generator, init_weights
 from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
-from translate.train.trainer import Trainer, TrainConfig
 
 
 @pytest.fixture(scope="module")
-def began_run(tmp_path_factory):
-    """A pix2pix model trained a few steps with BEGAN (energy critic) on the sample set at 32 px."""
-    out = tmp_path_factory.mktemp("eval") / "run"
-    Trainer(TrainConfig(model="pix2pix", loss="began", out=str(out), steps=3, batch_size=4, image_size=32,
-                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
-    return out
+def began_run(tiny_run, tmp_path_factory):
+    """A tiny pix2pix trained three steps of four images with BEGAN (energy critic) on the sample set at 32 px;
+    this module's copy, as ``translate eval`` writes its report into the run folder."""
+    return fresh_copy(tiny_run("pix2pix", loss="began", steps=3, batch_size=4), tmp_path_factory.mktemp("eval"))
 
 
 def held_out(folder: str, size: int) -> torch.Tensor:
@@ -155,10 +153,8 @@ def test_began_convergence_measure_comes_from_the_saved_critic_on_the_test_set(b
     assert report["objective_measures"] == {"D/M": pytest.approx(real + abs(gamma * real - fake), rel=1e-5)}
 
 
-def test_two_way_models_measure_each_critic_on_its_own_domain(tmp_path):
-    out = tmp_path / "cyclegan"
-    Trainer(TrainConfig(model="cyclegan", loss="began", out=str(out), steps=1, image_size=32,
-                        model_options={"ngf": "4", "ndf": "4"}, sample_every=10**6)).train(progress=False)
+def test_two_way_models_measure_each_critic_on_its_own_domain(tiny_run):
+    out = tiny_run("cyclegan", loss="began", steps=1)
     report = evaluate(out, SAMPLE_ROOT, direction="BtoA", device="cpu", batch_size=16)
     saved = checkpoint.load(out)
     registry = PluginRegistry()
@@ -247,12 +243,11 @@ def test_two_folder_mode_takes_two_folders_and_nothing_of_a_run(began_run):
 
 
 @pytest.fixture(scope="module")
-def run_of_three_checkpoints(tmp_path_factory):
-    out = tmp_path_factory.mktemp("checkpoints") / "run"
-    Trainer(TrainConfig(model="pix2pix", loss="lsgan", out=str(out), steps=3, batch_size=4, image_size=32,
-                        checkpoint_every=1, keep_checkpoints=3, model_options={"ngf": "8", "ndf": "8"},
-                        sample_every=10**6)).train(progress=False)
-    return out
+def run_of_three_checkpoints(tiny_run, tmp_path_factory):
+    """A tiny pix2pix run that kept a checkpoint of each of its three steps; this module's copy, as
+    ``translate eval --all-checkpoints`` writes its report into the run folder."""
+    run = tiny_run("pix2pix", steps=3, batch_size=4, checkpoint_every=1, keep_checkpoints=3)
+    return fresh_copy(run, tmp_path_factory.mktemp("checkpoints"))
 
 
 def test_all_checkpoints_scores_each_kept_checkpoint_and_names_the_best(run_of_three_checkpoints, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TRANSLATE
+from helpers import TRANSLATE
 from translate.data.sample import SAMPLE_ROOT
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "translate-gcgan"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TRANSLATE
+from helpers import TRANSLATE, tiny_flags
 from translate.cli.config import tomllib  # the standard tomllib, or tomli on Python 3.10
 from translate.plugin_host.manager import PluginRegistry
 
@@ -76,11 +76,9 @@ def test_it_trains_with_every_model(example, tmp_path):
     site, _ = example
     commands = []
     for model in REGISTRY.names("model"):
-        tiny = [arg for key, value in REGISTRY.model(model).tiny_options.items()
-                for arg in ("--model-opt", f"{key}={value}")]
         commands.append(["train", "--model", model, "--loss", "loss-sensitive", "--loss-opt", "hinge_weight=0.5",
                          "--steps", "2", "--image-size", "32", "--sample-every", "1000",
-                         "--out", str(tmp_path / model), *tiny])
+                         "--out", str(tmp_path / model), *tiny_flags(model)])
     # one process runs the command line once per model (importing torch once, not four times)
     script = ("import json, sys\nfrom translate.cli import main\n"
               "for args in json.loads(sys.argv[1]):\n    main(args, prog_name='translate', standalone_mode=False)\n")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TRANSLATE
+from helpers import TRANSLATE
 from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_tensor
 from translate.data.photo_tasks import held_out_pairs, write_paired_restoration, write_unpaired_grading

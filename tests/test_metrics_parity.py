@@ -29,6 +29,7 @@ from click.testing import CliRunner
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from helpers import fresh_copy
 from translate import metrics
 from translate.cli import main
 from translate.convert import Translator
@@ -36,7 +37,6 @@ from translate.data.images import list_images, load_rgb, pixels, to_pil, to_tens
 from translate.data.photo_tasks import TEST_PHOTOS, degrade, load_photo, random_tiles, tone_grading
 from translate.data.sample import SAMPLE_ROOT
 from translate.evaluate.perceptual import Lpips
-from translate.train.trainer import Trainer, TrainConfig
 
 #: Largest relative difference allowed between translate's FID/KID and torch-fidelity's.
 RELATIVE = 1e-3
@@ -75,11 +75,10 @@ def fid_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("parity") / "run"
-    Trainer(TrainConfig(model="pix2pix", loss="lsgan", out=str(out), steps=2, batch_size=4, image_size=32,
-                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
-    return out
+def run(tiny_run, tmp_path_factory) -> Path:
+    """A tiny pix2pix trained two steps of four images; this module's copy, as ``translate eval`` writes its
+    report into the run folder."""
+    return fresh_copy(tiny_run("pix2pix", batch_size=4), tmp_path_factory.mktemp("parity"))
 
 
 @pytest.fixture(scope="module")

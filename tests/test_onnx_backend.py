@@ -13,14 +13,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-# run_dir: a CycleGAN trained 1 step
-from test_convert import corpus, fail_on_odd_widths, plant_bad_files, run_dir  # noqa: F401
+from helpers import cli, fresh_copy
+from test_convert import corpus, fail_on_odd_widths, plant_bad_files
 from translate.convert import onnx_backend
-from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import to_tensor
 from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, random_tiles
@@ -39,6 +37,13 @@ def user_cache(tmp_path, monkeypatch):
     """Keep the fallback cache folder inside the test's temporary folder."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     return tmp_path / "user-cache" / "translate" / "onnxruntime"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_run, tmp_path_factory):
+    """A copy of the tiny CycleGAN run for this module's tests, which cache their ONNX models in it
+    (built once, then reused, as in a user's checkpoint folder)."""
+    return fresh_copy(tiny_run("cyclegan"), tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +76,6 @@ def photo_folder(folder: Path, photos: tuple[str, ...], per_photo: int, size: in
     return folder
 
 
-def fresh_copy(run: Path, tmp_path: Path) -> Path:
-    """A copy of ``run`` without the models other tests cached in it."""
-    return Path(shutil.copytree(run, tmp_path / "run", symlinks=True, ignore=shutil.ignore_patterns(CACHE_FOLDER)))
-
-
 def pixels_of(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image).astype(np.int16))
 
@@ -83,10 +83,6 @@ def pixels_of(image: Image.Image) -> torch.Tensor:
 def pixels(path: Path) -> torch.Tensor:
     with Image.open(path) as image:
         return pixels_of(image)
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(main, [str(arg) for arg in args])
 
 
 class Builds:
@@ -155,16 +151,16 @@ def test_int8_keeps_the_first_and_the_last_convolution_and_what_follows_it_in_fp
 
 def test_a_gate_failure_exits_2_and_writes_nothing(shipped, tmp_path):
     source = photo_folder(tmp_path / "in", TEST_PHOTOS[:1], 3, 64, seed=3)
-    result = invoke("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision", "int8",
-                    "--min-psnr", "99")
+    result = cli("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision", "int8",
+                 "--min-psnr", "99")
     assert result.exit_code == 2, result.output
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("translate: error: int8 output is") and "--min-psnr" in error and "fp32" in error
     assert not (tmp_path / "out").exists()
     # The measured model was cached with its PSNR: accepting it with a lower threshold converts at once.
     suggested = error.rsplit("--min-psnr ", 1)[1]
-    accepted = invoke("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision",
-                      "int8", "--min-psnr", suggested)
+    accepted = cli("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision",
+                   "int8", "--min-psnr", suggested)
     assert accepted.exit_code == 0, accepted.output
     assert "int8 model of the generator from the cache" in accepted.stderr
     assert len(list((tmp_path / "out").iterdir())) == 3
@@ -243,8 +239,8 @@ def test_bad_files_are_listed_and_skipped_with_exit_status_1(run_dir, tmp_path):
         Image.effect_noise((40, 32), 30 + index).convert("RGB").save(source / f"good{index}.png")
     bad = plant_bad_files(source)
     for precision_options in (["--precision", "fp32"], ["--precision", "int8", "--min-psnr", "0"]):
-        result = invoke("convert", run_dir, source, tmp_path / precision_options[1], "--backend", "onnxruntime",
-                        *precision_options)
+        result = cli("convert", run_dir, source, tmp_path / precision_options[1], "--backend", "onnxruntime",
+                     *precision_options)
         assert result.exit_code == 1, result.output
         assert "3 converted, 0 skipped (output exists), 3 failed" in result.stdout
         assert sorted(line.split(": ")[1] for line in result.stderr.splitlines() if line.startswith("failed:")) == \
@@ -413,7 +409,7 @@ def test_option_mistakes_are_one_line_errors(run_dir, tmp_path, args, message):
     source = tmp_path / "in"
     source.mkdir()
     Image.new("RGB", (8, 8)).save(source / "x.png")
-    result = invoke("convert", run_dir, source, tmp_path / "out", *args)
+    result = cli("convert", run_dir, source, tmp_path / "out", *args)
     assert result.exit_code == 2 and message in result.stderr, result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
@@ -635,6 +631,6 @@ def test_only_the_pytorch_backend_keeps_freed_memory_for_reuse(run_dir, tmp_path
     (tmp_path / "in").mkdir()
     Image.effect_noise((40, 32), 40).convert("RGB").save(tmp_path / "in" / "a.png")
     for backend in ("onnxruntime", "torch"):
-        result = invoke("convert", run_dir, tmp_path / "in", tmp_path / backend, "--backend", backend)
+        result = cli("convert", run_dir, tmp_path / "in", tmp_path / backend, "--backend", backend)
         assert result.exit_code == 0, result.output
         assert len(kept) == (backend == "torch"), backend

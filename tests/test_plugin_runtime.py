@@ -13,12 +13,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import TRANSLATE, write_distribution
+from helpers import TRANSLATE, tiny_flags, write_distribution
 from translate.cli import main
 
 #: A tiny CycleGAN on the embedded sample set, one image per step.
-TINY = ("--model", "cyclegan", "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8",
-        "--sample-every", "1000", "--device", "cpu")
+TINY = ("--model", "cyclegan", "--image-size", "32", *tiny_flags("cyclegan"), "--sample-every", "1000",
+        "--device", "cpu")
 
 #: Plugin module template: one objective ``{name}`` whose methods the cases below replace.
 PLUGIN = '''

@@ -6,24 +6,21 @@ import warnings
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from translate.cli import main
+from helpers import cli, tiny_config
 from translate.convert import Translator
 from translate.errors import TranslateError
 from translate.devices import PrecisionWarning, check_precision, cpu_computes_in, warn_if_slow
-from translate.train.trainer import Trainer, TrainConfig
+from translate.train.trainer import Trainer
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("precision") / "run"
-    Trainer(TrainConfig(model="cyclegan", loss="lsgan", out=str(out), steps=1, image_size=32,
-                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
-    return out
+def run_dir(tiny_run):
+    """A tiny CycleGAN run (shared: read-only)."""
+    return tiny_run("cyclegan")
 
 
 @pytest.fixture
@@ -66,15 +63,13 @@ def test_translator_and_trainer_warn_but_still_run(cpu_without_bf16, run_dir, tm
         translator = Translator.load(run_dir, device="cpu", precision="bf16")
     assert translator(Image.new("RGB", (20, 12), "red")).size == (20, 12)
     with pytest.warns(PrecisionWarning):
-        Trainer(TrainConfig(model="cyclegan", loss="lsgan", out=str(tmp_path / "bf16"), steps=1, image_size=32,
-                            model_options={"ngf": "8", "ndf": "8"}, precision="bf16", device="cpu"))
+        Trainer(tiny_config(tmp_path / "bf16", precision="bf16", device="cpu"))
 
 
 def test_cli_shows_the_warning_as_one_line(cpu_without_bf16, run_dir, tmp_path):
     (tmp_path / "in").mkdir()
     Image.new("RGB", (20, 12), "red").save(tmp_path / "in" / "a.png")
-    result = CliRunner().invoke(main, ["convert", str(run_dir), str(tmp_path / "in"), str(tmp_path / "out"),
-                                       "--device", "cpu", "--precision", "bf16"])
+    result = cli("convert", run_dir, tmp_path / "in", tmp_path / "out", "--device", "cpu", "--precision", "bf16")
     assert result.exit_code == 0, result.output
     warning_lines = [line for line in result.stderr.splitlines() if "far slower" in line]
     assert warning_lines == [warning_lines[0]] and warning_lines[0].startswith("translate: warning: --precision bf16")

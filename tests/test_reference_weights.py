@@ -16,10 +16,10 @@ import threading
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 from torch import nn
 
+from helpers import cli
 from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import to_pil, to_tensor
@@ -124,15 +124,11 @@ def saved(network: nn.Module, path, stale_instance_norm: bool = False):
     return path
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
 @pytest.mark.parametrize("arch, n_blocks, size", [("resnet_6blocks", 6, 36), ("resnet_9blocks", 9, 20)])
 def test_imported_resnet_reproduces_the_reference_outputs(tmp_path, arch, n_blocks, size):
     reference = randomised(RefResnetGenerator(ngf=8, n_blocks=n_blocks), seed=n_blocks)
     weights = saved(reference, tmp_path / "latest_net_G.pth", stale_instance_norm=True)
-    result = run("import-weights", str(weights), "--arch", arch, str(tmp_path / "imported"))
+    result = cli("import-weights", str(weights), "--arch", arch, str(tmp_path / "imported"))
     assert result.exit_code == 0, result.output
     metadata = json.loads((tmp_path / "imported" / "checkpoint.json").read_text())
     assert metadata["imported_from"]["arch"] == arch and metadata["imported_from"]["norm"] == "instance"
@@ -173,7 +169,7 @@ def test_convert_takes_a_reference_file_with_arch(tmp_path):
     source, out = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     to_pil(torch.rand(3, 128, 128) * 2 - 1).save(source / "photo.png")
-    result = run("convert", str(weights), "--arch", "unet_128", str(source), str(out), "--device", "cpu")
+    result = cli("convert", str(weights), "--arch", "unet_128", str(source), str(out), "--device", "cpu")
     assert result.exit_code == 0, result.output
     with torch.no_grad():
         expected = reference(to_tensor(Image.open(source / "photo.png")).unsqueeze(0))[0]
@@ -183,26 +179,26 @@ def test_convert_takes_a_reference_file_with_arch(tmp_path):
 
 def test_mistakes_are_one_line_errors_naming_the_file(tmp_path):
     resnet = saved(randomised(RefResnetGenerator(ngf=4, n_blocks=6), 0), tmp_path / "resnet.pth")
-    result = run("import-weights", str(resnet), "--arch", "unet_256", str(tmp_path / "x"))
+    result = cli("import-weights", str(resnet), "--arch", "unet_256", str(tmp_path / "x"))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert f"'{resnet}' is not a reference U-Net generator" in result.stderr and "try --arch resnet_9blocks" in result.stderr
-    result = run("import-weights", str(resnet), "--arch", "resnet_9blocks", str(tmp_path / "x"))
+    result = cli("import-weights", str(resnet), "--arch", "resnet_9blocks", str(tmp_path / "x"))
     assert result.exit_code == 2 and f"'{resnet}' does not fit --arch resnet_9blocks" in result.stderr
     assert not (tmp_path / "x").exists()
     source = tmp_path / "in"
     source.mkdir()
     Image.new("RGB", (8, 8)).save(source / "a.png")
-    result = run("convert", str(resnet), str(source), str(tmp_path / "out"))
+    result = cli("convert", str(resnet), str(source), str(tmp_path / "out"))
     assert result.exit_code == 2 and "name its architecture with --arch" in result.stderr
     pickled = tmp_path / "pickled.pth"
     torch.save({"model": functools.partial(print)}, pickled)  # not loadable with weights_only=True
-    result = run("import-weights", str(pickled), "--arch", "resnet_6blocks", str(tmp_path / "x"))
+    result = cli("import-weights", str(pickled), "--arch", "resnet_6blocks", str(tmp_path / "x"))
     assert result.exit_code == 2 and result.stderr.startswith(f"translate: error: cannot read '{pickled}'")
     assert result.stderr.count("\n") == 1
-    run("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
-    result = run("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
+    cli("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
+    result = cli("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
     assert result.exit_code == 2 and "exists; pass --overwrite" in result.stderr
-    result = run("convert", str(tmp_path / "ok"), "--arch", "resnet_6blocks", str(source), str(tmp_path / "out"))
+    result = cli("convert", str(tmp_path / "ok"), "--arch", "resnet_6blocks", str(source), str(tmp_path / "out"))
     assert result.exit_code == 2 and "--arch is for reference .pth files only" in result.stderr
 
 
@@ -228,7 +224,7 @@ def test_weights_recipes_download_and_import_a_checkpoint(tmp_path):
             f'tiny2zebra.pth"]\narchive = "pth"\narch = "resnet_6blocks"\n'
             f'sha256 = "{hashlib.sha256(weights.read_bytes()).hexdigest()}"\n'
         )
-        result = run("weights", "download", "tiny2zebra", "--root", str(tmp_path / "weights"),
+        result = cli("weights", "download", "tiny2zebra", "--root", str(tmp_path / "weights"),
                      "--recipes", str(recipes))
     finally:
         httpd.shutdown()
@@ -298,7 +294,7 @@ def test_convert_runs_the_references_test_time_mode_and_reports_it(tmp_path):
     source.mkdir()
     to_pil(torch.rand(3, 128, 128) * 2 - 1).save(source / "photo.png")
     image = to_tensor(Image.open(source / "photo.png"))
-    result = run("convert", str(weights), "--arch", "unet_128", str(source), str(tmp_path / "out"), "--device", "cpu",
+    result = cli("convert", str(weights), "--arch", "unet_128", str(source), str(tmp_path / "out"), "--device", "cpu",
                  "--norm-stats", "batch", "--dropout", "on", "--seed", "11")
     assert result.exit_code == 0, result.output
     expected = to_tensor(to_pil(in_train_mode_from_seed(reference, image, 11)))
@@ -307,7 +303,7 @@ def test_convert_runs_the_references_test_time_mode_and_reports_it(tmp_path):
     assert result.stdout.splitlines()[-1] == (
         "generator as in training (the pix2pix reference's test.py without --eval): batch norm with each image's "
         "own statistics, dropout on (seed 11), one image at a time")
-    result = run("convert", str(weights), "--arch", "unet_128", str(source), str(tmp_path / "eval"), "--device", "cpu")
+    result = cli("convert", str(weights), "--arch", "unet_128", str(source), str(tmp_path / "eval"), "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1].startswith("generator in eval mode: batch norm with running statistics, "
                                                      "dropout off")
@@ -328,7 +324,7 @@ def test_the_test_time_options_are_refused_where_they_cannot_apply(tmp_path):
         (unet, ["--arch", "unet_128", "--dropout", "on", "--backend", "onnxruntime"],
          "--norm-stats batch and --dropout on run the generator in PyTorch; drop --backend onnxruntime"),
     ):
-        result = run("convert", str(weights), *options, str(source), str(tmp_path / "out"), "--device", "cpu")
+        result = cli("convert", str(weights), *options, str(source), str(tmp_path / "out"), "--device", "cpu")
         assert result.exit_code == 2 and result.stderr.count("\n") == 1, (options, result.output)
         assert message in result.stderr
     assert not (tmp_path / "out").exists()

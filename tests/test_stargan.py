@@ -35,7 +35,7 @@ from translate.train.trainer import Trainer, TrainConfig
 #: Loaded as ``--plugin`` would (a no-op once the built-in entry point registers it).
 PLUGIN = "translate.models.stargan"
 REGISTRY = PluginRegistry(extra_modules=(PLUGIN,))
-TINY = {"conv_dim": 8, "repeat_num": 1, "critic_dim": 8, "critic_layers": 3}
+TINY = StarGAN.tiny_options
 CELEBA_NAMES = ["5_o_Clock_Shadow", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male", "Young"]
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
 

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from conftest import objective_plugin
+from helpers import objective_plugin
 from translate.cli import main
 from translate.plugin_host.manager import PluginRegistry, PluginWarning
 from translate.testing import check_objective
