@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -180,3 +181,19 @@ def one_error_line(result: "Result") -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("translate: error: "), result.stderr
     return lines[0]
+
+
+def pip_install_example(package: Path, root: Path, module: str) -> tuple[Path, Path]:
+    """Install the example plugin package folder ``package`` with pip into ``root/site``; return ``(site,
+    source)``, ``source`` a copy of the folder without ``module``'s file, so its own tests can only import the
+    installed one. Nothing is downloaded and the shared environment is not modified."""
+    source, site = root / "source", root / "site"
+    shutil.copytree(package, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__",
+                                                                   ".pytest_cache"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
+         "--target", str(site), str(source)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )
+    (source / f"{module}.py").unlink()
+    return site, source

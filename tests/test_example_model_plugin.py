@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import TRANSLATE
+from helpers import TRANSLATE, pip_install_example
 from translate.data.sample import SAMPLE_ROOT
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "translate-gcgan"
@@ -29,16 +28,7 @@ REFUSED = ("translate: error: model 'gcgan' translates A to B only (one generato
 def example(tmp_path_factory):
     """``(site, source)``: the package installed with pip into ``site``; ``source`` a copy of its folder
     without the module, so its tests can only import the installed one."""
-    root = tmp_path_factory.mktemp("example-model-plugin")
-    source, site = root / "source", root / "site"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-         "--target", str(site), str(source)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    (source / f"{MODULE}.py").unlink()
-    return site, source
+    return pip_install_example(EXAMPLE, tmp_path_factory.mktemp("example-model-plugin"), MODULE)
 
 
 def environment(site: Path) -> dict[str, str]:

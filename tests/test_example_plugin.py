@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import TRANSLATE, tiny_flags
+from helpers import TRANSLATE, pip_install_example, tiny_flags
 from translate.cli.config import tomllib  # the standard tomllib, or tomli on Python 3.10
 from translate.plugin_host.manager import PluginRegistry
 
@@ -28,16 +27,7 @@ REGISTRY = PluginRegistry()
 def example(tmp_path_factory):
     """``(site, source)``: the package installed with pip into ``site``; ``source`` a copy of its folder
     without the module, so its tests can only import the installed one."""
-    root = tmp_path_factory.mktemp("example-plugin")
-    source, site = root / "source", root / "site"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-         "--target", str(site), str(source)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    (source / f"{MODULE}.py").unlink()
-    return site, source
+    return pip_install_example(EXAMPLE, tmp_path_factory.mktemp("example-plugin"), MODULE)
 
 
 def environment(site: Path) -> dict[str, str]:
