@@ -16,7 +16,7 @@ from translate.cli import main
 from translate.models.cyclegan import CycleGAN
 from translate.models.pix2pix import Pix2Pix
 from translate.objective import Objective
-from translate.plugin_host.manager import PluginRegistry, PluginWarning
+from translate.plugin_host.manager import PluginRegistry
 from translate.testing import ConformanceError, check_objective
 
 REGISTRY = PluginRegistry()

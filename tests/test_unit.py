@@ -12,7 +12,6 @@ from helpers import tiny_flags, tiny_model_options
 from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
 from translate.data.sample import SAMPLE_ROOT
-from translate.metrics import psnr
 from translate.models.unit import UNIT
 from translate.nets.layers import RESIDUAL_MARGIN
 from translate.options import OptionError

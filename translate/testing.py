@@ -56,7 +56,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -180,7 +180,7 @@ def check_objective(
         registry = PluginRegistry()
     if isinstance(objective, str):
         report = ConformanceReport(objective)
-        found = _installed(objective, registry, report)
+        found = installed("objective", objective, registry, report._add)
         if found is None:
             return report
         objective = found
@@ -214,18 +214,20 @@ def check_objective(
 # -- declarations ----------------------------------------------------------------------------
 
 
-def _installed(name: str, registry: PluginRegistry, report: ConformanceReport) -> type[Objective] | None:
-    """The objective installed plugins provide as ``name``; wiring problems go to ``report``."""
+def installed(kind: str, name: str, registry: PluginRegistry, problem: Callable[[str], None]) -> type | None:
+    """The ``kind`` (``"objective"`` or ``"model"``) the installed plugins provide as ``name``, the road
+    ``--loss``/``--model`` take; each wiring problem (no such name, hooks without ``@hookimpl``) goes to
+    ``problem``."""
     try:
-        objective = registry.objective(name)
+        found = getattr(registry, kind)(name)
     except PluginError as exc:
-        report._add(str(exc))
+        problem(str(exc))
         return None
     for info in registry.plugins.values():
-        if name in info.objectives:
-            for problem in unmarked_hooks(sys.modules.get(info.module), info.name):
-                report._add(problem)
-    return objective
+        if name in getattr(info, f"{kind}s"):
+            for unmarked in unmarked_hooks(sys.modules.get(info.module), info.name):
+                problem(unmarked)
+    return found
 
 
 def _check_generator_loss_signature(objective: type[Objective], report: ConformanceReport) -> bool:

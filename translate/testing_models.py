@@ -38,7 +38,6 @@ import inspect
 import io
 import json
 import shutil
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -56,7 +55,6 @@ from translate.models.base import Model
 from translate.models.directions import DIRECTIONS
 from translate.options import OptionError
 from translate.plugin_host.manager import PluginError, PluginRegistry
-from translate.plugin_host.wiring import unmarked_hooks
 from translate.testing import (
     _WHERE,
     BATCH_SIZE,
@@ -69,6 +67,7 @@ from translate.testing import (
     _Record,
     _trainer,
     _watch,
+    installed,
 )
 from translate.train import checkpoint
 
@@ -192,7 +191,7 @@ def check_model(
         raise ValueError(f"export must be one of {', '.join(FORMATS)}, got {export!r}")
     if isinstance(model, str):
         report = ModelReport(model)
-        found = _installed(model, registry, report)
+        found = installed("model", model, registry, lambda problem: report._add(problem, whole=True))
         if found is None:
             return report
         model = found
@@ -224,20 +223,6 @@ def check_model(
     finally:
         torch.set_num_threads(threads)
     return report
-
-
-def _installed(name: str, registry: PluginRegistry, report: ModelReport) -> type[Model] | None:
-    """The model installed plugins provide as ``name``; wiring problems go to ``report``."""
-    try:
-        model = registry.model(name)
-    except PluginError as exc:
-        report._add(str(exc), whole=True)
-        return None
-    for info in registry.plugins.values():
-        if name in info.models:
-            for problem in unmarked_hooks(sys.modules.get(info.module), info.name):
-                report._add(problem, whole=True)
-    return model
 
 
 # -- training and resuming --------------------------------------------------------------------

@@ -37,7 +37,8 @@ libraries and their weights files), :mod:`~translate.evaluate.tools` (those netw
 :mod:`~translate.evaluate.report` (the tables and the JSON files).
 """
 
+from translate.evaluate.images import EvalError
 from translate.evaluate.report import default_output, table, write_json
-from translate.evaluate.scoring import EvalError, evaluate
+from translate.evaluate.scoring import evaluate
 
 __all__ = ["EvalError", "default_output", "evaluate", "table", "write_json"]

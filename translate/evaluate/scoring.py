@@ -12,7 +12,7 @@ from torch import Tensor
 from translate import metrics
 from translate.convert import Translator
 from translate.devices import resolve_device
-from translate.evaluate.images import EvalError, EvalImages, Unavailable, evaluation_condition, training_batch
+from translate.evaluate.images import EvalImages, Unavailable, evaluation_condition, training_batch
 from translate.evaluate.objective_measures import critic_recorder, logged_measures
 from translate.evaluate.perceptual import Lpips
 from translate.evaluate.tools import MetricTools
