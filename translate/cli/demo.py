@@ -39,10 +39,8 @@ def demo(runs: tuple[str, ...], port: int | None, backend: str, device: str, max
     from translate.demo.page import serve
     from translate.demo.runs import load_runs
 
-    click.echo(f"loading {len(runs)} run{'s' if len(runs) > 1 else ''} (ONNX Runtime exports a generator once, "
-               "then takes it from the cache)...", err=True)
     loaded = load_runs(list(runs), backend=backend, device=device, registry=command_registry(plugins),
-                       report=lambda line: click.echo(f"onnxruntime: {line}", err=True))
+                       report=lambda line: click.echo(line, err=True))
     for run in loaded:
         click.echo(f"{run.name}: {run.checkpoint} ({run.metadata.get('model')}, {run.backend_description()})")
     serve(loaded, port=port, max_pixels=max_pixels,

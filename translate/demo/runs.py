@@ -158,9 +158,9 @@ def load_runs(paths: list[str | os.PathLike], backend: str = "auto", device: str
     """Load each run or checkpoint folder of ``paths`` for the page, as ``translate convert`` loads it, and
     (``warm_up``) translate a small image with each (:meth:`DemoRun.warm_up`).
 
-    ``backend`` is one of :data:`DEMO_BACKENDS`; with ``auto``, a model that cannot be exported as one
-    generator runs in PyTorch. ``report`` receives ONNX Runtime's lines (models built or taken from the
-    cache). A folder that is not a run, or a model that is not installed, is a
+    ``report`` receives a line for each checkpoint being loaded and ONNX Runtime's lines (a model built or
+    taken from the cache). ``backend`` is one of :data:`DEMO_BACKENDS`; with ``auto``, a model that cannot be exported as one
+    generator runs in PyTorch. A folder that is not a run, or a model that is not installed, is a
     :class:`~translate.errors.TranslateError` naming it.
     """
     from translate.convert.translator import Translator
@@ -172,7 +172,11 @@ def load_runs(paths: list[str | os.PathLike], backend: str = "auto", device: str
     runs: list[DemoRun] = []
     for path in paths:
         folder = checkpoint.resolve(path)
-        options: dict[str, Any] = {"report": report} if chosen == "onnxruntime" and report else {}
+        if report:
+            report(f"loading {folder}")
+        options: dict[str, Any] = {}
+        if chosen == "onnxruntime" and report:
+            options["report"] = lambda line: report(f"onnxruntime: {line}")
         translator = Translator.load(folder, device=device, registry=registry, backend=chosen, **options)
         served = chosen
         if chosen == "onnxruntime" and backend == "auto" and not exports_as_one_generator(translator.model):

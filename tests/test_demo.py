@@ -1,0 +1,235 @@
+"""translate demo without a browser: what the page offers for a run, its card, its test images, one upload
+translated as convert translates it, bad uploads, and the one-line errors (tests/test_demo_browser.py drives
+the page in Chromium)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from translate.cli import main
+from translate.data.sample import SAMPLE_ROOT
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def train(out, model: str, *options: str):
+    """A run of ``model`` trained for two steps at 32 px on the sample set."""
+    result = run_cli("train", "--model", model, "--loss", "lsgan", "--steps", "2", "--image-size", "32",
+                     *[arg for option in options for arg in ("--model-opt", option)], "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Tiny two-way (CycleGAN), multi-domain (StarGAN) and one-way (pix2pix) runs, loaded for the page (torch)."""
+    from translate.demo.runs import load_runs
+
+    root = tmp_path_factory.mktemp("demo-runs")
+    folders = [train(root / "cyc", "cyclegan", "ngf=8", "ndf=8"),
+               train(root / "star", "stargan", "conv_dim=8", "repeat_num=1", "critic_dim=8", "critic_layers=3"),
+               train(root / "p2p", "pix2pix", "ngf=8", "ndf=8", "direction=BtoA")]
+    return {run.name: run for run in load_runs(folders, backend="torch", device="cpu")}
+
+
+def test_the_page_offers_what_each_model_declares(runs):
+    cyc, star, p2p = runs["cyc"].choices, runs["star"].choices, runs["p2p"].choices
+    assert (cyc.directions, cyc.default_direction, cyc.targets) == (("AtoB", "BtoA"), "AtoB", ())
+    assert cyc.condition("BtoA", None) == {"direction": "BtoA"} and cyc.input_side("BtoA") == "B"
+    assert (star.directions, star.targets, star.several_targets) == ((), ("A", "B"), False)
+    assert star.condition(None, "B") == {"to": "B"} and star.input_side(None) is None
+    assert (p2p.directions, p2p.targets, p2p.default_direction) == ((), (), "BtoA")
+    assert p2p.condition(None, None) == {} and p2p.input_side(None) == "B"
+
+
+def test_several_attributes_go_to_the_model_as_convert_passes_them():
+    from translate.demo.runs import Choices
+
+    attributes = Choices.of({"domains": [], "attrs": ["Blond_Hair", "Male"], "targets": ["Blond_Hair", "Male"]})
+    assert attributes.several_targets
+    assert attributes.condition(None, ["Blond_Hair", "Male"]) == {"to": "Blond_Hair,Male"}  # convert's --to A,B
+    with pytest.raises(Exception, match="choose a target domain"):
+        attributes.condition(None, [])
+
+
+def test_the_card_shows_model_objective_steps_options_and_the_eval_numbers(runs):
+    from translate.demo.runs import card
+
+    run = runs["cyc"]
+    before = card(run)
+    assert "none yet" in before
+    result = run_cli("eval", str(run.folder))
+    assert result.exit_code == 0, result.output
+    after = card(run)
+    assert "### cyc: cyclegan with lsgan" in after and "step 2 of 2" in after
+    assert "`ngf=8`" in after and "translates A → B and B → A (trained A → B)" in after
+    assert "**Objective**: lsgan" in after and "the embedded sample set" in after and "PyTorch on cpu" in after
+    psnr_row = next(line for line in result.output.splitlines() if line.startswith("PSNR"))
+    assert "`eval-test.json`" in after and psnr_row in after  # the numbers translate eval printed
+
+
+def test_an_unreadable_eval_file_is_named_not_fatal(runs, tmp_path):
+    from translate.demo.runs import evaluations
+
+    (tmp_path / "eval-broken.json").write_text("{not json")
+    (tmp_path / "eval-list.json").write_text("[1, 2]")
+    found = dict(evaluations(tmp_path))
+    assert set(found) == {"eval-broken.json", "eval-list.json"}
+    assert all(lines[0].startswith("not a translate eval result") for lines in found.values())
+
+
+def rotated_rgba_jpeg_and_png(folder):
+    """A photograph-like RGBA PNG and an RGB JPEG whose EXIF orientation turns it a quarter."""
+    from skimage import data
+
+    photo = Image.fromarray(data.coffee()).crop((40, 30, 141, 97))  # 101×67: no multiple of anything
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(photo.size))
+    rgba.save(folder / "alpha.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo.save(folder / "turned.jpg", exif=exif, quality=90)
+    return [folder / "alpha.png", folder / "turned.jpg"]
+
+
+@pytest.mark.parametrize("name", ["cyc", "star", "p2p"])
+def test_an_upload_is_translated_to_the_pixels_convert_writes(runs, tmp_path, name):
+    from translate.demo.translation import translate_upload
+
+    run = runs[name]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    uploads = rotated_rgba_jpeg_and_png(inputs)
+    condition = run.default_condition()
+    report = run.translator.convert_folder(inputs, tmp_path / "convert", fmt="png", **condition)
+    assert report.ok and len(report.converted) == 2
+    for upload in uploads:
+        done = translate_upload(run, upload, condition, None, tmp_path / "page")
+        page, converted = Image.open(done.output), Image.open(tmp_path / "convert" / f"{upload.stem}.png")
+        assert page.mode == converted.mode and page.size == converted.size == (done.width, done.height)
+        assert np.array_equal(np.asarray(page), np.asarray(converted))
+    assert Image.open(tmp_path / "convert" / "turned.png").size == (67, 101)  # upright, as the EXIF tag says
+
+
+def test_bad_uploads_get_a_reason_and_a_single_pixel_is_translated(runs, tmp_path):
+    from translate.demo.translation import DemoInputError, translate_upload
+
+    run = runs["cyc"]
+    (tmp_path / "notes.png").write_text("these are notes, not an image\n")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    Image.new("RGB", (300, 200), (40, 90, 160)).save(tmp_path / "large.png")
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(tmp_path / "dot.png")
+    reasons = {}
+    for name in ("notes.png", "empty.jpg", "large.png"):
+        with pytest.raises(DemoInputError) as caught:
+            translate_upload(run, tmp_path / name, {"direction": "AtoB"}, 50_000, tmp_path / "out")
+        reasons[name] = str(caught.value)
+    assert reasons["notes.png"] == "cannot read notes.png: not a recognised image format"
+    assert reasons["empty.jpg"] == "cannot read empty.jpg: file is empty"
+    assert reasons["large.png"].startswith("cannot read large.png: 300×200 is 60,000 pixels, more than the limit "
+                                           "of 50,000") and "--max-pixels" in reasons["large.png"]
+    dot = translate_upload(run, tmp_path / "dot.png", {"direction": "BtoA"}, 50_000, tmp_path / "out")
+    assert Image.open(dot.output).size == (1, 1) and dot.output.name == "dot-B_to_A.png"
+    assert "1×1 px, B → A by cyc" in dot.status("dot.png", run, {"direction": "BtoA"})
+
+
+def test_the_page_says_why_and_keeps_serving(runs, tmp_path):
+    from translate.demo.page import DemoPage
+
+    page = DemoPage(list(runs.values()), 50_000, tmp_path)
+    (tmp_path / "notes.png").write_text("not an image")
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(tmp_path / "green.png")
+    output, status = page.translate("cyc", str(tmp_path / "notes.png"), "AtoB", None)
+    assert output is None and status == "⚠️ cannot read notes.png: not a recognised image format"
+    output, status = page.translate("star", str(tmp_path / "green.png"), None, "B")
+    assert Image.open(output).size == (40, 30) and status.startswith("**green.png**: 40×30 px, to B by star")
+    assert page.translate("cyc", None, "AtoB", None) == (None, "")
+
+
+def test_gradio_hands_uploads_over_unopened(tmp_path):
+    import gradio as gr
+    from gradio.data_classes import ImageData
+
+    from translate.demo.page import hand_over_uploads
+
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    with pytest.raises(Exception):  # what Gradio's own preprocessing does with it
+        gr.Image(type="filepath").preprocess(ImageData(path=str(notes), orig_name="notes.png"))
+    image = hand_over_uploads(gr.Image(type="filepath"))
+    assert image.preprocess(ImageData(path=str(notes), orig_name="notes.png")) == str(notes)
+    assert image.preprocess(None) is None
+
+
+def test_test_images_come_from_the_side_the_model_reads(tmp_path):
+    from translate.demo.examples import copy_examples, input_images
+
+    side_a, side_b = input_images(SAMPLE_ROOT, "A"), input_images(SAMPLE_ROOT, "B")
+    assert [path.parent.name for path, _ in side_a + side_b] == ["testA"] * len(side_a) + ["testB"] * len(side_b)
+    assert 0 < len(side_a) <= 12
+    domains = input_images(SAMPLE_ROOT, None, limit=4)
+    assert [path.parent.name for path, _ in domains] == ["testA", "testB", "testA", "testB"]
+
+    aligned = tmp_path / "aligned"
+    (aligned / "test").mkdir(parents=True)
+    for path in sorted((SAMPLE_ROOT / "test").iterdir())[:3]:
+        (aligned / "test" / path.name).write_bytes(path.read_bytes())
+    halves = input_images(aligned, "B")
+    assert [half for _, half in halves] == ["B"] * 3
+    copies = copy_examples(halves, tmp_path / "copies")
+    whole = Image.open(halves[0][0]).convert("RGB")
+    right = whole.crop((whole.width // 2, 0, whole.width, whole.height))
+    assert np.array_equal(np.asarray(Image.open(copies[0]).convert("RGB")), np.asarray(right))
+    assert input_images(tmp_path / "nowhere", "A") == [] and input_images(tmp_path / "nowhere", None) == []
+
+
+def test_without_the_extra_the_command_says_what_to_install(runs, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if not installed: importing it fails
+    result = run_cli("demo", str(runs["cyc"].folder))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("translate: error: translate demo needs the 'demo' extra: "
+                                     "pip install 'image-translate[demo]' (Gradio)")
+
+
+def test_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path):
+    result = run_cli("demo", str(tmp_path))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "is not a checkpoint or run folder" in result.stderr
+
+
+def test_gradio_is_imported_offline(monkeypatch):
+    from translate.demo.offline import OFFLINE_ENVIRONMENT, require_gradio
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "True")
+    require_gradio()
+    import gradio.analytics
+
+    assert OFFLINE_ENVIRONMENT["GRADIO_ANALYTICS_ENABLED"] == "False" and not gradio.analytics.analytics_enabled()
+
+
+def test_auto_backend_is_onnxruntime_when_installed_else_torch(monkeypatch):
+    import importlib.util
+
+    from translate.demo.runs import resolve_backend
+
+    assert resolve_backend("auto") == "onnxruntime"  # the test extra installs the onnx extra
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert resolve_backend("auto") == "torch" and resolve_backend("onnxruntime") == "onnxruntime"
+
+
+def test_cli_defaults_match_the_library():
+    from translate.cli.common import BACKEND_CHOICES
+    from translate.cli.demo import DEMO_MAX_PIXELS_DEFAULT
+    from translate.demo.runs import DEMO_BACKENDS
+    from translate.demo.translation import DEMO_MAX_PIXELS
+
+    assert DEMO_MAX_PIXELS_DEFAULT == DEMO_MAX_PIXELS
+    assert ("auto",) + BACKEND_CHOICES == DEMO_BACKENDS
