@@ -55,7 +55,7 @@ def test_several_attributes_go_to_the_model_as_convert_passes_them():
     attributes = Choices.of({"domains": [], "attrs": ["Blond_Hair", "Male"], "targets": ["Blond_Hair", "Male"]})
     assert attributes.several_targets
     assert attributes.condition(None, ["Blond_Hair", "Male"]) == {"to": "Blond_Hair,Male"}  # convert's --to A,B
-    with pytest.raises(Exception, match="choose a target domain"):
+    with pytest.raises(Exception, match="choose one or more target attributes above"):
         attributes.condition(None, [])
 
 
@@ -233,3 +233,23 @@ def test_cli_defaults_match_the_library():
 
     assert DEMO_MAX_PIXELS_DEFAULT == DEMO_MAX_PIXELS
     assert ("auto",) + BACKEND_CHOICES == DEMO_BACKENDS
+
+
+def test_demo_help_imports_neither_torch_nor_gradio():
+    import subprocess
+
+    code = ("import sys; from translate.cli import main\ntry:\n    main(['demo', '--help'])\nexcept SystemExit:\n"
+            "    pass\nprint('torch' in sys.modules, 'gradio' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--max-pixels" in result.stdout and result.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_auto_runs_a_model_without_an_exportable_generator_in_torch(runs):
+    from translate.demo.runs import exports_as_one_generator
+    from translate.models.base import Model
+
+    class Unexportable(Model):
+        name = "unexportable"
+
+    assert all(exports_as_one_generator(run.translator.model) for run in runs.values())
+    assert not exports_as_one_generator(Unexportable.__new__(Unexportable))

@@ -203,7 +203,8 @@ def test_the_page_shows_converts_pixels_and_says_why_for_bad_files(run, files, s
 
     url = server.url()
     browser.get(url)
-    WebDriverWait(browser, PAGE_TIMEOUT).until(lambda page: "ONNX Runtime" in page.find_element(By.ID, "demo-card").text)
+    WebDriverWait(browser, PAGE_TIMEOUT).until(
+        lambda page: "ONNX Runtime" in page.find_element(By.ID, "demo-card").text)  # the default backend: auto
 
     assert upload(browser, files["text"], "notes.png") == "⚠️ cannot read notes.png: not a recognised image format"
     assert not browser.find_elements(By.CSS_SELECTOR, "#demo-output img")

@@ -89,9 +89,9 @@ class DemoPage:
         direction = gr.Radio(choices=[(DIRECTION_LABELS.get(way, way), way) for way in choices.directions],
                              value=choices.default_direction if choices.directions else None,
                              visible=bool(choices.directions))
-        target = gr.Dropdown(choices=list(choices.targets), value=[] if choices.several_targets else (
-            choices.targets[0] if choices.targets else None), multiselect=choices.several_targets,
-            visible=bool(choices.targets))
+        first = list(choices.targets[:1])
+        target = gr.Dropdown(choices=list(choices.targets), value=first if choices.several_targets else next(
+            iter(first), None), multiselect=choices.several_targets, visible=bool(choices.targets))
         examples = self.examples(run, choices.default_direction)
         return direction, target, card(run), self._gallery(run, examples), examples
 
@@ -153,7 +153,8 @@ class DemoPage:
                                   buttons=["download", "fullscreen"], height=IMAGE_HEIGHT, elem_id="demo-output")
             status = gr.Markdown(elem_id="demo-status")
             again = gr.Button("Translate again", variant="secondary", elem_id="demo-translate")
-            gallery = gr.Gallery(columns=8, height=GALLERY_HEIGHT, allow_preview=False, buttons=[], elem_id="demo-examples")
+            gallery = gr.Gallery(columns=8, height=GALLERY_HEIGHT, allow_preview=False, buttons=[],
+                                 elem_id="demo-examples")
             examples = gr.State([])
             run_card = gr.Markdown(elem_id="demo-card")
             self._wire(blocks, run, direction, target, upload, output, status, again, gallery, examples, run_card)
@@ -162,8 +163,8 @@ class DemoPage:
     def _wire(self, blocks: Any, run: Any, direction: Any, target: Any, upload: Any, output: Any, status: Any,
               again: Any, gallery: Any, examples: Any, run_card: Any) -> None:
         """What the page's events do."""
-        translate_args = {"fn": self.translate, "inputs": [run, upload, direction, target],
-                          "outputs": [output, status], "concurrency_limit": 1}
+        translate_args = {"fn": self.translate, "inputs": [run, upload, direction, target], "outputs": [output, status],
+                          "concurrency_limit": 1, "concurrency_id": "translate"}  # one translation at a time
         shown = {"fn": self.select_run, "inputs": [run], "outputs": [direction, target, run_card, gallery, examples]}
         blocks.load(**shown)
         run.change(**shown).then(**translate_args)

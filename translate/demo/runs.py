@@ -58,7 +58,8 @@ class Choices:
         if self.targets:
             names = [targets] if isinstance(targets, str) else list(targets or [])
             if not names:
-                raise TranslateError("choose a target domain")
+                wanted = "one or more target attributes" if self.several_targets else "a target domain"
+                raise TranslateError(f"choose {wanted} above")
             return {"to": ",".join(names)}
         return {}
 
@@ -159,8 +160,8 @@ def load_runs(paths: list[str | os.PathLike], backend: str = "auto", device: str
     (``warm_up``) translate a small image with each (:meth:`DemoRun.warm_up`).
 
     ``report`` receives a line for each checkpoint being loaded and ONNX Runtime's lines (a model built or
-    taken from the cache). ``backend`` is one of :data:`DEMO_BACKENDS`; with ``auto``, a model that cannot be exported as one
-    generator runs in PyTorch. A folder that is not a run, or a model that is not installed, is a
+    taken from the cache). ``backend`` is one of :data:`DEMO_BACKENDS`; with ``auto``, a model that cannot be
+    exported as one generator runs in PyTorch. A folder that is not a run, or a model that is not installed, is a
     :class:`~translate.errors.TranslateError` naming it.
     """
     from translate.convert.translator import Translator
