@@ -2,7 +2,8 @@
 installs) driven by Selenium uploads files to the page the command serves.
 
 The page's output for a photograph must be the pixels ``translate convert`` writes for it; a text file and
-an image over --max-pixels must get their reason on the page while the server goes on serving; and neither
+an image over --max-pixels must get their reason on the page while the server goes on serving; a test image
+of the run is translated when clicked, and again when the direction changes; and neither
 the server nor the page may reach past 127.0.0.1 (every connection the server process opens is audited, and
 every request the page makes is read from Chromium's log).
 
@@ -197,7 +198,7 @@ def requested_addresses(browser) -> set[str]:
     return addresses
 
 
-def test_the_page_shows_converts_pixels_and_says_why_for_bad_files(run, files, server, browser, tmp_path):
+def test_the_page_shows_converts_pixels_says_why_for_bad_files_and_offers_test_images(run, files, server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -225,6 +226,14 @@ def test_the_page_shows_converts_pixels_and_says_why_for_bad_files(run, files, s
     expected = Image.open(tmp_path / "out" / "coffee.png")
     assert shown.size == expected.size == (203, 301) and shown.mode == expected.mode
     assert np.array_equal(np.asarray(shown), np.asarray(expected))
+
+    browser.find_elements(By.CSS_SELECTOR, "#demo-examples .thumbnail-item")[0].click()  # a test image of the run
+    WebDriverWait(browser, PAGE_TIMEOUT).until(
+        lambda page: page.find_element(By.ID, "demo-status").text.startswith("coffee_00.png: 64×64 px, A → B"))
+    browser.find_element(By.CSS_SELECTOR, "#demo-direction input[value=BtoA]").click()
+    WebDriverWait(browser, PAGE_TIMEOUT).until(
+        lambda page: page.find_element(By.ID, "demo-status").text.startswith("coffee_00.png: 64×64 px, B → A"))
+    assert "from the embedded sample set" in browser.find_element(By.ID, "demo-examples").text
 
     origin, requested = url.rstrip("/"), requested_addresses(browser)
     assert any(address.startswith(f"{origin}/assets/") for address in requested)  # the log holds the page's loads
