@@ -73,6 +73,8 @@ def test_the_card_shows_model_objective_steps_options_and_the_eval_numbers(runs)
     assert "**Objective**: lsgan" in after and "the embedded sample set" in after and "PyTorch on cpu" in after
     psnr_row = next(line for line in result.output.splitlines() if line.startswith("PSNR"))
     assert "`eval-test.json`" in after and psnr_row in after  # the numbers translate eval printed
+    assert "eval mode" not in after  # instance norm, no dropout: nothing to say
+    assert "generator in eval mode: batch norm with running statistics, dropout off" in card(runs["p2p"])
 
 
 def test_an_unreadable_eval_file_is_named_not_fatal(runs, tmp_path):

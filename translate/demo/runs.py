@@ -244,7 +244,8 @@ def card(run: DemoRun) -> str:
         lines.append(f"- **Objective**: {meta['objective']}; {_options(meta.get('objective_options'))}")
     if run.config:
         lines.append(f"- **Training**: {_training(run)}")
-    lines.append(f"- **Runs on**: {run.backend_description()}")
+    mode = run.translator.mode_description  # how batch norm and dropout run, as translate convert reports it
+    lines.append(f"- **Runs on**: {run.backend_description()}" + (f"; {mode}" if mode else ""))
     results = evaluations(run.folder)
     if not results:
         lines.append("- **Evaluation**: none yet (`translate eval` writes `eval-*.json` into the run folder)")
