@@ -98,9 +98,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
 class Server:
     """``translate demo`` in a process of its own, its output read in a thread."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict[str, str] | None = None):
         self.process = subprocess.Popen([sys.executable, "-c", AUDITED_LAUNCH, "demo", *args], text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._read, args=(self.process.stdout, self.lines.put), daemon=True).start()
@@ -241,4 +241,18 @@ def test_the_page_shows_converts_pixels_says_why_for_bad_files_and_offers_test_i
     assert not outside, f"the page asked for addresses past its server: {sorted(outside)}"
     server.stop()
     assert not [line for line in server.stderr if line.startswith("OUTSIDE:")], "".join(server.stderr)
-    assert server.process.returncode is not None
+    assert server.process.returncode == 0  # Ctrl+C stops it cleanly
+
+
+def test_kill_stops_the_server_as_ctrl_c_does_and_removes_its_files(run, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    demo = Server(str(run), env={**os.environ, "TMPDIR": str(scratch)})
+    try:
+        demo.url()
+        assert len(list(scratch.glob("translate-demo-*"))) == 1  # the page's files
+        demo.process.terminate()
+        assert demo.process.wait(timeout=60) == 0
+    finally:
+        demo.stop()
+    assert not list(scratch.glob("translate-demo-*"))

@@ -11,12 +11,15 @@ the one-line error saying what to install.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from translate.demo.examples import copy_examples, input_images
 from translate.demo.offline import require_gradio
@@ -184,7 +187,7 @@ def free_port() -> int:
 
 def serve(runs: list[DemoRun], port: int | None = None, max_pixels: int | None = DEMO_MAX_PIXELS,
           announce: Callable[[str], None] = print) -> None:
-    """Serve the page of ``runs`` on 127.0.0.1 (``port``, or a free one) until interrupted (Ctrl+C).
+    """Serve the page of ``runs`` on 127.0.0.1 (``port``, or a free one) until interrupted (Ctrl+C, or SIGTERM).
 
     ``announce`` receives the page's address once it answers. The page's files (test-image copies,
     translations) live in a temporary folder removed at the end.
@@ -199,8 +202,29 @@ def serve(runs: list[DemoRun], port: int | None = None, max_pixels: int | None =
                           enable_monitoring=False)
         except OSError as exc:
             raise TranslateError(f"cannot serve on {HOST} port {port} ({exc}); choose another --port") from None
-        announce(f"http://{HOST}:{port}/")
         try:
-            blocks.block_thread()
+            with _terminate_as_interrupt():
+                announce(f"http://{HOST}:{port}/")
+                blocks.block_thread()  # until Ctrl+C
+        except KeyboardInterrupt:  # before Gradio's wait caught it
+            pass
         finally:
             blocks.close()
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within: SIGTERM (``kill``, a service manager) stops the server as Ctrl+C does, so that its files are removed.
+    (Signal handlers belong to the main thread; elsewhere nothing changes.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
