@@ -255,3 +255,15 @@ def test_auto_runs_a_model_without_an_exportable_generator_in_torch(runs):
 
     assert all(exports_as_one_generator(run.translator.model) for run in runs.values())
     assert not exports_as_one_generator(Unexportable.__new__(Unexportable))
+
+
+def test_a_taken_port_is_a_one_line_error_before_any_run_loads(runs):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("demo", str(runs["cyc"].folder), "--port", str(port))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1  # no "loading" line: nothing was loaded
+    assert result.stderr.startswith(f"translate: error: --port {port}: 127.0.0.1:{port} is taken")

@@ -36,8 +36,11 @@ def demo(runs: tuple[str, ...], port: int | None, backend: str, device: str, max
     from translate.demo.offline import require_gradio
 
     require_gradio()  # the one-line error saying what to install, before any run is loaded
-    from translate.demo.page import serve
+    from translate.demo.page import check_port, serve
     from translate.demo.runs import load_runs
+
+    if port is not None:
+        check_port(port)
 
     loaded = load_runs(list(runs), backend=backend, device=device, registry=command_registry(plugins),
                        report=lambda line: click.echo(line, err=True))

@@ -178,6 +178,17 @@ class DemoPage:
         gallery.select(self.pick_example, [examples], [upload])
 
 
+def check_port(port: int) -> None:
+    """Refuse ``port`` on 127.0.0.1 when something listens on it (before runs are loaded for nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise TranslateError(f"--port {port}: {HOST}:{port} is taken ({exc.strerror or exc}); choose another "
+                                 "port, or leave --port out for a free one") from None
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
