@@ -8,39 +8,24 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from translate.cli import main
+from helpers import cli, fresh_copy, one_error_line
 from translate.data.sample import SAMPLE_ROOT
 
 
-def run_cli(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def train(out, model: str, *options: str):
-    """A run of ``model`` trained for two steps at 32 px on the sample set."""
-    result = run_cli("train", "--model", model, "--loss", "lsgan", "--steps", "2", "--image-size", "32",
-                     *[arg for option in options for arg in ("--model-opt", option)], "--out", str(out))
-    assert result.exit_code == 0, result.output
-    return out
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Tiny two-way (CycleGAN), multi-domain (StarGAN) and one-way (pix2pix) runs, loaded for the page (torch)."""
+def runs(tiny_run):
+    """Tiny two-way (CycleGAN), multi-domain (StarGAN) and one-way B to A (pix2pix) runs, loaded for the page
+    (PyTorch: nothing is written into the shared runs), by model name."""
     from translate.demo.runs import load_runs
 
-    root = tmp_path_factory.mktemp("demo-runs")
-    folders = [train(root / "cyc", "cyclegan", "ngf=8", "ndf=8"),
-               train(root / "star", "stargan", "conv_dim=8", "repeat_num=1", "critic_dim=8", "critic_layers=3"),
-               train(root / "p2p", "pix2pix", "ngf=8", "ndf=8", "direction=BtoA")]
-    return {run.name: run for run in load_runs(folders, backend="torch", device="cpu")}
+    folders = [tiny_run("cyclegan"), tiny_run("stargan"), tiny_run("pix2pix", model_options={"direction": "BtoA"})]
+    return {run.metadata["model"]: run for run in load_runs(folders, backend="torch", device="cpu")}
 
 
 def test_the_page_offers_what_each_model_declares(runs):
-    cyc, star, p2p = runs["cyc"].choices, runs["star"].choices, runs["p2p"].choices
+    cyc, star, p2p = runs["cyclegan"].choices, runs["stargan"].choices, runs["pix2pix"].choices
     assert (cyc.directions, cyc.default_direction, cyc.targets) == (("AtoB", "BtoA"), "AtoB", ())
     assert cyc.condition("BtoA", None) == {"direction": "BtoA"} and cyc.input_side("BtoA") == "B"
     assert (star.directions, star.targets, star.several_targets) == ((), ("A", "B"), False)
@@ -59,22 +44,24 @@ def test_several_attributes_go_to_the_model_as_convert_passes_them():
         attributes.condition(None, [])
 
 
-def test_the_card_shows_model_objective_steps_options_and_the_eval_numbers(runs):
-    from translate.demo.runs import card
+def test_the_card_shows_model_objective_steps_options_and_the_eval_numbers(runs, tiny_run, tmp_path):
+    from translate.demo.runs import card, load_runs
 
-    run = runs["cyc"]
-    before = card(run)
-    assert "none yet" in before
-    result = run_cli("eval", str(run.folder))
+    folder = fresh_copy(tiny_run("cyclegan"), tmp_path)  # translate eval writes into the run folder
+    run = load_runs([folder], backend="torch", device="cpu")[0]
+    assert "none yet" in card(run)
+    result = cli("eval", folder)
     assert result.exit_code == 0, result.output
     after = card(run)
-    assert "### cyc: cyclegan with lsgan" in after and "step 2 of 2" in after
-    assert "`ngf=8`" in after and "translates A → B and B → A (trained A → B)" in after
+    steps = run.metadata["step"]
+    assert "### run: cyclegan with lsgan" in after and f"step {steps} of {steps}, trained at 32 px" in after
+    assert f"`ngf={run.metadata['model_options']['ngf']}`" in after
+    assert "translates A → B and B → A (trained A → B)" in after
     assert "**Objective**: lsgan" in after and "the embedded sample set" in after and "PyTorch on cpu" in after
     psnr_row = next(line for line in result.output.splitlines() if line.startswith("PSNR"))
     assert "`eval-test.json`" in after and psnr_row in after  # the numbers translate eval printed
     assert "eval mode" not in after  # instance norm, no dropout: nothing to say
-    assert "generator in eval mode: batch norm with running statistics, dropout off" in card(runs["p2p"])
+    assert "generator in eval mode: batch norm with running statistics, dropout off" in card(runs["pix2pix"])
 
 
 def test_an_unreadable_eval_file_is_named_not_fatal(runs, tmp_path):
@@ -101,7 +88,7 @@ def rotated_rgba_jpeg_and_png(folder):
     return [folder / "alpha.png", folder / "turned.jpg"]
 
 
-@pytest.mark.parametrize("name", ["cyc", "star", "p2p"])
+@pytest.mark.parametrize("name", ["cyclegan", "stargan", "pix2pix"])
 def test_an_upload_is_translated_to_the_pixels_convert_writes(runs, tmp_path, name):
     from translate.demo.translation import translate_upload
 
@@ -123,7 +110,7 @@ def test_an_upload_is_translated_to_the_pixels_convert_writes(runs, tmp_path, na
 def test_bad_uploads_get_a_reason_and_a_single_pixel_is_translated(runs, tmp_path):
     from translate.demo.translation import DemoInputError, translate_upload
 
-    run = runs["cyc"]
+    run = runs["cyclegan"]
     (tmp_path / "notes.png").write_text("these are notes, not an image\n")
     (tmp_path / "empty.jpg").write_bytes(b"")
     Image.new("RGB", (300, 200), (40, 90, 160)).save(tmp_path / "large.png")
@@ -139,7 +126,7 @@ def test_bad_uploads_get_a_reason_and_a_single_pixel_is_translated(runs, tmp_pat
                                            "of 50,000") and "--max-pixels" in reasons["large.png"]
     dot = translate_upload(run, tmp_path / "dot.png", {"direction": "BtoA"}, 50_000, tmp_path / "out")
     assert Image.open(dot.output).size == (1, 1) and dot.output.name == "dot-B_to_A.png"
-    assert "1×1 px, B → A by cyc" in dot.status("dot.png", run, {"direction": "BtoA"})
+    assert f"1×1 px, B → A by {run.name} on PyTorch" in dot.status("dot.png", run, {"direction": "BtoA"})
 
 
 def test_the_page_says_why_and_keeps_serving(runs, tmp_path):
@@ -148,11 +135,12 @@ def test_the_page_says_why_and_keeps_serving(runs, tmp_path):
     page = DemoPage(list(runs.values()), 50_000, tmp_path)
     (tmp_path / "notes.png").write_text("not an image")
     Image.new("RGB", (40, 30), (10, 200, 10)).save(tmp_path / "green.png")
-    output, status = page.translate("cyc", str(tmp_path / "notes.png"), "AtoB", None)
+    cyclegan, stargan = runs["cyclegan"].name, runs["stargan"].name
+    output, status = page.translate(cyclegan, str(tmp_path / "notes.png"), "AtoB", None)
     assert output is None and status == "⚠️ cannot read notes.png: not a recognised image format"
-    output, status = page.translate("star", str(tmp_path / "green.png"), None, "B")
-    assert Image.open(output).size == (40, 30) and status.startswith("**green.png**: 40×30 px, to B by star")
-    assert page.translate("cyc", None, "AtoB", None) == (None, "")
+    output, status = page.translate(stargan, str(tmp_path / "green.png"), None, "B")
+    assert Image.open(output).size == (40, 30) and status.startswith(f"**green.png**: 40×30 px, to B by {stargan}")
+    assert page.translate(cyclegan, None, "AtoB", None) == (None, "")
 
 
 def test_gradio_hands_uploads_over_unopened(tmp_path):
@@ -194,16 +182,12 @@ def test_test_images_come_from_the_side_the_model_reads(tmp_path):
 
 def test_without_the_extra_the_command_says_what_to_install(runs, monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # as if not installed: importing it fails
-    result = run_cli("demo", str(runs["cyc"].folder))
-    assert result.exit_code == 2
-    assert result.stderr.strip() == ("translate: error: translate demo needs the 'demo' extra: "
-                                     "pip install 'image-translate[demo]' (Gradio)")
+    assert one_error_line(cli("demo", runs["cyclegan"].folder)) == (
+        "translate: error: translate demo needs the 'demo' extra: pip install 'image-translate[demo]' (Gradio)")
 
 
 def test_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path):
-    result = run_cli("demo", str(tmp_path))
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1
-    assert "is not a checkpoint or run folder" in result.stderr
+    assert "is not a checkpoint or run folder" in one_error_line(cli("demo", tmp_path))
 
 
 def test_gradio_is_imported_offline(monkeypatch):
@@ -264,6 +248,5 @@ def test_a_taken_port_is_a_one_line_error_before_any_run_loads(runs):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("demo", str(runs["cyc"].folder), "--port", str(port))
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1  # no "loading" line: nothing was loaded
-    assert result.stderr.startswith(f"translate: error: --port {port}: 127.0.0.1:{port} is taken")
+        line = one_error_line(cli("demo", runs["cyclegan"].folder, "--port", port))  # alone: nothing was loaded
+    assert line.startswith(f"translate: error: --port {port}: 127.0.0.1:{port} is taken")
