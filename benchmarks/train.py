@@ -11,7 +11,9 @@ where this CPU has bf16 instructions; elsewhere it is far slower than fp32 (see
 
 Run: ``python benchmarks/train.py`` (``--steps 6 --warmup 2`` by default; about half an hour on
 2 CPU cores). ``--image-size 64 --ngf 16 --batch-size 2 --settings "eager fp32"`` measures at
-the settings of the CUT-vs-CycleGAN learning test (``tests/test_learning.py``).
+the settings of the CUT-vs-CycleGAN learning test (``tests/test_learning.py``). ``--settings
+"eager fp32,no plugin checks" --warmup 0`` measures what the objective run-time checks of
+``translate train`` cost (they run on the first steps).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ SETTINGS = {
     "compile": {"compile": True},
     "bf16": {"precision": "bf16"},
     "bf16 + channels-last": {"precision": "bf16", "channels_last": True},
+    # what the objective run-time checks cost (on by default): compare with --warmup 0, as they run on the first steps
+    "no plugin checks": {"plugin_checks": False},
 }
 
 #: Runs in a fresh process: trains, prints JSON with the timed s/iter and peak RSS.
