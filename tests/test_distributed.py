@@ -17,6 +17,7 @@ TINY = {
     "cyclegan": {"ngf": "8", "ndf": "8"},
     "cut": {"ngf": "8", "ndf": "8"},
     "unit": {"ngf": "8", "ndf": "8", "n_res": "1"},
+    "munit": {"ngf": "8", "ndf": "8", "n_res": "1", "mlp_dim": "16"},
     "stargan": {"conv_dim": "8", "critic_dim": "8", "repeat_num": "1", "critic_layers": "3"},
 }
 
@@ -97,7 +98,7 @@ def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan", "cut"])
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan", "cut", "munit"])
 def test_every_model_trains_under_ddp_with_identical_ranks(tmp_path, model):
     """Each model's networks, UNIT's shared blocks, StarGAN's classifier and CUT's heads are synchronised.
 

@@ -22,6 +22,7 @@ TINY_MODELS = {
     "cut": ("cut", {"ngf": 8, "ndf": 8}),
     "fastcut": ("cut", {"ngf": 8, "ndf": 8, "mode": "fastcut"}),
     "unit": ("unit", {"ngf": 8, "ndf": 8, "n_res": 1}),
+    "munit": ("munit", {"ngf": 8, "ndf": 8, "n_res": 1, "mlp_dim": 16}),
     "stargan": ("stargan", {"domains": "a,b", "conv_dim": 8, "critic_dim": 8, "repeat_num": 1, "critic_layers": 3}),
 }
 #: Iterations per run: the generator steps on the first whatever the objective's critic_steps.

@@ -316,10 +316,13 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
     """Initialise ``module`` and its children in place (junyanz ``normal`` init).
 
     Conv, transposed-conv and linear weights ~ N(0, gain), biases 0, except layers marked
-    by :func:`starts_at_zero`, which stay 0; BatchNorm weights ~ N(1, gain), biases 0.
-    Other layers keep PyTorch's defaults.
+    by :func:`starts_at_zero`, which stay 0, and layers marked ``own_init`` (MUNIT's style
+    MLP), which keep the initialisation they were built with; BatchNorm weights ~ N(1, gain),
+    biases 0. Other layers keep PyTorch's defaults.
     """
     for layer in module.modules():
+        if getattr(layer, "own_init", False):
+            continue
         if getattr(layer, "starts_at_zero", False):
             starts_at_zero(layer)
         elif isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):

@@ -67,14 +67,24 @@ class AdaINResnetBlock(nn.Module):
 
 
 def style_mlp(style_dim: int, hidden: int, layers: int, out_features: int) -> nn.Sequential:
-    """``layers`` linear layers from a style code to ``out_features`` AdaIN parameters, ReLU between them."""
+    """``layers`` linear layers from a style code to ``out_features`` AdaIN parameters, ReLU between them.
+
+    Weights are He-initialised (N(0, 2 / fan_in), biases 0) and marked ``own_init``, so
+    :func:`~translate.nets.layers.init_weights` keeps them: its N(0, 0.02) would shrink a style code
+    about tenfold per layer, and an untrained decoder would hardly depend on the style (measured: the
+    outputs of four random styles differed by 0.002 on average after 240 steps, docs/learning.md).
+    """
     check_counts("style MLP", layers=(layers, 1), hidden=(hidden, 1))
     widths = [style_dim] + [hidden] * (layers - 1) + [out_features]
     modules: list[nn.Module] = []
     for index, (width_in, width_out) in enumerate(zip(widths, widths[1:])):
         if index:
             modules.append(nn.ReLU(inplace=True))
-        modules.append(nn.Linear(width_in, width_out))
+        linear = nn.Linear(width_in, width_out)
+        nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+        nn.init.zeros_(linear.bias)
+        linear.own_init = True
+        modules.append(linear)
     return nn.Sequential(*modules)
 
 
