@@ -102,7 +102,7 @@ class MUNIT(BothWays, Model):
     """MUNIT: content and style codes, random or example-guided styles (see the module docstring)."""
 
     name = "munit"
-    tiny_options = {"ngf": 8, "ndf": 8, "n_res": 1, "mlp_dim": 16, "critic_scales": 1}
+    tiny_options = {"ngf": 8, "ndf": 8, "n_res": 1, "mlp_dim": 16}  # critic_scales: 1 at 32 px by itself
     option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "n_down": COUNT, "n_res": WIDTH,
                      "style_dim": WIDTH, "style_down": COUNT, "mlp_dim": WIDTH, "n_mlp": WIDTH,
                      "lambda_gan": WEIGHT, "lambda_recon": WEIGHT, "lambda_content": WEIGHT, "lambda_style": WEIGHT,
