@@ -9,7 +9,11 @@ scores it on the held-out crops, whose photographs it never saw:
 
 Configurations: ``translate`` (the defaults), ``reference`` (``--preset reference``: the
 reference implementation's training) and any ``--variant NAME:KEY=VALUE,...`` (the
-defaults plus those model options). For each configuration and seed it prints the PSNR
+defaults plus those model options; ``steps=N`` in it trains that configuration N steps, e.g.
+to compare configurations at equal wall-clock time). Multimodal models (MUNIT) are scored with
+the style of a training image of domain B (:func:`~translate.data.photo_tasks.style_example`),
+and their diversity is printed: the mean pairwise distance (mean |x − y| in [-1, 1]) between the
+held-out outputs of the styles of seeds 0-3. For each configuration and seed it prints the PSNR
 (dB) of the untrained and the trained generator, the identity baseline (the input as
 the output), and the checkerboard measure of the outputs
 (:func:`translate.metrics.checkerboard`: period-2 spectral energy relative to the
@@ -42,7 +46,7 @@ from typing import Any
 
 import torch
 
-from translate.data.photo_tasks import held_out_pairs, write_paired_restoration, write_unpaired_grading
+from translate.data.photo_tasks import held_out_pairs, style_example, write_paired_restoration, write_unpaired_grading
 from translate.metrics import checkerboard, psnr
 from translate.train.samples import save_sample_grid
 from translate.train.trainer import Trainer, TrainConfig
@@ -58,33 +62,48 @@ MODEL_TASKS = {"pix2pix": "restoration"}
 GRID_ROWS = 4
 
 
-def parse_variant(text: str) -> tuple[str, dict[str, str]]:
-    """``"name:key=value,key=value"`` -> (name, options)."""
+#: Random styles whose outputs measure a multimodal model's diversity (the styles of these seeds).
+DIVERSITY_STYLES = (0, 1, 2, 3)
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str], int | None]:
+    """``"name:key=value,key=value"`` -> (name, model options, steps or ``None``); ``steps=N`` is the run's length."""
     name, _, rest = text.partition(":")
     options = dict(item.split("=", 1) for item in rest.split(",") if item)
-    return name, options
+    steps = options.pop("steps", None)
+    return name, options, None if steps is None else int(steps)
 
 
-def translated(model, inputs: torch.Tensor) -> torch.Tensor:
+def translated(model, inputs: torch.Tensor, style: Any = None) -> torch.Tensor:
+    """The held-out outputs; a multimodal model's with ``style`` (an example image, a seed)."""
     model.eval()
     with torch.no_grad():
-        outputs = model.translate(inputs)
+        outputs = model.translate(inputs, style=style) if model.metadata().get("style_dim") else model.translate(inputs)
     model.train()
     return outputs
 
 
-def run(config: TrainConfig, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
+def diversity(model, inputs: torch.Tensor) -> float:
+    """Mean pairwise distance (mean |x − y|) between the outputs of :data:`DIVERSITY_STYLES`."""
+    outputs = [translated(model, inputs, seed) for seed in DIVERSITY_STYLES]
+    pairs = [(a - b).abs().mean().item() for i, a in enumerate(outputs) for b in outputs[i + 1:]]
+    return statistics.fmean(pairs)
+
+
+def run(config: TrainConfig, inputs: torch.Tensor, targets: torch.Tensor, style: Any = None) -> dict[str, Any]:
     """Train one configuration; its scores and the first and last outputs on the held-out crops."""
     trainer = Trainer(config)
-    first = translated(trainer.model, inputs)
+    first = translated(trainer.model, inputs, style)
     started = time.perf_counter()
     trainer.train(progress=False)
     seconds = (time.perf_counter() - started) / trainer.total_steps
-    last = translated(trainer.model, inputs)
+    last = translated(trainer.model, inputs, style)
+    multimodal = bool(trainer.model.metadata().get("style_dim"))
     return {
         "untrained": psnr(first, targets), "trained": psnr(last, targets),
         "checkerboard_untrained": checkerboard(first, targets), "checkerboard": checkerboard(last, targets),
-        "s_per_step": seconds, "first": first, "last": last,
+        "s_per_step": seconds, "steps": trainer.total_steps, "first": first, "last": last,
+        "diversity": diversity(trainer.model, inputs) if multimodal else None,
     }
 
 
@@ -115,10 +134,10 @@ def main() -> None:
     write, size, budget = TASKS[task]
     steps = args.steps or budget
     shared = dict(item.split("=", 1) for item in args.model_opt)
-    configs: dict[str, tuple[str, dict[str, str]]] = {name: (name, {}) for name in args.configs}
+    configs: dict[str, tuple[str, dict[str, str], int]] = {name: (name, {}, steps) for name in args.configs}
     for text in args.variant:
-        name, options = parse_variant(text)
-        configs[name] = ("translate", options)
+        name, options, variant_steps = parse_variant(text)
+        configs[name] = ("translate", options, variant_steps or steps)
 
     with contextlib.ExitStack() as stack:
         if args.work is None:
@@ -128,26 +147,29 @@ def main() -> None:
             work.mkdir(parents=True)
         data = write(work / task, size=size)
         inputs, targets = held_out_pairs(data, size)
+        example = style_example(data, size) if task == "grading" else None
         identity = psnr(inputs, targets)
         print(f"{args.model} + {args.loss} on {task} ({len(inputs)} held-out {size} px crops), {steps} steps, "
               f"batch {args.batch_size}, options {shared or 'default'}; identity {identity:.2f} dB, "
               f"checkerboard of the inputs {checkerboard(inputs, targets):.2f}", flush=True)
         print(f"{'configuration':<24}{'seed':>5}{'untrained':>11}{'trained':>9}{'- identity':>12}"
-              f"{'checkerboard first -> last':>28}{'s/step':>8}", flush=True)
+              f"{'checkerboard first -> last':>28}{'s/step':>8}{'steps':>7}{'diversity':>10}", flush=True)
         results: dict[str, list[dict[str, Any]]] = {}
-        for name, (preset, options) in configs.items():
+        for name, (preset, options, config_steps) in configs.items():
             for seed in args.seeds:
                 config = TrainConfig(
                     model=args.model, loss=args.loss, data=str(data), out=str(work / f"{name}-{seed}"),
-                    steps=steps, batch_size=args.batch_size, image_size=size, seed=seed, preset=preset,
+                    steps=config_steps, batch_size=args.batch_size, image_size=size, seed=seed, preset=preset,
                     model_options={**shared, **options}, sample_every=10**9, checkpoint_every=10**9,
                     loggers=("jsonl",),
                 )
-                result = run(config, inputs, targets)
+                result = run(config, inputs, targets, example)
                 results.setdefault(name, []).append(result)
+                spread = "" if result["diversity"] is None else f"{result['diversity']:>10.3f}"
                 print(f"{name:<24}{seed:>5}{result['untrained']:>11.2f}{result['trained']:>9.2f}"
                       f"{result['trained'] - identity:>+12.2f}{result['checkerboard_untrained']:>16.2f} -> "
-                      f"{result['checkerboard']:<8.2f}{result['s_per_step']:>8.2f}", flush=True)
+                      f"{result['checkerboard']:<8.2f}{result['s_per_step']:>8.2f}{config_steps:>7}{spread}",
+                      flush=True)
 
     print(f"\nmeans over seeds {args.seeds} (identity {identity:.2f} dB)")
     print(f"{'configuration':<24}{'untrained':>11}{'trained':>9}{'- identity':>12}{'min - identity':>16}"
@@ -157,7 +179,9 @@ def main() -> None:
         mean = {key: statistics.fmean(r[key] for r in runs) for key in ("untrained", "trained", "checkerboard")}
         worst = min(r["trained"] for r in runs) - identity
         summary[name] = {**mean, "identity": identity, "worst_minus_identity": worst,
-                         "per_seed": [r["trained"] for r in runs]}
+                         "per_seed": [r["trained"] for r in runs], "steps": runs[0]["steps"],
+                         "s_per_step": statistics.fmean(r["s_per_step"] for r in runs),
+                         "diversity": [r["diversity"] for r in runs]}
         print(f"{name:<24}{mean['untrained']:>11.2f}{mean['trained']:>9.2f}{mean['trained'] - identity:>+12.2f}"
               f"{worst:>+16.2f}{mean['checkerboard']:>14.2f}")
     if args.grid is not None:

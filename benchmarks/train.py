@@ -1,7 +1,7 @@
 """Training speed: eager fp32 against each speed setting, and CUT/FastCUT against CycleGAN, side by side.
 
-Trains CycleGAN (ResNet-9 at 256 px), CUT and FastCUT (the same generator) and pix2pix
-(U-Net-256), batch 1, on random images for a fixed number of steps, each configuration in
+Trains CycleGAN (ResNet-9 at 256 px), CUT and FastCUT (the same generator), pix2pix
+(U-Net-256), UNIT and MUNIT (their defaults; MUNIT with 3 critic scales per domain at 256 px), batch 1, on random images for a fixed number of steps, each configuration in
 a fresh process (so peak RSS belongs to that configuration alone), and prints seconds per
 iteration, the speed-up over the model's eager fp32 and peak RSS, then CUT's and FastCUT's
 s/iter and peak RSS as ratios to CycleGAN's (eager fp32, measured in the same run). The
@@ -10,7 +10,8 @@ where this CPU has bf16 instructions; elsewhere it is far slower than fp32 (see
 :mod:`translate.devices`).
 
 Run: ``python benchmarks/train.py`` (``--steps 6 --warmup 2`` by default; about half an hour on
-2 CPU cores). ``--image-size 64 --ngf 16 --batch-size 2 --settings "eager fp32"`` measures at
+2 CPU cores). ``--models unit,munit --settings "eager fp32"`` gives MUNIT's s/iter and peak RSS
+against UNIT's. ``--image-size 64 --ngf 16 --batch-size 2 --settings "eager fp32"`` measures at
 the settings of the CUT-vs-CycleGAN learning test (``tests/test_learning.py``). ``--settings
 "eager fp32,no plugin checks" --warmup 0`` measures what the objective run-time checks of
 ``translate train`` cost (they run on the first steps).
@@ -37,9 +38,13 @@ MODELS = {
     "cut": ("cut", {}),
     "fastcut": ("cut", {"mode": "fastcut"}),
     "pix2pix": ("pix2pix", {}),
+    "unit": ("unit", {}),
+    "munit": ("munit", {}),
 }
 #: Rows reported as ratios to CycleGAN's eager fp32.
 AGAINST_CYCLEGAN = ("cut", "fastcut")
+#: Rows reported as ratios to UNIT's (the closest model).
+AGAINST_UNIT = ("munit",)
 #: name -> TrainConfig settings of each configuration, eager fp32 first.
 SETTINGS = {
     "eager fp32": {},
@@ -136,6 +141,12 @@ def main() -> None:
             reference = first["cyclegan"]
             print(f"\nagainst CycleGAN ({names[0]}): {'s/iter':>8} {'peak RSS':>9}")
             for row in (row for row in AGAINST_CYCLEGAN if row in first):
+                print(f"{row:28} {first[row]['s_per_iter'] / reference['s_per_iter']:7.2f}x "
+                      f"{first[row]['peak_rss_gib'] / reference['peak_rss_gib']:8.2f}x")
+        if "unit" in first:
+            reference = first["unit"]
+            print(f"\nagainst UNIT ({names[0]}):     {'s/iter':>8} {'peak RSS':>9}")
+            for row in (row for row in AGAINST_UNIT if row in first):
                 print(f"{row:28} {first[row]['s_per_iter'] / reference['s_per_iter']:7.2f}x "
                       f"{first[row]['peak_rss_gib'] / reference['peak_rss_gib']:8.2f}x")
 

@@ -112,6 +112,7 @@ def test_check_direction_refuses_what_a_one_way_model_does_not_do():
     ({}, {"direction": "AtoB"}, {}),                                                   # declares nothing: A to B
     ({"input": "B", "output": "A"}, {"direction": "BtoA"}, {}),
     ({"targets": ["Blond_Hair"]}, {"to": "Blond_Hair"}, {"to": "Blond_Hair"}),
+    ({"directions": ["AtoB", "BtoA"], "style_dim": 8}, {"style": 3}, {"style": 3}),     # multimodal: a style
     ({}, {"original": "kept"}, {"original": "kept"}),                                  # other keys from Python
 ])
 def test_what_conversion_passes(metadata, condition, passed):
@@ -124,6 +125,8 @@ def test_what_conversion_passes(metadata, condition, passed):
     ({"directions": ["AtoB"]}, {"direction": "BtoA"}, "model 'm' translates A to B only"),
     ({"directions": ["AtoB", "BtoA"]}, {"to": "x"}, "model 'm' has a single output (its metadata() lists no "
                                                    "'targets'), got --to 'x'; drop --to"),
+    ({"directions": ["AtoB", "BtoA"]}, {"style": 3}, "model 'm' has no styles (its metadata() declares no "
+                                                      "'style_dim'): it gives one output per input; drop --styles"),
 ])
 def test_what_conversion_refuses(metadata, condition, message):
     with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):

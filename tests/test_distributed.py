@@ -86,7 +86,7 @@ def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan", "cut"])
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan", "cut", "munit"])
 def test_every_model_trains_under_ddp_with_identical_ranks(tmp_path, model):
     """Each model's networks, UNIT's shared blocks, StarGAN's classifier and CUT's heads are synchronised.
 

@@ -22,6 +22,7 @@ TINY_MODELS = {
     "cut": ("cut", tiny_options("cut")),
     "fastcut": ("cut", {**tiny_options("cut"), "mode": "fastcut"}),
     "unit": ("unit", tiny_options("unit")),
+    "munit": ("munit", tiny_options("munit")),
     "stargan": ("stargan", {**tiny_options("stargan"), "domains": "a,b"}),
 }
 #: Iterations per run: the generator steps on the first whatever the objective's critic_steps.

@@ -17,7 +17,7 @@ from translate.options import OptionError
 from translate.plugin_host.manager import PluginRegistry
 
 REGISTRY = PluginRegistry()
-MODELS = ["pix2pix", "cyclegan", "cut", "unit", "stargan"]
+MODELS = ["pix2pix", "cyclegan", "cut", "unit", "stargan", "munit"]
 
 
 def tiny(model: str, loss: str = "lsgan", **options):

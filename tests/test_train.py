@@ -206,8 +206,10 @@ def test_weights_of_another_shape_are_reported_with_the_file_and_tensor(tmp_path
         Trainer(config(tmp_path, steps=2), resume=True)
 
 
-#: What the SIGKILL test trains: CycleGAN (image pools, two critics) and FastCUT (projection heads, random flips).
-KILLED_MODELS = {"cyclegan": ("--model", "cyclegan"), "fastcut": ("--model", "cut", "--model-opt", "mode=fastcut")}
+#: What the SIGKILL test trains: CycleGAN (image pools, two critics), FastCUT (projection heads, random flips) and
+#: MUNIT (random styles drawn every step).
+KILLED_MODELS = {"cyclegan": ("--model", "cyclegan"), "fastcut": ("--model", "cut", "--model-opt", "mode=fastcut"),
+                 "munit": ("--model", "munit", "--model-opt", "n_res=1", "--model-opt", "mlp_dim=16")}
 
 
 def launch_training(run, *extra: str, model: tuple[str, ...] = KILLED_MODELS["cyclegan"]) -> subprocess.Popen:
@@ -231,7 +233,8 @@ def learning_record(run) -> list[dict]:
 @pytest.mark.slow
 @pytest.mark.parametrize("model", KILLED_MODELS)
 def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path, model):
-    """BEGAN's k, CycleGAN's pools, FastCUT's heads and flips, the EMA, RNG and data position all come back."""
+    """BEGAN's k, CycleGAN's pools, FastCUT's heads and flips, MUNIT's random styles, the EMA, RNG and data position
+    all come back."""
     straight = launch_training(tmp_path / "straight", model=KILLED_MODELS[model])
     assert straight.wait(timeout=600) == 0, straight.stderr.read()
 

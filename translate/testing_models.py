@@ -18,7 +18,8 @@ energy critic), and reports in plain sentences naming the model what breaks the 
   <translate.train.checkpoint.Checkpoint.inference_model>`) has the same :meth:`~Model.options`
   and translates as the trained one; ``translate()`` keeps an image's shape; for every condition of
   :meth:`~Model.conversion_targets` (or none), ``inference_network(**condition)`` exported (ONNX when
-  the onnx extra is installed, else TorchScript) computes what ``translate(**condition)`` does;
+  the onnx extra is installed, else TorchScript) computes what ``translate(**condition)`` does; a multimodal
+  model's (``metadata()["style_dim"]``) also with a style seed, its export fed the seed's code;
 * **directions** — a direction the model does not declare in ``metadata()["directions"]`` (e.g.
   ``direction="BtoA"`` on a one-way model) is refused with an :class:`~translate.options.OptionError`
   by ``translate()`` and ``inference_network()``, and convert accepts the model's own conversion targets;
@@ -53,6 +54,7 @@ from translate.convert.export import FORMATS, exportable_network, write_onnx
 from translate.convert.translator import Translator
 from translate.models.base import Model
 from translate.models.directions import DIRECTIONS
+from translate.models.styles import random_style
 from translate.options import OptionError
 from translate.plugin_host.manager import PluginError, PluginRegistry
 from translate.testing import (
@@ -79,6 +81,8 @@ if TYPE_CHECKING:
 DEFAULT_OBJECTIVES = ("lsgan", "began")
 #: Largest difference (images in [-1, 1]) between an exported or converted translation and ``translate()``.
 TOLERANCE = 1e-4
+#: The style seed a multimodal model's conversion and export are checked with, besides no style.
+_CHECK_STYLE = 1
 #: Width of the image conversion and export are checked on: not a multiple of any generator's, so padding runs.
 _CHECK_WIDTH = IMAGE_SIZE + 8
 #: Model attributes that are not the model's own training state.
@@ -515,8 +519,7 @@ def _check_conversion(trainer: "Trainer", registry: Any, export: str, report: Mo
     _check_directions(inference, image, report)
     targets = inference.conversion_targets() or {"": {}}
     exported = 0
-    for target, condition in targets.items():
-        what = f"conversion target {target!r} ({condition})" if target else "the default conversion (no condition)"
+    for target, condition, what in _conditions_to_check(targets, inference.metadata()):
         try:
             passed = conversion_condition(name, inference.metadata(), condition)
         except OptionError as exc:
@@ -554,6 +557,19 @@ def _check_conversion(trainer: "Trainer", registry: Any, export: str, report: Mo
                               f"({exported} condition{'s' * (exported != 1)})")
 
 
+def _conditions_to_check(targets: dict[str, dict[str, Any]], metadata: dict[str, Any]
+                         ) -> list[tuple[str, dict[str, Any], str]]:
+    """(target, condition, what) of every conversion target; a multimodal model's (``style_dim``) also with the
+    style of seed :data:`_CHECK_STYLE`."""
+    checked = []
+    for target, condition in targets.items():
+        what = f"conversion target {target!r} ({condition})" if target else "the default conversion (no condition)"
+        checked.append((target, condition, what))
+        if metadata.get("style_dim"):
+            checked.append((target, {**condition, "style": _CHECK_STYLE}, f"{what} with style={_CHECK_STYLE} (a seed)"))
+    return checked
+
+
 def _check_directions(model: Model, image: Tensor, report: ModelReport) -> None:
     """A direction the model does not declare is refused with an OptionError by translate() and inference_network()."""
     metadata = model.metadata()
@@ -587,8 +603,9 @@ def _check_export(model: Model, condition: dict[str, Any], what: str, image: Ten
     """``inference_network(**condition)`` exported as ``fmt`` computes ``expected``; 1 when exported, else 0."""
     if type(model).inference_network is Model.inference_network:
         return 0  # a translation of more than one generator: documented as not exportable
+    style = condition.get("style")
     try:
-        network = exportable_network(model, **condition)
+        network = exportable_network(model, **{key: value for key, value in condition.items() if key != "style"})
     except Exception as exc:
         report._add(f"inference_network() failed for {what}: {_one_line(exc)}")
         return 0
@@ -598,35 +615,43 @@ def _check_export(model: Model, condition: dict[str, Any], what: str, image: Ten
     if sized is not image:
         with torch.no_grad():
             expected = model.translate(sized, **condition)
+    codes = None
+    if network.style_dim:  # the graph's second input: the code translate() takes for a seed, or the zero code
+        code = random_style(style, network.style_dim) if style is not None else torch.zeros(network.style_dim)
+        codes = code.expand(sized.shape[0], network.style_dim).contiguous()
     try:
-        output = _run_exported(network, sized, fmt)
+        output = _run_exported(network, sized, fmt, codes)
     except Exception as exc:
         report._add(f"exporting it as {fmt} failed for {what}: {_one_line(exc)}")
         return 0
     gap = (output - expected).abs().max().item()
     if not gap <= TOLERANCE:
+        fix = ("inference_network(**condition) must return the network translate(**condition) runs"
+               + ("; with style=None it translates with the zero code and with a seed s with "
+                  "translate.models.styles.random_style(s, style_dim)" if network.style_dim else ""))
         report._add(f"the {fmt} export differs from translate() by up to {gap:.3g} for {what} on a "
-                    f"{sized.shape[-2]}x{sized.shape[-1]} image: inference_network(**condition) must return the "
-                    "network translate(**condition) runs")
+                    f"{sized.shape[-2]}x{sized.shape[-1]} image: {fix}")
     return 1
 
 
-def _run_exported(network: nn.Module, images: Tensor, fmt: str) -> Tensor:
-    """``network`` written as ``fmt``, read back and run on ``images``."""
+def _run_exported(network: nn.Module, images: Tensor, fmt: str, style: Tensor | None = None) -> Tensor:
+    """``network`` written as ``fmt``, read back and run on ``images`` (and ``style``, a styled network's codes)."""
+    inputs = (images,) if style is None else (images, style)
     if fmt == "torchscript":
         buffer = io.BytesIO()
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notes: translate export's format
             torch.jit.save(torch.jit.script(network), buffer)
             buffer.seek(0)
-            return torch.jit.load(buffer)(images)
+            return torch.jit.load(buffer)(*inputs)
     import onnxruntime
 
     with tempfile.TemporaryDirectory(prefix="translate-model-check-") as folder:
         path = Path(folder) / "generator.onnx"
         write_onnx(network, path)
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        (output,) = session.run(None, {"images": images.float().contiguous().numpy()})
+        feed = {name: tensor.float().contiguous().numpy() for name, tensor in zip(("images", "style"), inputs)}
+        (output,) = session.run(None, feed)
     return torch.from_numpy(output)
 
 

@@ -34,6 +34,12 @@ CONDITION_OPTIONS = (
                  help="Target domain or attributes for multi-domain models (e.g. --to Blond_Hair)."),
     click.option("--every-target", is_flag=True,
                  help="Write every direction/target domain, each into its own subfolder of DST."),
+    click.option("--styles", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="Multimodal models (MUNIT): write N outputs per input, NAME_s0 ... NAME_s{N-1}, with the "
+                      "random styles of seeds --seed ... --seed+N-1 (the same styles for every input)."),
+    click.option("--style-from", type=click.Path(exists=True, dir_okay=False), default=None, metavar="IMAGE",
+                 help="Multimodal models (MUNIT): translate with the style of IMAGE, an example of the target "
+                      "domain."),
 )
 #: How outputs are written.
 OUTPUT_OPTIONS = (
@@ -76,9 +82,9 @@ GENERATOR_MODE_OPTIONS = (
     click.option("--dropout", type=click.Choice(["off", "on"]), default="off", show_default=True,
                  help="on: dropout stays active, as in the pix2pix reference's test.py without --eval. "
                       "Generators with dropout only."),
-    click.option("--seed", type=int, default=None, metavar="N",
-                 help=f"Seed of torch's random state for each image with --dropout on (the dropout masks).  "
-                      f"[default: {DROPOUT_SEED_DEFAULT}]"),
+    click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, metavar="N",
+                 help=f"Seed of the first random style of --styles, and of torch's random state for each image "
+                      f"with --dropout on (the dropout masks).  [default: {DROPOUT_SEED_DEFAULT}]"),
 )
 #: How images flow through: batches, threads, tiles, the size limit.
 THROUGHPUT_OPTIONS = (
@@ -105,7 +111,7 @@ THROUGHPUT_OPTIONS = (
 @plugin_option
 @user_errors
 def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: str | None, every_target: bool,
-            fmt: str, quality: int, overwrite: bool, allow_inside_input: bool, device: str, precision: str,
+            styles: int | None, style_from: str | None, fmt: str, quality: int, overwrite: bool, allow_inside_input: bool, device: str, precision: str,
             backend: str, calibrate: str | None, calibration_images: int | None, min_psnr: float | None,
             batch_size: int, workers: int, tile: int, tile_overlap: int, max_pixels: int, use_compile: bool,
             arch: str | None, norm_stats: str, dropout: str, seed: int | None, plugins: tuple[str, ...]) -> None:
@@ -114,6 +120,8 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     Outputs mirror the relative paths under DST at each input's own size.
     CHECKPOINT is a checkpoint folder or a run folder (its latest checkpoint), or a
     latest_net_G.pth of the PyTorch CycleGAN/pix2pix reference with --arch.
+    Multimodal models (MUNIT) write --styles N outputs per input, or one with the
+    style of an example image (--style-from).
     Under torchrun every process converts a disjoint share. --backend onnxruntime
     converts through ONNX Runtime at fp32 or int8 (calibrated, refused below --min-psnr).
     --norm-stats batch --dropout on run a batch-norm generator as the pix2pix reference's test.py does.
@@ -140,16 +148,23 @@ def convert(checkpoint: str, src: str, dst: str, direction: str | None, target: 
     backend_options = onnxruntime_options(backend, precision, calibrate, calibration_images, min_psnr)
     translator = Translator.load(checkpoint, device=device, precision=precision, tile=tile, overlap=tile_overlap,
                                  compile=use_compile, registry=command_registry(plugins), arch=arch,
-                                 backend=backend, mode=GeneratorMode(norm_stats, dropout == "on", seed),
+                                 backend=backend,
+                                 mode=GeneratorMode(norm_stats, dropout == "on", None if styles and dropout == "off"
+                                                    else seed),
                                  **backend_options)
-    condition = {key: value for key, value in (("direction", direction), ("to", target)) if value}
+    condition = {key: value for key, value in (("direction", direction), ("to", target), ("style", style_from))
+                 if value}
+    if styles is not None and style_from is not None:
+        raise UserError("--styles writes random styles and --style-from the style of one image; choose one")
     rank, world_size = distributed_share()
     share = len(sources[rank::world_size])
     with tqdm(total=share, unit="img", dynamic_ncols=True, disable=None if rank == 0 else True) as bar, \
             pillow_limit_off():  # --max-pixels replaces Pillow's check and its multi-line warning
         report = translator.convert_folder(base, dst, sources=sources, fmt=fmt, quality=quality,
                                            overwrite=overwrite, batch_size=batch_size, workers=workers,
-                                           every_target=every_target, max_pixels=max_pixels,
+                                           every_target=every_target, styles=styles,
+                                           style_seed=DROPOUT_SEED_DEFAULT if seed is None else seed,
+                                           max_pixels=max_pixels,
                                            progress=lambda _: bar.update(1), **condition)
     show_report(report, f"rank {rank}: " if world_size > 1 else "")
 
@@ -209,7 +224,11 @@ def onnxruntime_options(backend: str, precision: str, calibrate: str | None, cal
 @user_errors
 def export(checkpoint: str, out: str, fmt: str, direction: str | None, target: str | None, overwrite: bool,
            plugins: tuple[str, ...]) -> None:
-    """Export the generator of CHECKPOINT to OUT, taking any height and width."""
+    """Export the generator of CHECKPOINT to OUT, taking any height and width.
+
+    A multimodal model's (MUNIT's) graph takes a second input, 'style': one style code
+    per image, (N, style_dim) float32; random styles are standard normal vectors.
+    """
     from translate.convert.export import export as export_generator
     if Path(out).exists() and not overwrite:
         raise UserError(f"'{out}' exists; pass --overwrite to replace it")

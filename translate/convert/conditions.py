@@ -11,6 +11,8 @@ most these keyword arguments from conversion (``--every-target`` passes the cond
   never writes A to B under a B to A name.
 * ``to`` (``--to NAME``), passed only to a model whose ``metadata()`` lists ``targets``; refused
   for any other model.
+* ``style`` (``--styles N``, ``--style-from IMAGE``), passed only to a multimodal model, one whose
+  ``metadata()`` declares ``style_dim`` (:mod:`translate.models.styles`); refused for any other model.
 
 Other keys (from Python, e.g. StarGAN's ``original``) are passed through unchanged.
 """
@@ -46,4 +48,7 @@ def conversion_condition(model_name: str, metadata: dict[str, Any], condition: d
     if passed.get("to") is not None and not metadata.get("targets"):
         raise OptionError(f"model {model_name!r} has a single output (its metadata() lists no 'targets'), "
                           f"got --to {passed['to']!r}; drop --to")
+    if passed.get("style") is not None and not metadata.get("style_dim"):
+        raise OptionError(f"model {model_name!r} has no styles (its metadata() declares no 'style_dim'): it gives one "
+                          "output per input; drop --styles and --style-from")
     return passed

@@ -47,7 +47,8 @@ class GeneratorMode:
         if self.norm_stats not in NORM_STATS:
             raise TranslateError(f"--norm-stats must be one of {', '.join(NORM_STATS)}, got {self.norm_stats!r}")
         if self.seed is not None and not self.dropout:
-            raise TranslateError("--seed sets the dropout masks of --dropout on; add --dropout on or drop --seed")
+            raise TranslateError("--seed sets the dropout masks of --dropout on (and the styles of --styles); add "
+                                 "--dropout on or --styles N, or drop --seed")
 
     @property
     def is_eval(self) -> bool:

@@ -6,7 +6,9 @@ in worker threads, alpha, EXIF and the "nothing lost" file handling stay the PyT
 
 Per condition (direction, target domain) the model's inference network
 (:meth:`translate.models.base.Model.inference_network`, as ``translate export`` writes it: any
-batch, height and width) is exported once and cached beside the checkpoint
+batch, height and width) is exported once and cached beside the checkpoint; a multimodal model's
+graph takes the style code as a second input (``style``, one row per image), so one session serves
+every style (the condition's ``style``, a code, is fed to it and is no part of the session's key)
 (:mod:`translate.convert.onnx_cache`); int8 is quantized from it (:mod:`translate.convert.quantize`) on calibration
 images and gated by its PSNR against fp32. Images are padded to the network's multiple here, as
 :class:`translate.nets.PadCrop` does, so any size (even a few pixels) converts.
@@ -68,6 +70,7 @@ from translate.convert.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, generator_mu
 from translate.data.images import list_images
 from translate.errors import TranslateError, TranslateWarning
 from translate.models.base import Model
+from translate.models.styles import random_style
 from translate.nets.layers import crop_to, pad_to_multiple
 from translate.options import OptionError
 
@@ -129,6 +132,8 @@ class PaddedSession:
 
     def __init__(self, session: Any, network: ExportableGenerator):
         self.session, self.multiple, self.min_size = session, network.multiple, network.min_size
+        #: Numbers of the style code the graph takes as its second input (0: no style input).
+        self.style_dim = network.style_dim
         self._shapes_run: set[tuple[int, ...]] = set()
         self._first_runs = threading.Lock()
 
@@ -141,9 +146,13 @@ class PaddedSession:
         """``images`` padded as the exported graph takes them, and their own size."""
         return pad_to_multiple(images, self.multiple, min_size=self.min_size)
 
-    def __call__(self, images: Tensor) -> Tensor:
+    def __call__(self, images: Tensor, style: Tensor | None = None) -> Tensor:
+        """Translate ``images``; a styled graph with ``style`` ``(1, style_dim)`` or one row per image (default:
+        the zero code)."""
         padded, size = self.pad(images)
         feed = {"images": padded.float().contiguous().numpy()}
+        if self.style_dim:
+            feed["style"] = self.style_feed(style, images.shape[0])
         if padded.shape in self._shapes_run:
             (output,) = self.session.run(None, feed)
         else:
@@ -156,6 +165,12 @@ class PaddedSession:
                     self._shapes_run.add(padded.shape)
                     release_free_memory()
         return crop_to(torch.from_numpy(output), size)
+
+    def style_feed(self, style: Tensor | None, count: int) -> Any:
+        """The ``style`` input for ``count`` images: ``style`` repeated to one row per image, or zeros."""
+        if style is None:
+            return torch.zeros(count, self.style_dim).numpy()
+        return style.float().reshape(-1, self.style_dim).expand(count, self.style_dim).contiguous().numpy()
 
 
 class OnnxRuntimeBackend:
@@ -211,9 +226,18 @@ class OnnxRuntimeBackend:
         release_free_memory()  # what building the sessions freed (model bytes as parsed, digests' copies)
 
     def translate(self, images: Tensor, **condition: Any) -> Tensor:
-        """Translate ``(N, 3, H, W)`` float32 images in [-1, 1]; same shape out. Safe to call from
-        several threads at once."""
-        return self._session(condition)(images)
+        """Translate ``(N, 3, H, W)`` float32 images in [-1, 1]; same shape out. A ``style`` in ``condition`` is a
+        code, fed to the graph's style input. Safe to call from several threads at once."""
+        style = condition.pop("style", None)
+        return self._session(condition)(images, style)
+
+    def pytorch_model(self) -> Model:
+        """The PyTorch model with its weights (reloaded if :meth:`prepare` dropped them), e.g. to encode the style
+        of an example image, which the exported graphs do not hold."""
+        with self._building:
+            if self._weights_released:
+                self.model, self._weights_released = self.reload().cpu().eval(), False
+            return self.model
 
     def parallel_runs(self, images: int) -> int:
         """How many batches a conversion of ``images`` images should translate at once: up to
@@ -237,7 +261,9 @@ class OnnxRuntimeBackend:
     # -- building ---------------------------------------------------------------------------------
 
     def _session(self, condition: dict[str, Any]) -> PaddedSession:
-        """The session of ``condition`` with :meth:`threads_per_run` threads, built (again) if needed."""
+        """The session of ``condition`` with :meth:`threads_per_run` threads, built (again) if needed. A style
+        is an input of the session, not part of its condition."""
+        condition = {key: value for key, value in condition.items() if key != "style"}
         name = ", ".join(f"{key} {value}" for key, value in sorted(condition.items())) or "the generator"
         threads = self.threads_per_run()
         with self._building:
@@ -262,7 +288,8 @@ class OnnxRuntimeBackend:
         against ``min_psnr`` whichever is used.
         """
         digest = weights_digest(network)
-        entry_name, portable_key = f"session-{self.precision}-{digest[:16]}", self._portable_key(digest)
+        entry_name = f"session-{self.precision}-{digest[:16]}"
+        portable_key = self._portable_key(digest, styled=bool(network.style_dim))
         key = {**portable_key, "optimized_for": cpu_identity()}
         cached = self.cache.load(entry_name, key)
         fidelity = _recorded_fidelity(cached.info) if cached is not None else None
@@ -280,15 +307,16 @@ class OnnxRuntimeBackend:
         path = self.cache.store(entry_name, key, optimized, **({"psnr": fidelity.psnr} if fidelity else {}))
         return self._new_session(path or optimized, optimized=True, threads=threads)
 
-    def _portable_key(self, digest: str, precision: str | None = None) -> dict[str, Any]:
+    def _portable_key(self, digest: str, precision: str | None = None, styled: bool = False) -> dict[str, Any]:
         """The cache key of the portable model of the network with weights ``digest`` at ``precision``
-        (default: this backend's)."""
+        (default: this backend's); ``styled``: the graph has a style input (int8 calibrates with styles)."""
         precision = precision or self.precision
         key = {"network": digest, "precision": precision, "versions": versions()}
         if precision == "int8":
             inputs = self._calibration_set()
             key |= {"recipe": RECIPE,
-                    "calibration": {"images": len(inputs), "tile": self.tile, "sha256": inputs_digest(inputs)}}
+                    "calibration": {"images": len(inputs), "tile": self.tile, "sha256": inputs_digest(inputs),
+                                    **({"styles": CALIBRATION_STYLES} if styled else {})}}
         return key
 
     def _fp32_model(self, network: ExportableGenerator, digest: str, name: str) -> bytes:
@@ -321,11 +349,14 @@ class OnnxRuntimeBackend:
         else:
             fp32_model = self._fp32_model(network, digest, name)
             fp32 = PaddedSession(self._new_session(fp32_model), network)
-            quantized = quantize(fp32_model, [fp32.pad(x)[0].numpy() for x in inputs])
+            styles = calibration_styles(len(inputs), network.style_dim)
+            feeds = [{"images": fp32.pad(x)[0].numpy(), **({"style": fp32.style_feed(style, 1)} if style is not None
+                                                            else {})} for x, style in zip(inputs, styles)]
+            quantized = quantize(fp32_model, feeds)
             model = quantized.model
             started = time.perf_counter()
             int8 = PaddedSession(self._new_session(model), network)
-            fidelity = measure_fidelity(fp32, int8, inputs)
+            fidelity = measure_fidelity(fp32, int8, inputs, styles)
             self.timings.update(calibration=quantized.calibration_seconds,
                                 quantization=quantized.quantization_seconds, gate=time.perf_counter() - started)
             path = self.cache.store(entry_name, key, model, psnr=fidelity.psnr)
@@ -388,6 +419,16 @@ class OnnxRuntimeBackend:
             options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
             self.ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
             return Path(options.optimized_model_filepath).read_bytes()
+
+
+#: The styles int8 calibrates and is gated on, for a graph with a style input (recorded in cache keys).
+CALIBRATION_STYLES = "calibration image i with the style of seed i (translate.models.styles.random_style)"
+
+
+def calibration_styles(count: int, style_dim: int) -> list[Tensor | None]:
+    """The style code each of ``count`` calibration images is translated with: the style of seed ``i`` for image
+    ``i`` (random styles cover the range the style input takes), or ``None`` for a graph without a style input."""
+    return [random_style(index, style_dim)[None] if style_dim else None for index in range(count)]
 
 
 def cpu_identity() -> dict[str, str]:

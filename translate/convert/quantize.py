@@ -152,8 +152,9 @@ class Quantized:
     quantization_seconds: float
 
 
-def quantize(fp32_model: bytes, inputs: list[np.ndarray]) -> Quantized:
-    """The int8 model (:data:`RECIPE`) of ``fp32_model`` calibrated on ``inputs`` (arrays its input takes)."""
+def quantize(fp32_model: bytes, inputs: list[np.ndarray | dict[str, np.ndarray]]) -> Quantized:
+    """The int8 model (:data:`RECIPE`) of ``fp32_model`` calibrated on ``inputs``: arrays its input ``images``
+    takes, or feeds of every input by name (a graph with a style input)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -177,7 +178,7 @@ def quantize(fp32_model: bytes, inputs: list[np.ndarray]) -> Quantized:
                 self.started = time.perf_counter()
             if array is None and not self.finished:
                 self.finished = time.perf_counter()
-            return None if array is None else {"images": array}
+            return array if array is None or isinstance(array, dict) else {"images": array}
 
     started = time.perf_counter()
     reader = Reader()
@@ -199,10 +200,17 @@ def quantize(fp32_model: bytes, inputs: list[np.ndarray]) -> Quantized:
     return Quantized(model, calibration, time.perf_counter() - started - calibration)
 
 
-def measure_fidelity(fp32: Callable[[Tensor], Tensor], int8: Callable[[Tensor], Tensor],
-                     inputs: list[Tensor]) -> Fidelity:
-    """Translate ``inputs`` with both models; PSNR of int8 against fp32 per image, outputs clamped to [-1, 1]."""
-    return Fidelity([psnr(int8(x).clamp(-1, 1), fp32(x).clamp(-1, 1)) for x in inputs])
+def measure_fidelity(fp32: Callable[..., Tensor], int8: Callable[..., Tensor], inputs: list[Tensor],
+                     styles: list[Tensor | None] | None = None) -> Fidelity:
+    """Translate ``inputs`` with both models (each with its style from ``styles``, for a graph with a style
+    input); PSNR of int8 against fp32 per image, outputs clamped to [-1, 1]."""
+    styles = styles or [None] * len(inputs)
+    return Fidelity([psnr(int8(*_args(x, style)).clamp(-1, 1), fp32(*_args(x, style)).clamp(-1, 1))
+                     for x, style in zip(inputs, styles)])
+
+
+def _args(images: Tensor, style: Tensor | None) -> tuple[Tensor, ...]:
+    return (images,) if style is None else (images, style)
 
 
 def check_fidelity(fidelity: Fidelity, min_psnr: float) -> None:

@@ -11,6 +11,13 @@ model runs, batches consecutive images of one size, carries them as 8-bit pixels
 (normalised tile by tile), writes every output atomically with the mode ``open()``
 gives, skips outputs that exist, and reports files it could not read or translate
 (and outputs it could not write) instead of stopping.
+
+A multimodal model (one whose ``metadata()`` declares ``style_dim``, e.g. MUNIT) takes a style:
+``style=`` a seed, a code or an example image (a PIL image, a path or a tensor), resolved to a code
+once per conversion (:meth:`Translator.style_code`), so the tiles of an image share it and ONNX
+Runtime gets the code as its graph's second input; ``convert_folder(styles=N, style_seed=S)``
+writes N outputs per input, ``name_s0.png`` ... ``name_s{N-1}.png``, with the styles of seeds
+``S`` ... ``S+N-1`` (:func:`translate.models.styles.random_style`), under the same rules as any output.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 import torch
 from PIL import Image
@@ -47,13 +54,17 @@ from translate.data.images import (
     normalize,
     pixels,
     quantize,
+    load_rgb,
     save_atomically,
     to_pil,
+    to_tensor,
 )
 from translate.devices import autocast, check_precision, resolve_device, warn_if_slow
 from translate.errors import TranslateError, first_line
 from translate.files import remove_stale_partials
 from translate.models.base import Model
+from translate.models.styles import random_style
+from translate.options import OptionError
 from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 
@@ -88,6 +99,20 @@ class ConvertReport:
 #: fresh memory and faults it in, 4× the system time of batch 1 on 256² images. Small images still
 #: batch (64² images convert about 20% faster four at a time).
 CPU_BATCH_PIXELS = 256 * 256
+
+
+class Variant(NamedTuple):
+    """One output per input of a conversion: where it goes (a subfolder of DST, a suffix of the file's stem)
+    and the condition the model translates under."""
+
+    subfolder: str
+    suffix: str
+    condition: dict[str, Any]
+
+
+def style_suffix(index: int) -> str:
+    """The stem suffix of the ``index``-th style of ``--styles``: ``photo.png`` -> ``photo_s0.png``."""
+    return f"_s{index}"
 
 
 def distributed_share() -> tuple[int, int]:
@@ -233,17 +258,57 @@ class Translator:
 
     def condition(self, condition: dict[str, Any]) -> dict[str, Any]:
         """What the model is passed for ``condition`` (:func:`~translate.convert.conditions.conversion_condition`):
-        a direction or target the model does not declare is an :class:`~translate.options.OptionError`."""
-        return conversion_condition(self.metadata["model"], self.model_metadata, condition)
+        a direction, target or style the model does not declare is an :class:`~translate.options.OptionError`.
+        A ``style`` becomes a code (:meth:`style_code`)."""
+        passed = conversion_condition(self.metadata["model"], self.model_metadata, condition)
+        if passed.get("style") is not None:
+            passed["style"] = self.style_code(passed["style"], **{k: v for k, v in passed.items() if k != "style"})
+        return passed
 
-    def variants(self, every_target: bool, **condition: Any) -> list[tuple[str, dict[str, Any]]]:
-        """(output subfolder, condition) pairs: one per target when ``every_target``, else the given one."""
-        if not every_target:
-            return [("", self.condition(condition))]
-        targets = self.model.conversion_targets()
-        if not targets:
-            raise TranslateError(f"model {self.metadata['model']!r} has a single output; drop --every-target")
-        return [(name, self.condition({**condition, **target})) for name, target in targets.items()]
+    def style_code(self, style: Any, **condition: Any) -> torch.Tensor:
+        """``style`` as the code(s) a multimodal model translates with, ``(1, style_dim)`` or one row per image.
+
+        A seed gives :func:`~translate.models.styles.random_style`; a code tensor (1 or 2 dimensions) is
+        returned as it is; an example image (a PIL image or an image file, scaled so that its shorter side
+        is the model's training crop size, or a tensor ``(3, H, W)``/``(N, 3, H, W)`` in [-1, 1] as it is)
+        is encoded by the model's ``style_code(images, **condition)`` (the target domain's style encoder).
+        """
+        dim = int(self.model_metadata.get("style_dim") or 0)
+        if isinstance(style, int) and not isinstance(style, bool):
+            return random_style(style, dim)[None]
+        if isinstance(style, (str, os.PathLike)):
+            style = load_rgb(style)
+        if isinstance(style, Image.Image):
+            style = to_tensor(_at_training_scale(style.convert("RGB"), self.model.image_size))
+        if not isinstance(style, torch.Tensor):
+            raise OptionError(f"a style must be a seed, a style code, an image or an image file, got "
+                              f"{type(style).__name__}")
+        if style.dim() <= 2:
+            return style.float().reshape(-1, dim) if dim and style.numel() % dim == 0 else style
+        model = self.runtime.pytorch_model() if self.runtime is not None else self.model
+        images = style if style.dim() == 4 else style[None]
+        with torch.inference_mode():
+            return model.style_code(normalize(images.to(self.device)), **condition).float().cpu()
+
+    def variants(self, every_target: bool, styles: int | None = None, style_seed: int = 0,
+                 **condition: Any) -> list[Variant]:
+        """The outputs of each input: one per target when ``every_target`` (a subfolder each), times one per
+        style of seeds ``style_seed`` ... ``style_seed + styles - 1`` when ``styles`` (a suffix each)."""
+        if every_target:
+            targets = self.model.conversion_targets()
+            if not targets:
+                raise TranslateError(f"model {self.metadata['model']!r} has a single output; drop --every-target")
+            places = [(name, {**condition, **target}) for name, target in targets.items()]
+        else:
+            places = [("", condition)]
+        if styles is None:
+            return [Variant(subfolder, "", self.condition(place)) for subfolder, place in places]
+        if isinstance(styles, bool) or not isinstance(styles, int) or styles < 1:
+            raise OptionError(f"--styles must be a number of styles, at least 1, got {styles!r}")
+        if condition.get("style") is not None:
+            raise OptionError("--styles writes random styles and --style-from the style of one image; choose one")
+        return [Variant(subfolder, style_suffix(index), self.condition({**place, "style": style_seed + index}))
+                for subfolder, place in places for index in range(styles)]
 
     def convert_folder(
         self,
@@ -257,6 +322,8 @@ class Translator:
         batch_size: int = 4,
         workers: int = 2,
         every_target: bool = False,
+        styles: int | None = None,
+        style_seed: int = 0,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         progress: Callable[[Path], None] | None = None,
         **condition: Any,
@@ -269,7 +336,9 @@ class Translator:
         images of more than ``max_pixels`` pixels and symbolic links that lead nowhere)
         and images the model fails on are reported in the result, not raised; existing
         outputs are kept unless ``overwrite``, and temporaries an interrupted run left for
-        them are removed. ``progress`` is called after each input, in order. On ONNX Runtime,
+        them are removed. ``progress`` is called after each input, in order. A multimodal model
+        takes ``style=`` (one output per input, see :meth:`style_code`) or ``styles=N`` (N outputs per
+        input, ``name_s0`` ... with the styles of seeds ``style_seed`` ...). On ONNX Runtime,
         two batches are translated at once, each on half the threads
         (:meth:`~translate.convert.onnx_backend.OnnxRuntimeBackend.parallel_runs`).
         """
@@ -277,12 +346,12 @@ class Translator:
         jobs, clashes = plan_jobs(sources if sources is not None else list_images(src, broken_links=True), src, dst,
                                   fmt)
         report = ConvertReport(clashes=clashes, generator_mode=self.mode_description)
-        variants = self.variants(every_target, **condition)
+        variants = self.variants(every_target, styles, style_seed, **condition)
         todo = self._outputs_to_write(shard(jobs, *distributed_share()), dst, variants, overwrite, report, progress)
         parallel = self.runtime.parallel_runs(len(todo)) if self.runtime is not None else 1
         with self._runs_at_once(parallel):
             if self.runtime is not None and todo:  # build (int8: calibrate and gate) before anything is written
-                self.runtime.prepare([variant for _, variant in variants], [job.source for job in jobs])
+                self.runtime.prepare([variant.condition for variant in variants], [job.source for job in jobs])
             depth = parallel * batch_size + 2 * workers  # images decoded ahead, and outputs waiting to be written
             with ThreadPoolExecutor(max(1, workers)) as pool:
                 writes: deque[tuple[Path, Future]] = deque()
@@ -343,7 +412,7 @@ class Translator:
         return translations, None
 
     @staticmethod
-    def _outputs_to_write(jobs: list[Job], dst: Path, variants: list[tuple[str, dict[str, Any]]], overwrite: bool,
+    def _outputs_to_write(jobs: list[Job], dst: Path, variants: list[Variant], overwrite: bool,
                           report: ConvertReport, progress: Callable[[Path], None] | None
                           ) -> list[tuple[Job, list[tuple[Path, dict[str, Any]]]]]:
         """Each job with the (output, condition) pairs to write; skipped and blocked outputs go in ``report``.
@@ -354,8 +423,10 @@ class Translator:
         todo, targets = [], []
         for job in jobs:
             outputs = []
-            for subfolder, variant in variants:
+            for subfolder, suffix, variant in variants:
                 target = dst / subfolder / job.target.relative_to(dst) if subfolder else job.target
+                if suffix:
+                    target = target.with_name(f"{target.stem}{suffix}{target.suffix}")
                 targets.append(target)
                 if target.is_dir():
                     report.failed.append((target, "a folder is in the way of this output file"))
@@ -401,14 +472,28 @@ class Translator:
                 continue
             room = len(batch) < batch_size and (batch_pixels is None
                                                 or (len(batch) + 1) * image[0].numel() <= batch_pixels)
-            conditions = [variant for _, variant in outputs]
-            alike = batch and batch[0][2].shape == image.shape and [v for _, v in batch[0][1]] == conditions
+            alike = batch and batch[0][2].shape == image.shape and _same_conditions(batch[0][1], outputs)
             if batch and not (room and alike):
                 yield batch
                 batch = []
             batch.append((job, outputs, image, alpha))
         if batch:
             yield batch
+
+
+def _same_conditions(first: list[tuple[Path, dict[str, Any]]], second: list[tuple[Path, dict[str, Any]]]) -> bool:
+    """Whether two inputs' outputs are written under the same conditions (the same variants: the same objects,
+    so a style code is never compared as a tensor)."""
+    return len(first) == len(second) and all(a is b for (_, a), (_, b) in zip(first, second))
+
+
+def _at_training_scale(image: Image.Image, size: int) -> Image.Image:
+    """``image`` scaled so its shorter side is ``size`` (the crops the model's style encoders trained on)."""
+    scale = size / min(image.size)
+    if scale == 1:
+        return image
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                        Image.Resampling.BICUBIC)
 
 
 def _read(path: Path, max_pixels: int | None) -> tuple[torch.Tensor, Image.Image | None]:

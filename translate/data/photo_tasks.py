@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from translate.data.folders import AlignedDataset
+from translate.data.folders import AlignedDataset, UnpairedDataset
 from translate.data.images import to_pil, to_tensor
 
 #: Photos crops are trained on, and held-out photos crops are tested on (never both).
@@ -174,6 +174,13 @@ def held_out_pairs(root: str | Path, size: int) -> tuple[torch.Tensor, torch.Ten
     return torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items])
 
 
+def style_example(root: str | Path, size: int) -> torch.Tensor:
+    """The example whose style multimodal models (MUNIT) are scored with on the grading task: the first
+    training image of domain B (graded, never held out), ``(1, 3, size, size)`` in [-1, 1]."""
+    examples = UnpairedDataset(root, split="train", image_size=size, train=False)
+    return examples[0]["B"][None]
+
+
 __all__ = [
     "TEST_PHOTOS",
     "TRAIN_PHOTOS",
@@ -182,6 +189,7 @@ __all__ = [
     "load_photo",
     "random_tiles",
     "side_by_side",
+    "style_example",
     "tone_grading",
     "write_paired_restoration",
     "write_unpaired_grading",

@@ -22,12 +22,16 @@ RESIDUAL_MARGIN = 1e-3
 PAD_MODES = ("reflect", "replicate", "constant")
 
 
+#: What :func:`norm_layer` builds besides :data:`NORM_KINDS`: ``"layer"`` (:class:`LayerNorm2d`, MUNIT's decoder).
+LAYER_NORM = "layer"
+
+
 def norm_layer(kind: str, channels: int) -> nn.Module:
     """A normalisation layer for ``channels`` feature maps.
 
     :param kind: ``"batch"`` (BatchNorm2d, affine, running statistics), ``"instance"``
-        (InstanceNorm2d without affine parameters or running statistics, as CycleGAN) or
-        ``"none"`` (identity).
+        (InstanceNorm2d without affine parameters or running statistics, as CycleGAN),
+        ``"none"`` (identity) or ``"layer"`` (:class:`LayerNorm2d`).
     :raises ValueError: for any other kind.
     """
     if kind == "batch":
@@ -36,7 +40,31 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; valid kinds: {', '.join(NORM_KINDS)}")
+    if kind == LAYER_NORM:
+        return LayerNorm2d(channels)
+    raise ValueError(f"unknown norm {kind!r}; valid kinds: {', '.join(NORM_KINDS + (LAYER_NORM,))}")
+
+
+class LayerNorm2d(nn.Module):
+    """Layer normalisation of feature maps: each sample normalised over channels, height and width
+    together, then a learnt scale and shift per channel (1 and 0 at first).
+
+    Unlike instance norm it keeps the differences between channels' means and spreads, so a decoder
+    with it after AdaIN (MUNIT's) keeps the colour a style code set. Computed with plain reductions,
+    so exported graphs take any height and width.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        variance = (x - mean).square().mean(dim=(1, 2, 3), keepdim=True)
+        normalised = (x - mean) * torch.rsqrt(variance + self.eps)
+        return normalised * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
 class ResizeConv(nn.Module):
@@ -288,10 +316,13 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
     """Initialise ``module`` and its children in place (junyanz ``normal`` init).
 
     Conv, transposed-conv and linear weights ~ N(0, gain), biases 0, except layers marked
-    by :func:`starts_at_zero`, which stay 0; BatchNorm weights ~ N(1, gain), biases 0.
-    Other layers keep PyTorch's defaults.
+    by :func:`starts_at_zero`, which stay 0, and layers marked ``own_init`` (MUNIT's style
+    MLP), which keep the initialisation they were built with; BatchNorm weights ~ N(1, gain),
+    biases 0. Other layers keep PyTorch's defaults.
     """
     for layer in module.modules():
+        if getattr(layer, "own_init", False):
+            continue
         if getattr(layer, "starts_at_zero", False):
             starts_at_zero(layer)
         elif isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
