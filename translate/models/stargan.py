@@ -81,7 +81,8 @@ from translate.data.domains import (
 )
 from translate.models.base import Model, ObjectiveFactory
 from translate.nets import PadCrop
-from translate.nets.stargan import DomainClassifier, LabelledGenerator, StarGenerator
+from translate.nets.layers import UPSAMPLE_KINDS
+from translate.nets.stargan import CONDITIONS, DomainClassifier, LabelledGenerator, StarGenerator
 from translate.options import COUNT, WEIGHT, WIDTH, OptionError
 
 
@@ -115,6 +116,9 @@ class StarGAN(Model):
         critic_layers: int = 6,
         lambda_cls: float = 1.0,
         lambda_rec: float = 10.0,
+        upsample: str = "transpose",
+        residual: bool = False,
+        condition: str = "input",
         lr: float = 1e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
@@ -124,6 +128,7 @@ class StarGAN(Model):
         self.conv_dim, self.repeat_num = conv_dim, repeat_num
         self.critic_dim, self.critic_layers = critic_dim, critic_layers
         self.lambda_cls, self.lambda_rec = lambda_cls, lambda_rec
+        self.upsample, self.residual, self.condition = upsample, residual, condition
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
         self.multi_label = bool(self.attrs)
         self.labels = self._check_names(split_names(domains), split_names(attrs))
@@ -133,7 +138,11 @@ class StarGAN(Model):
             if self.multi_label and sum(name in self.labels for name in group) >= 2
         ]
         self.check_options()
-        self.G = StarGenerator(len(self.labels), conv_dim=conv_dim, repeat_num=repeat_num)
+        for option, value, valid in (("upsample", upsample, UPSAMPLE_KINDS), ("condition", condition, CONDITIONS)):
+            if value not in valid:
+                raise OptionError(f"model option {option!r} must be one of {', '.join(valid)}, got {value!r}")
+        self.G = StarGenerator(len(self.labels), conv_dim=conv_dim, repeat_num=repeat_num, upsample=upsample,
+                               residual=residual, condition=condition)
         self.D = self.add_critic("D", in_channels=3, ndf=critic_dim, norm="none")
         self.C = None
         if self.trains:
