@@ -1,14 +1,15 @@
 """Learning is a behaviour: models trained on photographs with a known answer move towards it.
 
 The tasks come from :mod:`translate.data.photo_tasks` (written once per module): an
-unpaired colour/tone grading at 64 px (CycleGAN, UNIT, CUT/FastCUT) and a paired
-restoration, blurred grayscale to colour, at 128 px (pix2pix). Scores are PSNR on held-out
+unpaired colour/tone grading at 64 px (CycleGAN, UNIT, CUT/FastCUT), a paired
+restoration, blurred grayscale to colour, at 128 px (pix2pix), and photos with two
+gradings as three domains at 64 px (StarGAN). Scores are PSNR on held-out
 crops of photographs no model trains on. The budgets are issue #17's (480 steps at 64 px,
 720 at 128 px, batch 1); widths are reduced so the file stays within minutes on a CPU
 (``benchmarks/learning.py`` measures full widths and the reference's training).
 
-Translate's CycleGAN, UNIT and CUT generators start as the identity mapping (a global
-residual path), so beating the identity is beating the untrained generator.
+Translate's CycleGAN, UNIT, CUT and StarGAN generators start as the identity mapping (a
+global residual path), so beating the identity is beating the untrained generator.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import torch
 from conftest import TRANSLATE
 from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_tensor
-from translate.data.photo_tasks import held_out_pairs, write_paired_restoration, write_unpaired_grading
+from translate.data.photo_tasks import (
+    held_out_domains,
+    held_out_pairs,
+    write_domain_gradings,
+    write_paired_restoration,
+    write_unpaired_grading,
+)
 from translate.metrics import psnr
 from translate.train.trainer import Trainer, TrainConfig
 
@@ -38,6 +45,11 @@ SMALL = {"ngf": "16", "ndf": "16"}
 @pytest.fixture(scope="module")
 def grading(tmp_path_factory) -> Path:
     return write_unpaired_grading(tmp_path_factory.mktemp("grading"), size=GRADING_SIZE)
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory) -> Path:
+    return write_domain_gradings(tmp_path_factory.mktemp("domains"), size=GRADING_SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +135,35 @@ def test_cyclegan_beats_the_identity_and_cut_reaches_it_at_equal_wall_clock_time
     ] if failed]
     assert not failures, f"{'; '.join(failures)}: " + ", ".join(
         f"{name} {value:.2f} dB" for name, value in {**scores, "identity": identity}.items())
+
+
+# -- StarGAN (issue #31) ---------------------------------------------------------------------------
+
+#: StarGAN's reduced widths (its width options have their own names; every other option is the default).
+STARGAN_SMALL = {"conv_dim": "16", "critic_dim": "16"}
+
+
+def test_stargan_learns_each_target_domain_and_keeps_the_photo_after_480_steps_at_64_px(tmp_path, domains,
+                                                                                         record_property):
+    """One generator, three domains: held-out photos translated to ``dusk`` and to ``sepia`` each beat the
+    identity by 1 dB against that grading's truth. Translated to their own domain, ``photo``, they stay
+    the photo: against each grading's truth they score within 1 dB of the identity (the photo itself)."""
+    run = tmp_path / "run"
+    config = TrainConfig(model="stargan", loss="lsgan", data=str(domains), out=str(run), steps=GRADING_STEPS,
+                         image_size=GRADING_SIZE, model_options=dict(STARGAN_SMALL), sample_every=10**6,
+                         loggers=("jsonl",))
+    Trainer(config).train(progress=False)
+    model = Translator.load(run, device="cpu").model
+    inputs, truths = held_out_domains(domains, GRADING_SIZE, source="photo")
+    identity = {name: psnr(inputs, truth) for name, truth in truths.items() if name != "photo"}
+    with torch.no_grad():
+        outputs = {name: model.translate(inputs, to=name) for name in truths}
+    scores = {name: psnr(outputs[name], truths[name]) for name in identity}
+    kept = {name: psnr(outputs["photo"], truths[name]) for name in identity}
+    record_property("psnr", {"translated": scores, "photo_kept": kept, "identity": identity,
+                             "photo_vs_input": psnr(outputs["photo"], inputs)})
+    failures = [f"to {name}: {scores[name]:.2f} dB, identity {identity[name]:.2f} dB" for name in identity
+                if scores[name] <= identity[name] + 1]
+    failures += [f"to photo, against the {name} truth: {kept[name]:.2f} dB, identity {identity[name]:.2f} dB"
+                 for name in identity if abs(kept[name] - identity[name]) > 1]
+    assert not failures, "; ".join(failures)

@@ -14,13 +14,28 @@ Every conv is bias-free and zero-padded: the authors note that reflection paddin
 breaks the constant label planes. (IN right after the first conv removes whatever is
 spatially constant, so the label reaches the rest of the net only through the zero-padded
 borders of that conv and the shift they cause in the instance mean; with reflection
-padding it would vanish entirely.) IN is affine. The layers sit in one
-``nn.Sequential`` named ``main`` with the reference indices (stem ``main.0``/``main.1``,
+padding it would vanish entirely.) IN is affine. The layers sit in one list
+``main`` with the reference indices (stem ``main.0``/``main.1``,
 down ``main.3``/``main.6``, blocks ``main.9`` … each ``main.k.main.{0,1,3,4}``, up
 and head after them), so released G weights map key for key. Unlike the reference,
 IN keeps **no running statistics**: the reference tests in train mode (per-instance
 statistics), and ``.eval()`` here gives the same outputs as training. Drop the
 ``running_mean``/``running_var``/``num_batches_tracked`` entries when porting.
+
+Options (:class:`StarGenerator` keeps the reference's network by default; the model's defaults
+switch all three on, see :mod:`translate.models.stargan`):
+
+* ``condition="norm"`` makes every IN a :class:`LabelNorm`: after normalising, each channel is
+  scaled and shifted by a linear function of the label (conditional instance norm), so the label
+  reaches every layer instead of only the first conv's borders. The label planes at the input stay.
+* ``residual=True``: the head conv starts at zero and the output is the input changed by it
+  (:func:`~translate.nets.layers.residual_output`), so the untrained generator is the identity.
+* ``upsample="nearest"`` (or ``"bilinear"``): resize, then a 3×3 conv, instead of the transposed convs.
+
+Every option keeps the ``main.N`` indices, so a reference state dict loads into the reference
+layout and the new layouts differ only by added keys (``.label.weight``) or one more level
+(``main.15.conv.weight``). ``main`` is an ``nn.ModuleList`` run in order by the generator (its keys
+are those of the reference's ``nn.Sequential``), because the label norms take the labels too.
 
 H and W must be multiples of 4 inside the net; :meth:`StarGenerator.forward` reflect-pads
 the image to a multiple of :attr:`StarGenerator.size_multiple` (and to at least
@@ -56,6 +71,10 @@ from translate.options import check_counts
 #: the image (the reference); ``"norm"`` also through a per-label scale and shift after every
 #: instance norm (:class:`LabelNorm`), which normalisation cannot remove.
 CONDITIONS = ("input", "norm")
+#: Standard deviation of the initial label weights of :class:`LabelNorm`: large enough that each label
+#: starts with its own features (the residual head starts at zero, so the output is still the identity),
+#: not the 0.02 of every other layer, whose labels the head could not tell apart for hundreds of steps.
+LABEL_INIT_STD = 0.5
 
 
 class LabelNorm(nn.Module):
@@ -76,6 +95,11 @@ class LabelNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.label = nn.Linear(c_dim, 2 * channels, bias=False)
+        self.reset_label()
+
+    def reset_label(self) -> None:
+        """Draw the label weights from N(0, :data:`LABEL_INIT_STD`)."""
+        nn.init.normal_(self.label.weight, mean=0.0, std=LABEL_INIT_STD)
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         normed = F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
@@ -193,6 +217,9 @@ class StarGenerator(_LabelledLayers):
         layers += [starts_at_zero(head)] if residual else [head, nn.Tanh()]
         self.main = nn.ModuleList(layers)  # a Sequential's keys; run by generate(), as layers take labels
         init_weights(self)
+        for layer in self.modules():
+            if isinstance(layer, LabelNorm):
+                layer.reset_label()  # init_weights gave it the 0.02 of the convolutions
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         if c.dim() != 2 or c.shape[1] != self.c_dim or c.shape[0] != x.shape[0]:
