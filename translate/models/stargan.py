@@ -13,7 +13,7 @@ and by default a per-label scale and shift after every instance norm). Labels co
   exclusive group: choosing one as a target clears the others.
 
 Critics. The adversarial critic ``D`` is whatever the objective asks for
-(:meth:`Model.add_critic`, no normalisation: PatchGAN for lsgan/vanilla/hinge/wgan-gp,
+(:meth:`Model.add_critic`, normalised as ``critic_norm`` says: PatchGAN for lsgan/vanilla/hinge/wgan-gp,
 the energy autoencoder for began/ebgan); its objective never sees labels. Domain
 classification is a **separate network** ``C`` (:class:`~translate.nets.stargan.DomainClassifier`:
 the reference critic's trunk with a 1×1 conv + global average pooling head, so it works
@@ -69,8 +69,8 @@ change; with the global residual path alone the generator stayed the identity. T
 ``reference_options`` (``--preset reference``) restores the reference's network and training
 (and checkpoints saved before these options existed load with them). The loss weights stay the
 reference's (λ_cls 1, λ_rec 10): larger λ_cls or smaller λ_rec made larger changes that were
-further from the truth. ``lambda_id`` (default 0, as the reference) adds an identity term
-``λ_id · |G(x, c) − x|₁`` with the image's own label ``c``.
+further from the truth, and an identity term ``|G(x, c) − x|₁`` with the image's own label
+(weight 1 or 5) did not keep the photo better, so there is none.
 
 Conversion: ``translate(images, to="Blond_Hair")`` or ``to="Blond_Hair,Male"`` (attributes;
 the others are 0 unless ``original=`` gives the images' own labels to edit) or
@@ -124,7 +124,7 @@ class StarGAN(Model):
     optimizer_names = ("generator", "critic", "classifier")
     tiny_options = {"conv_dim": 8, "repeat_num": 1, "critic_dim": 8, "critic_layers": 3}
     option_limits = {**Model.option_limits, "conv_dim": WIDTH, "repeat_num": COUNT, "critic_dim": WIDTH,
-                     "critic_layers": WIDTH, "lambda_cls": WEIGHT, "lambda_rec": WEIGHT, "lambda_id": WEIGHT}
+                     "critic_layers": WIDTH, "lambda_cls": WEIGHT, "lambda_rec": WEIGHT}
     #: The critic schedule moved to the objective (``critic_steps``).
     retired_options = frozenset({"n_critic"})
     reference_options = {"upsample": "transpose", "residual": False, "condition": "input", "lr": 1e-4,
@@ -144,7 +144,6 @@ class StarGAN(Model):
         critic_norm: str = "instance",
         lambda_cls: float = 1.0,
         lambda_rec: float = 10.0,
-        lambda_id: float = 0.0,
         upsample: str = "nearest",
         residual: bool = True,
         condition: str = "norm",
@@ -156,7 +155,7 @@ class StarGAN(Model):
         self.domains, self.attrs = ",".join(split_names(domains)), ",".join(split_names(attrs))
         self.conv_dim, self.repeat_num = conv_dim, repeat_num
         self.critic_dim, self.critic_layers, self.critic_norm = critic_dim, critic_layers, critic_norm
-        self.lambda_cls, self.lambda_rec, self.lambda_id = lambda_cls, lambda_rec, lambda_id
+        self.lambda_cls, self.lambda_rec = lambda_cls, lambda_rec
         self.upsample, self.residual, self.condition = upsample, residual, condition
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
         self.multi_label = bool(self.attrs)
@@ -323,13 +322,8 @@ class StarGAN(Model):
                 adversarial = self.adversarial_loss("D", self.D, fake, real)
                 cls_fake = self.classification_loss(self.C(fake), targets)
                 rec = F.l1_loss(self.G(fake, labels), real)
-                loss = adversarial + self.lambda_cls * cls_fake + self.lambda_rec * rec
-                logged.update({"G": adversarial.item(), "cls_fake": cls_fake.item(), "rec": rec.item()})
-                if self.lambda_id > 0:
-                    identity = F.l1_loss(self.G(real, labels), real)
-                    loss = loss + self.lambda_id * identity
-                    logged["identity"] = identity.item()
-                self.optimize("generator", loss)
+                self.optimize("generator", adversarial + self.lambda_cls * cls_fake + self.lambda_rec * rec)
+            logged.update({"G": adversarial.item(), "cls_fake": cls_fake.item(), "rec": rec.item()})
         return logged
 
     # -- conversion ---------------------------------------------------------------------
