@@ -21,6 +21,7 @@ from translate.data.domains import (
 )
 from translate.data.folders import DataError
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
+from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, held_out_domains, write_domain_gradings
 from translate.data.sample import SAMPLE_ROOT, apply_sample_mapping
 from translate.metrics import psnr
 from translate.models.stargan import StarGAN
@@ -322,6 +323,20 @@ def test_domain_folders_give_one_hot_labels_in_sorted_order(tmp_path):
     assert item["A"].shape == (3, 32, 32) and item["label"].tolist() == [0, 0, 1] and "photo" in item["path"]
     ordered = DomainFolderDataset(tmp_path, "train", image_size=32, train=False, domains=["photo", "graded"])
     assert ordered.domains == ["photo", "graded"] and ordered[0]["label"].tolist() == [1, 0]
+
+
+def test_the_graded_photo_task_loads_as_domain_folders_with_a_truth_per_domain(tmp_path):
+    root = write_domain_gradings(tmp_path / "task", size=16, train_per_photo=1, test_per_photo=1)
+    dataset = DomainFolderDataset(root, split="train", image_size=16)
+    assert dataset.domains == ["dusk", "photo", "sepia"] and len(dataset) == 3 * len(TRAIN_PHOTOS)
+    inputs, truths = held_out_domains(root, 16)
+    assert inputs.shape == (len(TEST_PHOTOS), 3, 16, 16) and list(truths) == ["dusk", "photo", "sepia"]
+    assert torch.equal(truths["photo"], inputs)
+    assert psnr(truths["dusk"], inputs) < 20 and psnr(truths["sepia"], inputs) < 20
+    assert psnr(truths["dusk"], truths["sepia"]) < 20  # the two gradings differ from each other too
+    next((root / "test" / "sepia").iterdir()).unlink()
+    with pytest.raises(DataError, match="does not hold the same crops as"):
+        held_out_domains(root, 16)
 
 
 def test_domain_folder_errors_are_clear(tmp_path):
