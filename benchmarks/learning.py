@@ -9,7 +9,8 @@ scores it on the held-out crops, whose photographs it never saw:
 * ``domains`` (StarGAN): photo -> dusk and photo -> sepia with one generator, 64 px
   (:func:`~translate.data.photo_tasks.write_domain_gradings`). Each held-out photo is
   translated to every domain and scored against that domain's truth; translating it to
-  its own domain (``photo``) is scored against the photo itself (PSNR of what is kept).
+  its own domain (``photo``) is scored against the photo itself (PSNR of what is kept) and
+  against each grading's truth (``photo@dusk``: it should score as the identity does there).
 
 Configurations: ``translate`` (the defaults), ``reference`` (``--preset reference``: the
 reference implementation's training) and any ``--variant NAME:KEY=VALUE,...`` (the
@@ -57,7 +58,7 @@ from translate.data.photo_tasks import (
 )
 from translate.metrics import checkerboard, psnr
 from translate.train.samples import save_sample_grid
-from translate.train.trainer import Trainer, TrainConfig
+from translate.train.trainer import TrainConfig, Trainer
 
 #: task -> (writer, crop size, steps of the issue's budget)
 TASKS = {
@@ -204,15 +205,15 @@ def main() -> None:
           f"{'checkerboard':>14}")
     summary: dict[str, dict[str, Any]] = {}
     for name, runs in results.items():
-        for target in identity:
+        for target, baseline in identity.items():
             scores = [r[target] for r in runs]
             mean = {key: statistics.fmean(r[key] for r in scores) for key in ("untrained", "trained", "checkerboard")}
-            worst = min(r["trained"] for r in scores) - identity[target]
+            worst = min(r["trained"] for r in scores) - baseline
             summary.setdefault(name, {})[target or "output"] = {
-                **mean, "identity": identity[target], "worst_minus_identity": worst,
+                **mean, "identity": baseline, "worst_minus_identity": worst,
                 "per_seed": [r["trained"] for r in scores]}
             print(f"{name:<24}{target or '-':>12}{mean['untrained']:>11.2f}{mean['trained']:>9.2f}"
-                  f"{mean['trained'] - identity[target]:>+12.2f}{worst:>+16.2f}{mean['checkerboard']:>14.2f}")
+                  f"{mean['trained'] - baseline:>+12.2f}{worst:>+16.2f}{mean['checkerboard']:>14.2f}")
     if args.grid is not None:
         rows = torch.arange(0, len(inputs), max(1, len(inputs) // GRID_ROWS))[:GRID_ROWS]
         columns, names = [inputs[rows]], []

@@ -23,11 +23,11 @@ from translate.data.folders import DataError
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
 from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, held_out_domains, write_domain_gradings
 from translate.data.sample import SAMPLE_ROOT, apply_sample_mapping
+from translate.export import exportable_network
 from translate.metrics import psnr
 from translate.models.stargan import StarGAN
 from translate.nets.energy import EnergyCritic
 from translate.nets.patchgan import PatchDiscriminator
-from translate.export import exportable_network
 from translate.nets.layers import RESIDUAL_MARGIN
 from translate.nets.stargan import DomainClassifier, StarGenerator
 from translate.options import OptionError
