@@ -528,12 +528,11 @@ def test_a_four_step_run_updates_the_generator_with_any_objective(tmp_path, loss
 def test_stargan_learns_from_domain_folders(tmp_path):
     """Domains photo (the sample set's trainA) and graded (the same photos through its mapping), from folders.
 
-    StarGAN learns slowly: nothing but the adversarial term ties ``G(x, c)`` to ``x`` (the
-    reconstruction is a cycle), and the label reaches the generator only through the borders
-    of its zero-padded first convolution (instance norm removes constant planes). A few
-    hundred steps move the held-out translations from the untrained grey (about 10 dB) to
-    13.9-15.6 dB (seeds 0-3); they do not reach the identity baseline (about 23 dB). At lr 1e-3
-    training diverged below the untrained output on three of five seeds; 2e-4 is steady.
+    With translate's defaults the untrained generator is the identity (a global residual path), which
+    scores about 22.9 dB here; 400 steps of batch 16 at tiny widths reach 24.1 dB (seed 0). The reference's
+    training (``--preset reference``) started from a grey 10 dB and reached 13.9-15.6 dB (seeds 0-3),
+    never the identity: nothing but the adversarial term tied ``G(x, c)`` to ``x``, and the label reached
+    the generator only through the borders of its first convolution.
     """
     data = write_domains(tmp_path / "data", names=("photo", "graded"), count=72, size=64)
     load = lambda folder: torch.stack([to_tensor(load_rgb(p)) for p in list_images(SAMPLE_ROOT / folder)])  # noqa: E731
@@ -547,7 +546,7 @@ def test_stargan_learns_from_domain_folders(tmp_path):
     assert model.targets() == ["graded", "photo"]
     with torch.no_grad():
         trained = psnr(model.translate(inputs, to="graded"), targets)
-    assert trained > untrained + 2, f"trained {trained:.2f} dB vs untrained {untrained:.2f} dB"
+    assert trained > untrained + 0.5, f"trained {trained:.2f} dB vs untrained (the identity) {untrained:.2f} dB"
 
 
 # -- command line ---------------------------------------------------------------------------
