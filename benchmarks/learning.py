@@ -5,7 +5,12 @@ from real photographs (:mod:`translate.data.photo_tasks`; needs the ``test`` ext
 scores it on the held-out crops, whose photographs it never saw:
 
 * ``grading`` (CycleGAN, UNIT): unpaired photo -> colour/tone grading, 64 px;
-* ``restoration`` (pix2pix): blurred grayscale -> colour, 128 px, paired.
+* ``restoration`` (pix2pix): blurred grayscale -> colour, 128 px, paired;
+* ``domains`` (StarGAN): photo -> dusk and photo -> sepia with one generator, 64 px
+  (:func:`~translate.data.photo_tasks.write_domain_gradings`). Each held-out photo is
+  translated to every domain and scored against that domain's truth; translating it to
+  its own domain (``photo``) is scored against the photo itself (PSNR of what is kept) and
+  against each grading's truth (``photo@dusk``: it should score as the identity does there).
 
 Configurations: ``translate`` (the defaults), ``reference`` (``--preset reference``: the
 reference implementation's training) and any ``--variant NAME:KEY=VALUE,...`` (the
@@ -28,6 +33,8 @@ Run (the figures of docs/learning.md: 5, 10 and 3 minutes on two idle cores)::
         --grid docs/learning/unit.png
     python benchmarks/learning.py --model pix2pix --model-opt ngf=16 --model-opt ndf=16 --seeds 0 1 --threads 2 \
         --grid docs/learning/pix2pix.png
+    python benchmarks/learning.py --model stargan --model-opt conv_dim=16 --model-opt critic_dim=16 \
+        --seeds 0 1 2 --grid docs/learning/stargan.png
 
 At the models' full widths one configuration and seed takes 9-16 minutes on one core. Screen
 cheaply with ``--steps 240``; ``--threads`` (default 1) sets torch's thread count.
@@ -46,7 +53,14 @@ from typing import Any
 
 import torch
 
-from translate.data.photo_tasks import held_out_pairs, style_example, write_paired_restoration, write_unpaired_grading
+from translate.data.photo_tasks import (
+    held_out_domains,
+    held_out_pairs,
+    style_example,
+    write_domain_gradings,
+    write_paired_restoration,
+    write_unpaired_grading,
+)
 from translate.metrics import checkerboard, psnr
 from translate.train.samples import save_sample_grid
 from translate.train.trainer import Trainer, TrainConfig
@@ -55,13 +69,14 @@ from translate.train.trainer import Trainer, TrainConfig
 TASKS = {
     "grading": (write_unpaired_grading, 64, 480),
     "restoration": (write_paired_restoration, 128, 720),
+    "domains": (write_domain_gradings, 64, 480),
 }
 #: The task each built-in model learns (anything else: the unpaired grading).
-MODEL_TASKS = {"pix2pix": "restoration"}
+MODEL_TASKS = {"pix2pix": "restoration", "stargan": "domains"}
+#: The domain the held-out inputs of the ``domains`` task come from.
+SOURCE_DOMAIN = "photo"
 #: Rows of --grid: this many held-out crops, spread over the test photographs.
 GRID_ROWS = 4
-
-
 #: Random styles whose outputs measure a multimodal model's diversity (the styles of these seeds).
 DIVERSITY_STYLES = (0, 1, 2, 3)
 
@@ -74,37 +89,67 @@ def parse_variant(text: str) -> tuple[str, dict[str, str], int | None]:
     return name, options, None if steps is None else int(steps)
 
 
-def translated(model, inputs: torch.Tensor, style: Any = None) -> torch.Tensor:
-    """The held-out outputs; a multimodal model's with ``style`` (an example image, a seed)."""
+def held_out(task: str, data: Path, size: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The held-out inputs and the truth of each target (``{"": truth}`` for one-output tasks)."""
+    if task == "domains":
+        return held_out_domains(data, size, source=SOURCE_DOMAIN)
+    inputs, truth = held_out_pairs(data, size)
+    return inputs, {"": truth}
+
+
+def translated(model, inputs: torch.Tensor, targets: list[str], style: Any = None) -> dict[str, torch.Tensor]:
+    """The model's output for each target (``to=`` the name; ``""``: the model's only translation); a
+    multimodal model's with ``style`` (an example image, a seed)."""
+    condition = {"style": style} if model.metadata().get("style_dim") else {}
     model.eval()
     with torch.no_grad():
-        outputs = model.translate(inputs, style=style) if model.metadata().get("style_dim") else model.translate(inputs)
+        outputs = {name: model.translate(inputs, to=name, **condition) if name else model.translate(inputs, **condition)
+                   for name in targets}
     model.train()
     return outputs
 
 
 def diversity(model, inputs: torch.Tensor) -> float:
     """Mean pairwise distance (mean |x − y|) between the outputs of :data:`DIVERSITY_STYLES`."""
-    outputs = [translated(model, inputs, seed) for seed in DIVERSITY_STYLES]
+    outputs = [translated(model, inputs, [""], seed)[""] for seed in DIVERSITY_STYLES]
     pairs = [(a - b).abs().mean().item() for i, a in enumerate(outputs) for b in outputs[i + 1:]]
     return statistics.fmean(pairs)
 
 
-def run(config: TrainConfig, inputs: torch.Tensor, targets: torch.Tensor, style: Any = None) -> dict[str, Any]:
-    """Train one configuration; its scores and the first and last outputs on the held-out crops."""
+def run(config: TrainConfig, inputs: torch.Tensor, truths: dict[str, torch.Tensor], style: Any = None
+        ) -> dict[str, Any]:
+    """Train one configuration; per target its scores and the first and last outputs on the held-out crops."""
     trainer = Trainer(config)
-    first = translated(trainer.model, inputs, style)
+    first = translated(trainer.model, inputs, list(truths), style)
     started = time.perf_counter()
     trainer.train(progress=False)
     seconds = (time.perf_counter() - started) / trainer.total_steps
-    last = translated(trainer.model, inputs, style)
-    multimodal = bool(trainer.model.metadata().get("style_dim"))
+    last = translated(trainer.model, inputs, list(truths), style)
+    spread = diversity(trainer.model, inputs) if trainer.model.metadata().get("style_dim") else None
     return {
-        "untrained": psnr(first, targets), "trained": psnr(last, targets),
-        "checkerboard_untrained": checkerboard(first, targets), "checkerboard": checkerboard(last, targets),
-        "s_per_step": seconds, "steps": trainer.total_steps, "first": first, "last": last,
-        "diversity": diversity(trainer.model, inputs) if multimodal else None,
+        name: {
+            "untrained": psnr(first[output], truth), "trained": psnr(last[output], truth),
+            "checkerboard_untrained": checkerboard(first[output], truth),
+            "checkerboard": checkerboard(last[output], truth),
+            "s_per_step": seconds, "steps": trainer.total_steps, "first": first[output], "last": last[output],
+            "diversity": spread,
+        }
+        for name, (output, truth) in scored(truths).items()
     }
+
+
+def scored(truths: dict[str, torch.Tensor]) -> dict[str, tuple[str, torch.Tensor]]:
+    """What each score compares: ``{score name: (target translated to, truth)}``.
+
+    Every target against its truth; with a source domain among the targets, also its
+    translation (which should keep the photo) against every other target's truth, named
+    ``photo@dusk``: it should score as the identity does there.
+    """
+    pairs = {name: (name, truth) for name, truth in truths.items()}
+    if SOURCE_DOMAIN in truths:
+        pairs.update({f"{SOURCE_DOMAIN}@{name}": (SOURCE_DOMAIN, truth)
+                      for name, truth in truths.items() if name != SOURCE_DOMAIN})
+    return pairs
 
 
 def main() -> None:
@@ -121,6 +166,8 @@ def main() -> None:
                         help="one more configuration: the defaults plus these model options (repeatable)")
     parser.add_argument("--model-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option for every configuration, e.g. ngf=32 (repeatable)")
+    parser.add_argument("--loss-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="an objective option for every configuration, e.g. critic_steps=1 (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the task data and the runs (metrics.jsonl, checkpoints) in this new folder "
@@ -134,6 +181,7 @@ def main() -> None:
     write, size, budget = TASKS[task]
     steps = args.steps or budget
     shared = dict(item.split("=", 1) for item in args.model_opt)
+    loss_options = dict(item.split("=", 1) for item in args.loss_opt)
     configs: dict[str, tuple[str, dict[str, str], int]] = {name: (name, {}, steps) for name in args.configs}
     for text in args.variant:
         name, options, variant_steps = parse_variant(text)
@@ -146,13 +194,16 @@ def main() -> None:
             work = args.work
             work.mkdir(parents=True)
         data = write(work / task, size=size)
-        inputs, targets = held_out_pairs(data, size)
+        inputs, truths = held_out(task, data, size)
         example = style_example(data, size) if task == "grading" else None
-        identity = psnr(inputs, targets)
+        identity = {name: psnr(inputs, truth) for name, (_, truth) in scored(truths).items()}
         print(f"{args.model} + {args.loss} on {task} ({len(inputs)} held-out {size} px crops), {steps} steps, "
-              f"batch {args.batch_size}, options {shared or 'default'}; identity {identity:.2f} dB, "
-              f"checkerboard of the inputs {checkerboard(inputs, targets):.2f}", flush=True)
-        print(f"{'configuration':<24}{'seed':>5}{'untrained':>11}{'trained':>9}{'- identity':>12}"
+              f"batch {args.batch_size}, options {shared or 'default'}, torch threads {args.threads}, "
+              f"CPU capability {torch.backends.cpu.get_cpu_capability()}", flush=True)
+        for name, (_, truth) in scored(truths).items():
+            print(f"  score {name or '-'}: identity {identity[name]:.2f} dB, "
+                  f"checkerboard of the inputs {checkerboard(inputs, truth):.2f}", flush=True)
+        print(f"{'configuration':<24}{'score':>12}{'seed':>5}{'untrained':>11}{'trained':>9}{'- identity':>12}"
               f"{'checkerboard first -> last':>28}{'s/step':>8}{'steps':>7}{'diversity':>10}", flush=True)
         results: dict[str, list[dict[str, Any]]] = {}
         for name, (preset, options, config_steps) in configs.items():
@@ -160,40 +211,54 @@ def main() -> None:
                 config = TrainConfig(
                     model=args.model, loss=args.loss, data=str(data), out=str(work / f"{name}-{seed}"),
                     steps=config_steps, batch_size=args.batch_size, image_size=size, seed=seed, preset=preset,
-                    model_options={**shared, **options}, sample_every=10**9, checkpoint_every=10**9,
-                    loggers=("jsonl",),
+                    model_options={**shared, **options}, loss_options=loss_options, sample_every=10**9,
+                    checkpoint_every=10**9, loggers=("jsonl",),
                 )
-                result = run(config, inputs, targets, example)
+                result = run(config, inputs, truths, example)
                 results.setdefault(name, []).append(result)
-                spread = "" if result["diversity"] is None else f"{result['diversity']:>10.3f}"
-                print(f"{name:<24}{seed:>5}{result['untrained']:>11.2f}{result['trained']:>9.2f}"
-                      f"{result['trained'] - identity:>+12.2f}{result['checkerboard_untrained']:>16.2f} -> "
-                      f"{result['checkerboard']:<8.2f}{result['s_per_step']:>8.2f}{config_steps:>7}{spread}",
-                      flush=True)
+                for target, scores in result.items():
+                    spread = "" if scores["diversity"] is None else f"{scores['diversity']:>10.3f}"
+                    print(f"{name:<24}{target or '-':>12}{seed:>5}{scores['untrained']:>11.2f}"
+                          f"{scores['trained']:>9.2f}{scores['trained'] - identity[target]:>+12.2f}"
+                          f"{scores['checkerboard_untrained']:>16.2f} -> {scores['checkerboard']:<8.2f}"
+                          f"{scores['s_per_step']:>8.2f}{config_steps:>7}{spread}", flush=True)
 
-    print(f"\nmeans over seeds {args.seeds} (identity {identity:.2f} dB)")
-    print(f"{'configuration':<24}{'untrained':>11}{'trained':>9}{'- identity':>12}{'min - identity':>16}"
+    print(f"\nmeans over seeds {args.seeds}")
+    print(f"{'configuration':<24}{'score':>12}{'untrained':>11}{'trained':>9}{'- identity':>12}{'min - identity':>16}"
           f"{'checkerboard':>14}")
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     for name, runs in results.items():
-        mean = {key: statistics.fmean(r[key] for r in runs) for key in ("untrained", "trained", "checkerboard")}
-        worst = min(r["trained"] for r in runs) - identity
-        summary[name] = {**mean, "identity": identity, "worst_minus_identity": worst,
-                         "per_seed": [r["trained"] for r in runs], "steps": runs[0]["steps"],
-                         "s_per_step": statistics.fmean(r["s_per_step"] for r in runs),
-                         "diversity": [r["diversity"] for r in runs]}
-        print(f"{name:<24}{mean['untrained']:>11.2f}{mean['trained']:>9.2f}{mean['trained'] - identity:>+12.2f}"
-              f"{worst:>+16.2f}{mean['checkerboard']:>14.2f}")
+        for target, baseline in identity.items():
+            scores = [r[target] for r in runs]
+            mean = {key: statistics.fmean(r[key] for r in scores) for key in ("untrained", "trained", "checkerboard")}
+            worst = min(r["trained"] for r in scores) - baseline
+            summary.setdefault(name, {})[target or "output"] = {
+                **mean, "identity": baseline, "worst_minus_identity": worst,
+                "per_seed": [r["trained"] for r in scores], "steps": scores[0]["steps"],
+                "s_per_step": statistics.fmean(r["s_per_step"] for r in scores),
+                "diversity": [r["diversity"] for r in scores]}
+            print(f"{name:<24}{target or '-':>12}{mean['untrained']:>11.2f}{mean['trained']:>9.2f}"
+                  f"{mean['trained'] - baseline:>+12.2f}{worst:>+16.2f}{mean['checkerboard']:>14.2f}")
     if args.grid is not None:
         rows = torch.arange(0, len(inputs), max(1, len(inputs) // GRID_ROWS))[:GRID_ROWS]
-        columns = [inputs[rows]]
-        for runs in results.values():
-            columns += [runs[0]["first"][rows], runs[0]["last"][rows]]
-        save_sample_grid(columns + [targets[rows]], args.grid)
-        print(f"grid: {args.grid} (input | " + " | ".join(f"{name} first, last" for name in results) + " | truth)")
+        columns, names = [inputs[rows]], []
+        for name, runs in results.items():
+            for target in truths:
+                if target == SOURCE_DOMAIN:
+                    continue  # the photo kept: nothing to see in a grid
+                columns += [runs[0][target]["first"][rows], runs[0][target]["last"][rows]]
+                names.append(f"{name}{' ' + target if target else ''} first, last")
+        columns += [truths[target][rows] for target in truths if target != SOURCE_DOMAIN]
+        save_sample_grid(columns, args.grid)
+        truth_names = " | ".join(f"truth {target}" if target else "truth" for target in truths
+                                 if target != SOURCE_DOMAIN)
+        print(f"grid: {args.grid} (input | " + " | ".join(names) + f" | {truth_names})")
     if args.json is not None:
         args.json.write_text(json.dumps({"model": args.model, "loss": args.loss, "task": task, "steps": steps,
-                                         "options": shared, "seeds": args.seeds, "results": summary}, indent=2))
+                                         "options": shared, "loss_options": loss_options, "seeds": args.seeds,
+                                         "threads": args.threads,
+                                         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                                         "results": summary}, indent=2))
 
 
 if __name__ == "__main__":
