@@ -36,6 +36,11 @@ Run (the figures of docs/learning.md: 5, 10 and 3 minutes on two idle cores)::
     python benchmarks/learning.py --model stargan --model-opt conv_dim=16 --model-opt critic_dim=16 \
         --seeds 0 1 2 --grid docs/learning/stargan.png
 
+``--matrix`` trains every objective × model cell at equal wall-clock time instead
+(:mod:`matrix`, ``benchmarks/matrix.py``; the table of docs/learning.md):
+
+    python benchmarks/learning.py --matrix --seconds 60 --markdown matrix.md
+
 At the models' full widths one configuration and seed takes 9-16 minutes on one core. Screen
 cheaply with ``--steps 240``; ``--threads`` (default 1) sets torch's thread count.
 """
@@ -64,6 +69,8 @@ from translate.data.photo_tasks import (
 from translate.metrics import checkerboard, psnr
 from translate.train.samples import save_sample_grid
 from translate.train.trainer import Trainer, TrainConfig
+
+import matrix  # benchmarks/matrix.py, beside this script: --matrix
 
 #: task -> (writer, crop size, steps of the issue's budget)
 TASKS = {
@@ -174,7 +181,14 @@ def main() -> None:
                              "(default: a temporary folder, removed at the end)")
     parser.add_argument("--grid", type=Path, default=None, help="write the first/last sample grid here (PNG)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--matrix", action="store_true",
+                        help="instead: every objective x model at equal wall-clock time per cell (benchmarks/matrix.py, "
+                             "with --seconds, --models, --losses, --markdown, --matrix-json)")
+    matrix.add_arguments(parser)
     args = parser.parse_args()
+    if args.matrix:
+        matrix.run_matrix(args)
+        return
     torch.set_num_threads(args.threads)
 
     task = args.task or MODEL_TASKS.get(args.model, "grading")
