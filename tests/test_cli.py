@@ -50,7 +50,7 @@ def test_malformed_option_pair_names_the_option(tmp_path):
 def test_unknown_model_lists_the_available_ones(tmp_path):
     result = cli("train", "--model", "stargun", "--out", str(tmp_path / "r"))
     assert result.exit_code == 2
-    assert "unknown model 'stargun' (available: cut, cyclegan, pix2pix, stargan, unit)" in result.stderr
+    assert "unknown model 'stargun' (available: cut, cyclegan, munit, pix2pix, stargan, unit)" in result.stderr
 
 
 def test_missing_data_folder_is_a_one_line_error(tmp_path):

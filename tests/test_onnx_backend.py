@@ -367,11 +367,11 @@ def test_every_one_generator_model_converts_every_target_like_pytorch(name, tmp_
     assert len(variants) == {"pix2pix": 1, "cyclegan": 2, "unit": 2, "stargan": 3}[name]
     images = torch.rand(2, 3, 37, 29) * 2 - 1
     outputs = []
-    for _, condition in variants:
+    for variant in variants:
         with torch.no_grad():
-            expected = model.translate(images, **condition)
-        outputs.append(translator.translate_batch(images, **condition))
-        assert torch.allclose(outputs[-1], expected, atol=1e-4), condition
+            expected = model.translate(images, **variant.condition)
+        outputs.append(translator.translate_batch(images, **variant.condition))
+        assert torch.allclose(outputs[-1], expected, atol=1e-4), variant
     assert all(not torch.allclose(outputs[0], other) for other in outputs[1:])  # each target its own graph
 
 

@@ -326,5 +326,5 @@ def test_plugins_check_warns_once_about_a_broken_plugin_and_refuses_an_unknown_m
     unknown = cli("plugins", "check", "lsgan", "--model", "pix2pox")
     assert unknown.exit_code == 2
     assert unknown.stderr.splitlines()[-1].startswith("translate: error: unknown model 'pix2pox' (available: cut, "
-                                                      "cyclegan, pix2pix, stargan, unit); translate finds plugins "
+                                                      "cyclegan, munit, pix2pix, stargan, unit); translate finds plugins "
                                                       "through")
