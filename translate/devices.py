@@ -36,10 +36,39 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def check_precision(precision: str) -> None:
-    """Refuse a precision that is not one of :data:`PRECISIONS`."""
-    if precision not in PRECISIONS:
-        raise TranslateError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+#: The ``--precision`` of ``translate train`` that picks one for the device (:func:`resolve_precision`).
+AUTO = "auto"
+
+
+def check_precision(precision: str, auto: bool = False) -> None:
+    """Refuse a precision that is not one of :data:`PRECISIONS` (nor :data:`AUTO`, where ``auto`` allows it)."""
+    choices = [*PRECISIONS, AUTO] if auto else list(PRECISIONS)
+    if precision not in choices:
+        raise TranslateError(f"--precision must be one of {', '.join(choices)}, got {precision!r}")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``precision`` itself, or for :data:`AUTO` what ``device`` computes fastest in: bf16 on a CUDA GPU with
+    bf16 (``torch.cuda.is_bf16_supported()``) and on a CPU with bf16 instructions (AVX-512 BF16 or AMX:
+    :func:`cpu_computes_in`), fp32 elsewhere (other CPUs, MPS)."""
+    if precision != AUTO:
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_computes_in("bf16") else "fp32"
+    return "fp32"
+
+
+def bf16_instructions() -> list[str]:
+    """This CPU's bf16 instruction sets as Linux names them in ``/proc/cpuinfo`` (``amx_bf16``,
+    ``avx512_bf16``); empty where it has none or the file cannot be read (not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
 
 
 def cpu_computes_in(precision: str) -> bool:
