@@ -2,9 +2,10 @@
 
 :class:`~translate.nets.layers.ResizeConv` computes a nearest ×2 resize and its 3×3 convolution as one
 2×2 convolution per output phase at the input's resolution, with kernels summed from the 3×3 weights in
-every forward. These tests hold it to the unfolded computation (``F.interpolate`` then the 3×3
-convolution with reflect padding) in float64: outputs, the gradients of the input and of every weight,
-for the layer and for every model generator built with it.
+every forward (on inputs of at least ``fold_min_pixels`` pixels). These tests hold it to the unfolded
+computation (``F.interpolate`` then the 3×3 convolution with reflect padding) in float64: outputs, the
+gradients of the input and of every weight, for the layer and for every model generator built with it,
+folded everywhere and with the default threshold.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import nn
 from translate.models.cut import CUT
 from translate.models.cyclegan import CycleGAN
 from translate.models.pix2pix import Pix2Pix
-from translate.nets.layers import FoldedResizeConv, ResizeConv, fold_resize_kernel, folded_resize_conv
+from translate.nets.layers import FOLD_MIN_PIXELS, FoldedResizeConv, ResizeConv, fold_resize_kernel, folded_resize_conv
 
 #: float64 tolerances: the folded sums run in another order than the unfolded ones.
 TOLERANCE = {"rtol": 1e-9, "atol": 1e-10}
@@ -29,6 +30,14 @@ TOLERANCE = {"rtol": 1e-9, "atol": 1e-10}
 def unfolded_forward(self: ResizeConv, x: torch.Tensor) -> torch.Tensor:
     """What a nearest :class:`ResizeConv` computes, as written: resize, then the reflect-padded 3×3 conv."""
     return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def folding_from(module: nn.Module, pixels: int) -> nn.Module:
+    """``module`` with its resize-convolutions folding from inputs of ``pixels`` pixels on (0: always)."""
+    for layer in module.modules():
+        if isinstance(layer, ResizeConv):
+            layer.fold_min_pixels = pixels
+    return module
 
 
 def unfolded(module: nn.Module) -> nn.Module:
@@ -69,10 +78,10 @@ def assert_same_computation(folded: nn.Module, images: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("size", [(1, 1), (2, 9), (7, 4), (5, 5), (16, 16)])
+@pytest.mark.parametrize("size", [(1, 1), (2, 9), (7, 4), (5, 5), (16, 16), (17, 20)])
 def test_a_nearest_resize_conv_computes_and_learns_what_resizing_then_convolving_does(bias, size):
     torch.manual_seed(0)
-    layer = ResizeConv(5, 6, "nearest", bias).double()
+    layer = folding_from(ResizeConv(5, 6, "nearest", bias).double(), 0)
     nn.init.normal_(layer.conv.weight)
     if bias:
         nn.init.normal_(layer.conv.bias)
@@ -82,8 +91,21 @@ def test_a_nearest_resize_conv_computes_and_learns_what_resizing_then_convolving
     assert_same_computation(layer, images.contiguous(memory_format=torch.channels_last))
 
 
-def test_the_3x3_weights_are_what_is_stored_and_what_learns():
+def test_small_inputs_are_resized_then_convolved_and_large_ones_folded(monkeypatch):
+    """Folding costs a pass over the weights, so it is for inputs of at least FOLD_MIN_PIXELS pixels."""
     layer = ResizeConv(4, 3, "nearest", bias=True)
+    assert layer.fold_min_pixels == FOLD_MIN_PIXELS > 1
+    folds = []
+    monkeypatch.setattr("translate.nets.layers.folded_resize_conv",
+                        lambda *args: folds.append(args[0].shape[-2:]) or folded_resize_conv(*args))
+    side = int(FOLD_MIN_PIXELS ** 0.5)
+    for size in [(1, 1), (side - 1, side), (side, side), (side, side + 3)]:
+        assert layer(torch.randn(1, 4, *size)).shape == (1, 3, 2 * size[0], 2 * size[1])
+    assert folds == [(side, side), (side, side + 3)]
+
+
+def test_the_3x3_weights_are_what_is_stored_and_what_learns():
+    layer = folding_from(ResizeConv(4, 3, "nearest", bias=True), 0)
     assert set(layer.state_dict()) == {"conv.weight", "conv.bias"}
     assert [name for name, _ in layer.named_parameters()] == ["conv.weight", "conv.bias"]
     layer(torch.randn(1, 4, 3, 3)).square().sum().backward()
@@ -100,12 +122,11 @@ def test_the_folded_kernels_are_sums_of_the_3x3_weights_per_phase():
     assert folded.sum(dim=(1, 2, 3)).tolist() == [36.0] * 4  # each phase sees every weight once
 
 
-def test_under_bf16_autocast_the_kernels_fold_in_fp32_and_the_layer_stays_close_to_the_unfolded_one():
+def test_under_bf16_autocast_the_folded_layer_stays_close_to_the_unfolded_one():
     torch.manual_seed(0)
-    layer = ResizeConv(16, 8, "nearest", bias=True)
+    layer = folding_from(ResizeConv(16, 8, "nearest", bias=True), 0)
     images = torch.randn(1, 16, 9, 12)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert fold_resize_kernel(layer.conv.weight).dtype == torch.float32
         folded = layer(images).float()
         reference = unfolded_forward(layer, images).float()
     assert folded.shape == reference.shape == (1, 8, 18, 24)
@@ -138,9 +159,10 @@ GENERATORS = {
 
 @pytest.mark.parametrize("name", GENERATORS)
 @pytest.mark.parametrize("size", [(32, 32), (21, 27)])
-def test_every_model_generator_computes_and_learns_what_it_would_unfolded(name, size):
+@pytest.mark.parametrize("fold_from", [0, FOLD_MIN_PIXELS])
+def test_every_model_generator_computes_and_learns_what_it_would_unfolded(name, size, fold_from):
     torch.manual_seed(0)
-    generator = GENERATORS[name]().double().train()
+    generator = folding_from(GENERATORS[name]().double().train(), fold_from)
     for module in generator.modules():  # weights off their init, so nothing starts at zero
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(module.weight, std=0.3)

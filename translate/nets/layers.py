@@ -47,29 +47,46 @@ class ResizeConv(nn.Module):
     and Checkerboard Artifacts"); resizing first spreads every input pixel evenly.
     The convolution is :attr:`conv`, whose 3×3 weights are what checkpoints hold.
 
-    Nearest resizing is computed folded (:func:`folded_resize_conv`): the same outputs and
-    gradients up to float rounding, at the input's resolution, with 16 multiply-adds per input
-    pixel and channel pair instead of 36. The folded kernels are summed from :attr:`conv`'s
-    weights in every forward, so the 3×3 weights are what learns. Bilinear resizing runs as written.
+    Nearest resizing of inputs of at least :data:`FOLD_MIN_PIXELS` pixels is computed folded
+    (:func:`folded_resize_conv`): the same outputs and gradients up to float rounding, at the input's
+    resolution, with 16 multiply-adds per input pixel and channel pair instead of 36. The folded
+    kernels are summed from :attr:`conv`'s weights in every forward, so the 3×3 weights are what
+    learns. Smaller inputs and bilinear resizing run as written.
     """
 
     def __init__(self, in_channels: int, out_channels: int, mode: str, bias: bool) -> None:
         super().__init__()
         self.mode = mode
+        #: Input pixels from which nearest resizing computes folded (:data:`FOLD_MIN_PIXELS`).
+        self.fold_min_pixels = FOLD_MIN_PIXELS
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, padding_mode="reflect", bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.mode == "nearest":
+        if self.mode == "nearest" and x.shape[-2] * x.shape[-1] >= self.fold_min_pixels:
             bias = self.conv.bias
             return folded_resize_conv(x, fold_resize_kernel(self.conv.weight), None if bias is None else bias.repeat(4))
-        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        if self.mode == "nearest":
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        else:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return self.conv(x)
 
 
-def _fold_taps(kernel: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """The 3 taps of ``kernel`` along ``dim`` summed into 2 for each output phase (:func:`fold_resize_kernel`)."""
-    first, middle, last = kernel.unbind(dim)
-    return torch.stack([first, middle + last], dim), torch.stack([first + middle, last], dim)
+#: Input pixels (H·W) from which :class:`ResizeConv` computes folded. Folding costs a pass over the weights
+#: in each forward and backward, while it saves multiply-adds in proportion to the pixels: below this
+#: (the U-Net's innermost levels, 2×2 to 8×8, with the largest weights) resizing, then convolving is faster.
+FOLD_MIN_PIXELS = 256
+
+
+def _fold_matrix(like: Tensor) -> Tensor:
+    """The fold as a ``(9, 16)`` matrix in ``like``'s dtype and device: row ``3k + l`` (3×3 tap ``(k, l)``),
+    column ``4(2a + b) + 2i + j`` (tap ``(i, j)`` of phase ``(a, b)``), 1 where the first sums into the second."""
+    # taps[a][i][k]: whether tap i of phase a sums kernel row k. Output row 2p (phase 0) sees source rows
+    # p-1 (kernel row 0) and p (rows 1 and 2); row 2p+1 (phase 1) sees p (rows 0 and 1) and p+1 (row 2).
+    taps = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]],
+                        dtype=like.dtype, device=like.device)
+    rows = taps.permute(2, 0, 1)  # (k, a, i)
+    return (rows[:, None, :, None, :, None] * rows[None, :, None, :, None, :]).reshape(9, 16)
 
 
 def fold_resize_kernel(kernel: Tensor) -> Tensor:
@@ -79,11 +96,13 @@ def fold_resize_kernel(kernel: Tensor) -> Tensor:
 
     After nearest ×2 upsampling, output row ``2p`` sees source rows ``p-1`` (kernel row 0) and ``p``
     (kernel rows 1 and 2), and row ``2p+1`` sees ``p`` (rows 0 and 1) and ``p+1`` (row 2); columns
-    likewise. Sums only (no products), so the result is exact in the kernel's dtype, differentiable (the
-    gradient of each 3×3 weight is the sum of its folded copies'), and computed in fp32 under autocast.
+    likewise. The sums are one matrix product (:func:`_fold_matrix`), so the fold is differentiable (the
+    gradient of each 3×3 weight is the sum of its folded copies') and costs one pass over the weights.
     """
-    even_rows, odd_rows = _fold_taps(kernel, 2)
-    return torch.cat([*_fold_taps(even_rows, 3), *_fold_taps(odd_rows, 3)])
+    out_channels, in_channels = kernel.shape[0], kernel.shape[1]
+    phases = torch.matmul(kernel.reshape(out_channels * in_channels, 9), _fold_matrix(kernel))
+    return phases.reshape(out_channels, in_channels, 4, 2, 2).permute(2, 0, 1, 3, 4).reshape(
+        4 * out_channels, in_channels, 2, 2)
 
 
 def folded_resize_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
