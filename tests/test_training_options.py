@@ -37,7 +37,8 @@ def test_bf16_autocast_trains_and_changes_the_arithmetic(tmp_path, loss):
     # The reference's generators, whose first outputs already go through bf16 arithmetic: translate's
     # residual ones output their input exactly at step 0 in any precision (BEGAN's first G loss then
     # came out bit-identical).
-    fp32 = metrics(Trainer(config(tmp_path, "fp32", loss=loss, preset="reference")).train(progress=False).parents[1])
+    fp32 = metrics(Trainer(config(tmp_path, "fp32", loss=loss, preset="reference", precision="fp32"))
+                   .train(progress=False).parents[1])
     bf16 = metrics(Trainer(config(tmp_path, "bf16", loss=loss, preset="reference", precision="bf16"))
                    .train(progress=False).parents[1])
     assert all(torch.isfinite(torch.tensor(v)) for line in bf16 for v in line.values())
