@@ -15,8 +15,8 @@ from translate.cli import main
 from translate.convert import Translator
 from translate.errors import TranslateError
 from translate.cli.common import TRAIN_PRECISION_CHOICES
-from translate.devices import (AUTO, PRECISIONS, PrecisionWarning, check_precision, cpu_computes_in,
-                               resolve_precision, warn_if_slow)
+from translate.devices import (AUTO, PADDING_OPERATORS, PRECISIONS, PrecisionWarning, autocast, check_precision,
+                               cpu_computes_in, resolve_precision, warn_if_slow)
 from translate.train.trainer import Trainer, TrainConfig
 
 CPU = torch.device("cpu")
@@ -181,3 +181,34 @@ def test_the_first_line_says_which_precision_the_run_computes_in(cpu_with_bf16, 
     result = CliRunner().invoke(main, ["train", "--out", str(tmp_path / "run"), "--steps", "2", "--resume"])
     assert result.exit_code == 0, result.output
     assert " on cpu in bf16 -> " in result.stderr  # the run's own: nothing was picked
+
+
+# -- padding under CPU autocast ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_padding_keeps_its_input_dtype_under_translates_cpu_autocast(mode, dims):
+    torch.manual_seed(0)
+    images = torch.randn(1, 4, *[6] * dims)
+    pad = [2, 1] * dims
+    with autocast(CPU, "bf16"):
+        padded = torch.nn.functional.pad(images.bfloat16(), pad, mode=mode)
+        assert torch.nn.functional.pad(images, pad, mode=mode).dtype == torch.float32  # fp32 stays fp32
+    assert padded.dtype == torch.bfloat16
+    assert torch.equal(padded.float(), torch.nn.functional.pad(images.bfloat16().float(), pad, mode=mode))
+    assert len(PADDING_OPERATORS) == 6
+
+
+def test_a_padded_convolution_computes_the_same_in_bf16_without_the_fp32_copies():
+    """PyTorch's CPU policy pads in fp32 and the convolution casts back: the same bf16 values reach it."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.ReflectionPad2d(3), torch.nn.Conv2d(4, 8, 7),
+                              torch.nn.Conv2d(8, 8, 3, padding=1, padding_mode="replicate"))
+    images = torch.randn(2, 4, 12, 10).bfloat16()
+    with torch.no_grad(), autocast(CPU, "bf16"):
+        kept = net(images)
+        first = net[1](torch.nn.functional.pad(images.float(), [3] * 4, mode="reflect"))  # padded in fp32
+        policy = torch.nn.functional.conv2d(torch.nn.functional.pad(first.float(), [1] * 4, mode="replicate"),
+                                            net[2].weight, net[2].bias)
+    assert kept.dtype == torch.bfloat16 and torch.equal(kept, policy)
