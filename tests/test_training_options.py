@@ -156,6 +156,7 @@ def test_every_sink_gets_learning_rates_objective_state_and_speed(tmp_path):
     assert expected <= scalars
     assert [event.step for event in events.Scalars("D_A/k")] == [1, 2, 3, 4]
     assert len(events.Images("samples")) == 2
+    assert events.Images("samples")[-1].encoded_image_string == (run / "samples" / "step_000004.png").read_bytes()
 
 
 def test_the_gallery_groups_samples_by_epoch_and_survives_resume(tmp_path):
