@@ -30,7 +30,7 @@ def test_bf16_autocast_trains_and_changes_the_arithmetic(tmp_path, loss):
     # The reference's generators, whose first outputs already go through bf16 arithmetic: translate's
     # residual ones output their input exactly at step 0 in any precision (BEGAN's first G loss then
     # came out bit-identical).
-    fp32 = read_metrics(train(config(tmp_path, "fp32", loss=loss, preset="reference")).parents[1])
+    fp32 = read_metrics(train(config(tmp_path, "fp32", loss=loss, preset="reference", precision="fp32")).parents[1])
     bf16 = read_metrics(train(config(tmp_path, "bf16", loss=loss, preset="reference", precision="bf16")).parents[1])
     assert all(torch.isfinite(torch.tensor(v)) for line in bf16 for v in line.values())
     assert bf16[0]["G"] != fp32[0]["G"]  # autocast really ran in bf16 (wgan-gp's generator steps on step 1 only)
@@ -147,6 +147,7 @@ def test_every_sink_gets_learning_rates_objective_state_and_speed(tmp_path):
     assert expected <= scalars
     assert [event.step for event in events.Scalars("D_A/k")] == [1, 2, 3, 4]
     assert len(events.Images("samples")) == 2
+    assert events.Images("samples")[-1].encoded_image_string == (run / "samples" / "step_000004.png").read_bytes()
 
 
 def test_the_gallery_groups_samples_by_epoch_and_survives_resume(tmp_path):

@@ -113,6 +113,8 @@ def parse_key_values(ctx: click.Context, param: click.Parameter, values: tuple[s
 #: and :data:`translate.train.trainer.PRESETS`).
 DIRECTION_CHOICES = ("AtoB", "BtoA")
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
+#: ``train --precision`` choices: the precisions and :data:`translate.devices.AUTO` (a test keeps them equal).
+TRAIN_PRECISION_CHOICES = (*PRECISION_CHOICES, "auto")
 #: ``convert --backend`` choices, the precisions only ONNX Runtime computes in and the int8 defaults (tests keep
 #: them equal to :mod:`translate.convert.onnx_backend`'s ``BACKENDS`` and ``ONNX_PRECISIONS`` and
 #: :mod:`translate.convert.quantize`'s).

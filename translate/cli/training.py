@@ -9,8 +9,8 @@ import click
 from translate.cli.common import (
     CONFIG_META,
     DIRECTION_CHOICES,
-    PRECISION_CHOICES,
     PRESET_CHOICES,
+    TRAIN_PRECISION_CHOICES,
     UserError,
     command_registry,
     config_file_options,
@@ -67,10 +67,11 @@ RUN_OPTIONS = (
     click.option("--resume", is_flag=True, help="Continue the run in --out (or the newest runs/MODEL-LOSS*)."),
     click.option("--workers", type=click.IntRange(min=0), default=None,
                  help="Data-loading worker processes (default: 0; --resume: the run's own)."),
-    click.option("--precision", type=click.Choice(PRECISION_CHOICES), default=None,
+    click.option("--precision", type=click.Choice(TRAIN_PRECISION_CHOICES), default=None,
                  help="Autocast precision: fp32, bf16 (faster on GPUs and on CPUs with bf16 instructions such as "
-                      "AVX-512 BF16 or AMX; far slower on other CPUs, with a warning) or fp16 (CUDA, loss scaling) "
-                      "(default: fp32; --resume: the run's own)."),
+                      "AVX-512 BF16 or AMX; far slower on other CPUs, with a warning), fp16 (CUDA, loss scaling) "
+                      "or auto: bf16 where the GPU or CPU computes in it, else fp32, recorded in the run "
+                      "(default: auto; --resume: the run's own)."),
     click.option("--compile/--no-compile", default=None,
                  help="torch.compile the networks (slow start; pays off on long GPU runs). Default: off; "
                       "--resume: the run's own."),
@@ -127,8 +128,9 @@ def train(direction: str | None, attrs: str | None, resume: bool, **options: Any
         write_resolved_config(trainer)
     if trainer.resumed:
         click.echo(trainer.resumed, err=True)
+    why = f" ({trainer.precision_reason})" if trainer.precision_reason else ""
     click.echo(f"training {trainer.config.model} with {trainer.config.loss} for {trainer.total_steps} steps "
-               f"on {trainer.device} -> {trainer.run_dir}", err=True)
+               f"on {trainer.device} in {trainer.config.precision}{why} -> {trainer.run_dir}", err=True)
     saved = trainer.train()
     distributed.teardown(trainer.distributed)
     click.echo(f"checkpoint: {saved}")

@@ -180,11 +180,16 @@ class TensorBoardLogger(RunLogger):
             self.writer.add_scalar(key, value, step)
 
     def log_samples(self, step: int, epoch: int, path: Path) -> None:
-        import numpy as np
+        """Add the grid's PNG as it is (decoding and encoding it again would cost more than the step's logging)."""
         from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
 
-        with Image.open(path) as grid:
-            self.writer.add_image("samples", np.asarray(grid.convert("RGB")), step, dataformats="HWC")
+        with Image.open(path) as grid:  # reads the header only
+            width, height = grid.size
+            channels = len(grid.getbands())
+        image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=path.read_bytes())
+        # what SummaryWriter.add_image does with the summary it encodes
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag="samples", image=image)]), step)
 
     def close(self) -> None:
         self.writer.close()
