@@ -335,6 +335,7 @@ def _trainer(objective: type[Objective], model_cls: type["Model"], registry: Plu
         model_options={key: str(value) for key, value in model_cls.tiny_options.items()},
         sample_every=10**9, checkpoint_every=checkpoint_every,
         plugin_checks=False,  # the kit watches every call itself, and goes on to find every problem
+        precision="fp32",  # the contract, not the CPU's arithmetic: bf16 rounds a tiny critic's gradients to zero
     )
     return Trainer(config, resume=resume, registry=_OneObjective(registry, objective))  # type: ignore[arg-type]
 

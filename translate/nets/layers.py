@@ -133,6 +133,14 @@ def fold_resize_kernel(kernel: Tensor) -> Tensor:
         4 * out_channels, in_channels, 2, 2)
 
 
+def _edge_padded(x: Tensor) -> Tensor:
+    """``x`` with its first and last rows and columns repeated once: ``F.pad(x, [1, 1, 1, 1], mode="replicate")``
+    as concatenations, whose backward ``torch.compile`` (inductor, PyTorch 2.14) compiles; it fails on
+    ``replication_pad2d_backward``'s strides."""
+    x = torch.cat([x[..., :1, :], x, x[..., -1:, :]], dim=-2)
+    return torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)
+
+
 def folded_resize_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """A nearest ×2 resize and a 3×3 convolution with reflect padding, computed at ``x``'s resolution.
 
@@ -144,7 +152,7 @@ def folded_resize_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor
     convolution), this was the fastest.
     """
     height, width = x.shape[-2], x.shape[-1]
-    windows = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), weight, bias)
+    windows = F.conv2d(_edge_padded(x), weight, bias)
     c = weight.shape[0] // 4
     phases = [windows[:, 0:c, 0:height, 0:width], windows[:, c:2 * c, 0:height, 1:width + 1],
               windows[:, 2 * c:3 * c, 1:height + 1, 0:width], windows[:, 3 * c:4 * c, 1:height + 1, 1:width + 1]]

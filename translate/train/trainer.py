@@ -13,9 +13,9 @@ run of at least one step updates the generator (the reference's generator steps 
 last iteration of a group, so a short run could end without one).
 
 Speed settings (none changes fp32 eager results): ``precision`` (bf16/fp16 autocast,
-fp16 with one gradient scaler per optimiser, CUDA only; ``auto``, the default of a new run,
-picks bf16 where the device computes in it and fp32 elsewhere, and config.json records
-what it picked), ``compile`` (``torch.compile``
+fp16 with one gradient scaler per optimiser, CUDA only; ``auto`` picks bf16 where the device
+computes in it and fp32 elsewhere, and config.json records what it picked; the default is fp32,
+as bf16 learns worse: see docs/learning.md), ``compile`` (``torch.compile``
 of the networks), ``channels_last``; on CUDA also cuDNN autotuning and pinned memory. Adam is
 fused on CUDA and the CPU. Under ``torchrun`` every network trains in DDP
 (:mod:`translate.train.distributed`); rank 0 logs, draws samples and saves.
@@ -83,7 +83,7 @@ PRESETS = ("translate", "reference")
 #: Settings that do not change what a run learns, with their defaults. ``None`` in a :class:`TrainConfig`
 #: means "not given": a new run takes the default, a resumed run keeps the value it was started with.
 RESUME_MAY_CHANGE: dict[str, Any] = {
-    "device": "auto", "precision": AUTO, "compile": False, "channels_last": False, "workers": 0,
+    "device": "auto", "precision": "fp32", "compile": False, "channels_last": False, "workers": 0,
     "log_every": 1, "sample_every": 100, "checkpoint_every": 500, "loggers": (), "plugin_checks": True,
 }
 #: Settings a resumed run may be given anew besides :data:`RESUME_MAY_CHANGE`: its length, where it is, and the
@@ -112,7 +112,7 @@ class TrainConfig:
     ``"reference"`` starts the model options from the model's ``reference_options``;
     ``model_options`` override them. ``plugin_checks`` checks what the objective returns on the first
     steps (:mod:`translate.models.objective_checks`) and its state at the first checkpoint. ``precision``
-    ``"auto"`` (a new run's default) becomes the precision it picks (:func:`translate.devices.resolve_precision`)
+    ``"auto"`` becomes the precision it picks (:func:`translate.devices.resolve_precision`)
     before the run starts, so ``config.json`` holds fp32, bf16 or fp16: a resumed run computes in what it
     was trained in unless ``--precision`` is given again.
     """
