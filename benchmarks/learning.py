@@ -4,14 +4,18 @@ Trains every configuration for the same steps on a task with known ground truth 
 from real photographs (:mod:`translate.data.photo_tasks`; needs the ``test`` extra) and
 scores it on the held-out crops, whose photographs it never saw:
 
-* ``grading`` (CycleGAN, UNIT): unpaired photo -> colour/tone grading, 64 px;
+* ``grading`` (CycleGAN, UNIT, CUT): unpaired photo -> colour/tone grading, 64 px;
+* ``outlines``, ``flat``, ``cartoon`` (``--task``; CycleGAN, UNIT, CUT): unpaired photo -> a
+  structural style, 64 px: dark ink lines along the edges, texture flattened into regions of
+  one colour, or both (:data:`translate.data.photo_tasks.UNPAIRED_STYLES`);
 * ``restoration`` (pix2pix): blurred grayscale -> colour, 128 px, paired.
 
 Configurations: ``translate`` (the defaults), ``reference`` (``--preset reference``: the
 reference implementation's training) and any ``--variant NAME:KEY=VALUE,...`` (the
 defaults plus those model options). For each configuration and seed it prints the PSNR
 (dB) of the untrained and the trained generator, the identity baseline (the input as
-the output), and the checkerboard measure of the outputs
+the output; the header also gives the best per-pixel colour map's score,
+:func:`~translate.data.photo_tasks.best_colour_map`), and the checkerboard measure of the outputs
 (:func:`translate.metrics.checkerboard`: period-2 spectral energy relative to the
 truth's; 1 = as much as the photographs), then the means over seeds. ``--grid`` writes
 the held-out crops as input | first and last output of each configuration (first seed)
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import statistics
 import tempfile
@@ -42,14 +47,20 @@ from typing import Any
 
 import torch
 
-from translate.data.photo_tasks import held_out_pairs, write_paired_restoration, write_unpaired_grading
+from translate.data.photo_tasks import (
+    UNPAIRED_STYLES,
+    best_colour_map,
+    held_out_pairs,
+    write_paired_restoration,
+    write_unpaired_task,
+)
 from translate.metrics import checkerboard, psnr
 from translate.train.samples import save_sample_grid
 from translate.train.trainer import Trainer, TrainConfig
 
 #: task -> (writer, crop size, steps of the issue's budget)
 TASKS = {
-    "grading": (write_unpaired_grading, 64, 480),
+    **{style: (functools.partial(write_unpaired_task, style=style), 64, 480) for style in UNPAIRED_STYLES},
     "restoration": (write_paired_restoration, 128, 720),
 }
 #: The task each built-in model learns (anything else: the unpaired grading).
@@ -131,7 +142,9 @@ def main() -> None:
         identity = psnr(inputs, targets)
         print(f"{args.model} + {args.loss} on {task} ({len(inputs)} held-out {size} px crops), {steps} steps, "
               f"batch {args.batch_size}, options {shared or 'default'}; identity {identity:.2f} dB, "
-              f"checkerboard of the inputs {checkerboard(inputs, targets):.2f}", flush=True)
+              f"best colour map {psnr(best_colour_map(inputs, targets), targets):.2f} dB, "
+              f"checkerboard of the inputs {checkerboard(inputs, targets):.2f}; "
+              f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}", flush=True)
         print(f"{'configuration':<24}{'seed':>5}{'untrained':>11}{'trained':>9}{'- identity':>12}"
               f"{'checkerboard first -> last':>28}{'s/step':>8}", flush=True)
         results: dict[str, list[dict[str, Any]]] = {}
