@@ -43,8 +43,10 @@ def test_outlines_ink_the_dark_side_of_an_edge_and_leave_flat_ground_alone():
     lines, inked = ink_lines(image), outlines(image)
     ink = INK_LEVEL * 2 - 1
     assert torch.allclose(inked[:, 16, 16], image[:, 16, 16]) and torch.allclose(inked[:, 2, 2], image[:, 2, 2])
-    assert lines[0, 16, 8] == -1 and torch.allclose(inked[:, 16, 8], torch.full((3,), ink))  # just inside the square
-    assert lines[0, 16, 7] == 1  # the light side of the edge has no ink
+    assert torch.allclose(inked[:, 16, 9], torch.full((3,), ink))  # just inside the square
+    assert torch.allclose(lines[0, 16, 7:12], -torch.ones(5))  # a bold line, widened by one pixel each way
+    assert torch.allclose(lines[0, 16, :7], torch.ones(7), atol=1e-4)  # no ink on the light side or in the square
+    assert torch.allclose(lines[0, 16, 15:17], torch.ones(2), atol=1e-4)
 
 
 def test_flat_regions_remove_texture_but_keep_edges():
@@ -82,7 +84,7 @@ def test_no_colour_map_makes_a_structural_style_but_one_makes_the_grading(tasks)
         inputs, truth = held_out_pairs(root, 64)
         gains[name] = psnr(best_colour_map(inputs, truth), truth) - psnr(inputs, truth)
     assert gains["grading"] > 15, gains
-    assert all(gains[name] < 2.5 for name in STRUCTURAL), gains
+    assert all(gains[name] < 3.5 for name in STRUCTURAL), gains
 
 
 def test_a_style_by_function_or_by_name_and_unknown_names(tmp_path):

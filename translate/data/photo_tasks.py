@@ -14,8 +14,8 @@ what a model learned, not what it memorised.
   the grading and three *structural* styles, local changes that no per-pixel colour map
   produces: :func:`outlines` (dark ink lines along the photo's edges), :func:`flat_regions`
   (edge-preserving smoothing that flattens texture into regions of one colour) and
-  :func:`cartoon` (both). Their best per-pixel colour map gains only about 1.5 dB over the
-  input where the grading's gains 23 (:func:`best_colour_map`).
+  :func:`cartoon` (both). Their best per-pixel colour map gains 1.5-2.8 dB over the input
+  where the grading's gains 23 (:func:`best_colour_map`).
 * :func:`write_paired_restoration` — a paired task (pix2pix): A is a blurred grayscale
   version of the colour crop B (:func:`degrade`), ``train/``/``test/`` side by side.
 
@@ -53,8 +53,9 @@ BLUR_RADIUS = 1.5
 #: standard deviations (pixels at the crop size; RGB distance in [0, 1]).
 FLAT_PASSES, FLAT_RADIUS, FLAT_SIGMA_SPACE, FLAT_SIGMA_COLOUR = 8, 3, 3.0, 0.12
 #: :func:`ink_lines`: difference of Gaussians (standard deviations in pixels) of the flattened luminance;
-#: a line is full ink where the DoG is below -INK_RAMP and none where it is >= 0.
-INK_SIGMAS, INK_RAMP = (1.0, 1.6), 0.015
+#: a line is full ink where the DoG is below -INK_RAMP and none where it is >= 0; then widened by a
+#: INK_WIDTH × INK_WIDTH maximum filter (bold lines, 3-4 px at 64 px).
+INK_SIGMAS, INK_RAMP, INK_WIDTH = (1.0, 1.6), 0.015, 3
 #: The ink's grey level in [0, 1] (near black).
 INK_LEVEL = 0.05
 #: Rec. 601 luma weights.
@@ -176,7 +177,8 @@ def _ink(images: torch.Tensor) -> torch.Tensor:
     luma = torch.einsum("c,nchw->nhw", images.new_tensor(LUMA), images).unsqueeze(1)
     narrow, wide = INK_SIGMAS
     dog = _gaussian_blur(luma, narrow) - _gaussian_blur(luma, wide)
-    return dog.neg().div(INK_RAMP).clamp(0.0, 1.0)
+    lines = dog.neg().div(INK_RAMP).clamp(0.0, 1.0)
+    return F.max_pool2d(lines, INK_WIDTH, stride=1, padding=INK_WIDTH // 2)
 
 
 def _inked(images: torch.Tensor, lines: torch.Tensor) -> torch.Tensor:
@@ -199,7 +201,8 @@ def ink_lines(images: torch.Tensor) -> torch.Tensor:
 
     Lines lie on the dark side of the edges of the flattened image (:func:`flat_regions`): where its
     luminance is below its surround, a difference of Gaussians (:data:`INK_SIGMAS`) below 0, full
-    ink below -:data:`INK_RAMP`. Flattening first keeps texture and noise from drawing lines.
+    ink below -:data:`INK_RAMP`; a maximum filter (:data:`INK_WIDTH`) makes them bold. Flattening
+    first keeps texture and noise from drawing lines.
     """
     return (1.0 - _ink(_flattened(images))).expand(-1, 3, -1, -1)
 
@@ -233,8 +236,9 @@ def best_colour_map(inputs: torch.Tensor, targets: torch.Tensor, bins: int = 16)
     Each input colour's cell of a ``bins³`` RGB grid is moved by the mean change (target − input)
     of the pixels in that cell, fitted on these very images, so no per-pixel colour map (a grading,
     a curve, a LUT) does much better on them: what it leaves is what only a spatial change can
-    reach. (Fitted on few pixels it also fits noise: at 64 px, 24 crops and 16 bins it gains about
-    1.5 dB on the structural styles, 23 dB on the grading.) Images ``(N, 3, H, W)`` in [-1, 1].
+    reach. (Fitted on few pixels it also fits noise: at 64 px, 24 held-out crops and 16 bins it gains
+    2.8 dB on outlines and cartoon, which darken dark pixels more often than light ones, 1.5 dB on
+    flat regions and 23 dB on the grading.) Images ``(N, 3, H, W)`` in [-1, 1].
     """
     cells = inputs.add(1.0).mul(bins / 2.0).long().clamp(0, bins - 1)
     index = ((cells[:, 0] * bins + cells[:, 1]) * bins + cells[:, 2]).flatten()
