@@ -39,6 +39,7 @@ import argparse
 import contextlib
 import functools
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -70,9 +71,9 @@ GRID_ROWS = 4
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
-    """``"name:key=value,key=value"`` -> (name, options)."""
+    """``"name:key=value,key=value"`` -> (name, options); a value may hold commas (``nce_layers=4,7,10``)."""
     name, _, rest = text.partition(":")
-    options = dict(item.split("=", 1) for item in rest.split(",") if item)
+    options = dict(item.split("=", 1) for item in re.split(r",(?=\w+=)", rest) if item)
     return name, options
 
 
