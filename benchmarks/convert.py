@@ -8,7 +8,7 @@ says nothing about it), builds a folder of 256×256 photo crops, then converts t
   model at batch 1 without inference mode -> save;
 * with :meth:`Translator.convert_folder` at fp32, with ``--compile`` (its one-off
   compilation timed apart) and at bf16 — bf16 only where this CPU has bf16
-  instructions: elsewhere it is far slower than fp32 (see :mod:`translate.precision`);
+  instructions: elsewhere it is far slower than fp32 (see :mod:`translate.devices`);
 * through ONNX Runtime (``--backend onnxruntime``) at fp32 (the export timed apart) and at int8
   (calibration on the folder's first 16 images, quantization and the fidelity gate timed apart),
   and reports the PSNR of int8 against ONNX Runtime fp32 on the photos not used for calibration;
@@ -63,7 +63,7 @@ from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
 from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, random_tiles, write_unpaired_grading
 from translate.metrics import psnr
-from translate.precision import cpu_computes_in
+from translate.devices import cpu_computes_in
 from translate.train.trainer import Trainer, TrainConfig
 
 #: Images per batch in convert_folder (its default); the compiled model is warmed up at this shape.

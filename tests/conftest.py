@@ -1,17 +1,23 @@
-"""Shared fixtures: fake installed plugin distributions and small run helpers."""
+"""Fixtures and hooks: one thread per worker, a plugin cache of each test's own, fake installed plugins, tiny runs.
+
+Helpers that are not fixtures (the console script, plugin sources, TrainConfig builders ...) are in helpers.py.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import sys
-import textwrap
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from filelock import FileLock
 
-
-#: The console script pip installed next to this Python.
-TRANSLATE = Path(sys.executable).parent / "translate"
+from helpers import tiny_config, train, write_distribution
 
 
 def pytest_configure(config):
@@ -25,23 +31,6 @@ def pytest_configure(config):
         import torch
 
         torch.set_num_threads(1)
-
-
-def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str],
-                       group: str = "translate") -> Path:
-    """Make ``dist`` look installed under ``root``: its modules plus a ``.dist-info`` folder.
-
-    ``importlib.metadata`` finds the dist-info on ``sys.path``, exactly as for a
-    pip-installed package, so the entry points in ``group`` (``translate``) are seen.
-    """
-    for name, source in modules.items():
-        (root / f"{name}.py").write_text(textwrap.dedent(source))
-    info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
-    return root
 
 
 @pytest.fixture(autouse=True)
@@ -69,34 +58,67 @@ def installed(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
-OBJECTIVE_PLUGIN = '''
-import torch
-from translate import hookimpl
-from translate.objective import Objective
+class TinyRuns:
+    """Tiny runs trained once and shared: ``runs(model, loss="lsgan", **settings) -> Path`` (see ``tiny_run``)."""
+
+    #: A tiny run's length unless a test asks for another: two steps move every network twice.
+    STEPS = 2
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.fingerprints: dict[Path, dict[str, tuple[int, int]]] = {}
+
+    def __call__(self, model: str, loss: str = "lsgan", **settings: Any) -> Path:
+        config = tiny_config(None, model, loss, **{"steps": self.STEPS, "sample_every": 10**6, **settings})
+        described = json.dumps({key: value for key, value in asdict(config).items() if key != "out"}, sort_keys=True)
+        folder = self.root / f"{model}-{loss}-{hashlib.sha256(described.encode()).hexdigest()[:12]}"
+        run = folder / model  # named after its model, as the tests' own run folders were
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{folder}.lock"):  # the first worker to need a run trains it; the others wait, then read it
+            if not (folder / "trained").exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a run another process left unfinished
+                folder.mkdir()
+                train(replace(config, out=str(run)))
+                (folder / "trained").write_text(described)
+        self.fingerprints.setdefault(run, fingerprint(run))
+        return run
+
+    def changed(self) -> dict[Path, list[str]]:
+        """The shared runs some test changed, with the files added, removed or rewritten in each."""
+        changes = {}
+        for run, before in self.fingerprints.items():
+            after = fingerprint(run)
+            differing = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+            if differing:
+                changes[run] = differing
+        return changes
 
 
-class {cls}(Objective):
-    """Mean-score objective used only by tests."""
-
-    name = "{name}"
-    critic = "patch"
-
-    def __init__(self, scale: float = 1.0):
-        self.scale = scale
-
-    def critic_loss(self, real, fake):
-        return self.scale * (fake.score.mean() - real.score.mean())
-
-    def generator_loss(self, fake):
-        return -self.scale * fake.score.mean()
+def fingerprint(run: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file under ``run``, by relative path."""
+    return {str(path.relative_to(run)): (path.lstat().st_size, path.lstat().st_mtime_ns)
+            for path in sorted(run.rglob("*"))}
 
 
-@hookimpl
-def translate_objectives():
-    return [{cls}]
-'''
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """``tiny_run(model, loss="lsgan", **settings) -> Path``: a run of ``model`` at its ``Model.tiny_options``
+    (32 px, two steps unless ``steps`` says otherwise), trained once per distinct configuration.
 
-
-def objective_plugin(name: str, cls: str = "TestObjective") -> str:
-    """Source of a plugin module providing one objective called ``name``."""
-    return OBJECTIVE_PLUGIN.format(name=name, cls=cls)
+    ``settings`` are ``TrainConfig`` fields (``model_options`` are added to the tiny options) and
+    ``registry``, a ``PluginRegistry`` that finds a model plugin's tiny options. Under
+    pytest-xdist the workers share the runs (a file lock in the session's common temporary folder
+    lets the first worker that needs one train it). The runs are shared, so they are read-only:
+    a test that changes one (damages it, resumes it, caches an ONNX model or writes an evaluation
+    into it) works on ``helpers.fresh_copy(run, tmp_path)``; a shared run found changed at the end
+    of the session is an error. A module asks for its runs in module-scoped fixtures (or in tests
+    that patch nothing), so that a run is trained before, not under, the monkeypatches of the test
+    that first needs it.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' temporary folders are siblings in the session's
+    runs = TinyRuns(root / "tiny-runs")
+    yield runs
+    changed = runs.changed()
+    assert not changed, f"tests changed shared tiny runs (work on helpers.fresh_copy instead): {changed}"

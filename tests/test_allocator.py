@@ -1,4 +1,4 @@
-"""Process-wide memory settings (translate.allocator, glibc), each checked in a process of its own."""
+"""Process-wide memory settings (translate.convert.allocator, glibc), each checked in a process of its own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 #: Frees 300 MiB of 1 MiB blocks kept in the heap by keep_freed_memory, then prints VmRSS (KiB)
 #: before and after release_free_memory.
 RELEASE_SCRIPT = """
-from translate.allocator import keep_freed_memory, release_free_memory
+from translate.convert.allocator import keep_freed_memory, release_free_memory
 
 def rss():
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS"))

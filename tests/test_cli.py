@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import click
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TRANSLATE, objective_plugin, write_distribution
+from helpers import TRANSLATE, cli, objective_plugin, tiny_flags, write_distribution
 from translate.cli import main
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
 
 
 def test_every_option_of_every_command_has_help():
@@ -38,7 +34,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_unknown_loss_option_is_one_line_with_the_valid_ones(tmp_path):
-    result = run("train", "--loss", "began", "--loss-opt", "gama=0.5", "--out", str(tmp_path / "r"))
+    result = cli("train", "--loss", "began", "--loss-opt", "gama=0.5", "--out", str(tmp_path / "r"))
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         "translate: error: objective 'began' has no option 'gama' (valid: gamma, k, lambda_k)"
@@ -46,33 +42,29 @@ def test_unknown_loss_option_is_one_line_with_the_valid_ones(tmp_path):
 
 
 def test_malformed_option_pair_names_the_option(tmp_path):
-    result = run("train", "--model-opt", "ngf", "--out", str(tmp_path / "r"))
+    result = cli("train", "--model-opt", "ngf", "--out", str(tmp_path / "r"))
     assert result.exit_code == 2
     assert "--model-opt" in result.stderr and "expected KEY=VALUE" in result.stderr
 
 
 def test_unknown_model_lists_the_available_ones(tmp_path):
-    result = run("train", "--model", "stargun", "--out", str(tmp_path / "r"))
+    result = cli("train", "--model", "stargun", "--out", str(tmp_path / "r"))
     assert result.exit_code == 2
-    assert "unknown model 'stargun' (available: cut, cyclegan, pix2pix, stargan, unit)" in result.stderr
+    assert "unknown model 'stargun' (available: cut, cyclegan, munit, pix2pix, stargan, unit)" in result.stderr
 
 
 def test_missing_data_folder_is_a_one_line_error(tmp_path):
     (tmp_path / "data" / "trainA").mkdir(parents=True)
-    result = run("train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"))
+    result = cli("train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"))
     assert result.exit_code == 2
     assert result.stderr.startswith("translate: error: ") and "trainA" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A CycleGAN run trained for two steps at 32 px from the CLI."""
-    out = tmp_path_factory.mktemp("cli") / "run"
-    result = run("train", "--model", "cyclegan", "--loss", "lsgan", "--steps", "2", "--image-size", "32",
-                 "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--out", str(out), "--direction", "BtoA")
-    assert result.exit_code == 0, result.output
-    return out
+def trained_run(tiny_run):
+    """A tiny CycleGAN run trained to convert B to A by default (shared: read-only)."""
+    return tiny_run("cyclegan", model_options={"direction": "BtoA"})
 
 
 def make_tree(root):
@@ -94,7 +86,7 @@ def test_convert_a_tree_keeps_paths_and_sizes_and_reports_bad_files(trained_run,
     source, target = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     expected = make_tree(source)
-    result = run("convert", str(trained_run), str(source), str(target))
+    result = cli("convert", str(trained_run), str(source), str(target))
     assert result.exit_code == 1  # some inputs could not be read
     for relative, size in expected.items():
         with Image.open(target / relative) as output:
@@ -107,7 +99,7 @@ def test_convert_a_tree_keeps_paths_and_sizes_and_reports_bad_files(trained_run,
     assert "3 converted, 0 skipped (output exists), 3 failed" in result.stdout
     assert not list(target.rglob("*.partial"))
 
-    again = run("convert", str(trained_run), str(source), str(target))
+    again = cli("convert", str(trained_run), str(source), str(target))
     assert "0 converted, 3 skipped (output exists), 3 failed" in again.stdout
 
 
@@ -163,7 +155,7 @@ def test_convert_uses_the_direction_in_the_checkpoint_unless_told(trained_run, t
 def test_convert_never_writes_inside_its_input(trained_run, tmp_path):
     (tmp_path / "in").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "in" / "a.png")
-    result = run("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "in" / "out"))
+    result = cli("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "in" / "out"))
     assert result.exit_code == 2 and "inside the input folder" in result.stderr
     assert not (tmp_path / "in" / "out").exists()
 
@@ -173,9 +165,9 @@ def test_convert_overwrite_replaces_existing_outputs(trained_run, tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "in" / "a.png")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.png").write_text("placeholder")
-    assert run("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "out")).exit_code == 0
+    assert cli("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "out")).exit_code == 0
     assert (tmp_path / "out" / "a.png").read_text() == "placeholder"
-    assert run("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "out"), "--overwrite").exit_code == 0
+    assert cli("convert", str(trained_run), str(tmp_path / "in"), str(tmp_path / "out"), "--overwrite").exit_code == 0
     with Image.open(tmp_path / "out" / "a.png") as image:
         assert image.size == (8, 8)
 
@@ -191,8 +183,7 @@ def test_a_pip_visible_third_party_loss_trains_from_the_console_script(tmp_path)
     assert "meanscore-loss 1.2.3" in listed.stdout
     result = subprocess.run(
         [str(TRANSLATE), "train", "--model", "pix2pix", "--loss", "meanscore", "--loss-opt", "scale=0.5",
-         "--steps", "2", "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8",
-         "--out", str(tmp_path / "run")],
+         "--steps", "2", "--image-size", "32", *tiny_flags("pix2pix"), "--out", str(tmp_path / "run")],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -203,7 +194,7 @@ def test_the_command_line_choices_are_the_librarys():
     """The CLI spells directions, precisions and presets out (no torch at start-up); they must not drift."""
     from translate.cli.common import DIRECTION_CHOICES, PRECISION_CHOICES, PRESET_CHOICES
     from translate.models.directions import DIRECTIONS
-    from translate.precision import PRECISIONS
+    from translate.devices import PRECISIONS
     from translate.train.trainer import PRESETS
 
     assert DIRECTION_CHOICES == DIRECTIONS
@@ -211,9 +202,10 @@ def test_the_command_line_choices_are_the_librarys():
     assert PRESET_CHOICES == PRESETS
 
 
-#: Train, convert, export and import reference weights from the CLI in one process, under the umask in argv[1].
+#: Train, convert, export and import reference weights from the CLI in one process, under the umask in argv[1]
+#: (the tiny model's --model-opt flags in argv[3], as JSON).
 MODES_SCRIPT = """
-import os, sys
+import json, os, sys
 from pathlib import Path
 import torch
 from PIL import Image
@@ -226,8 +218,8 @@ work = Path(sys.argv[2])
 Image.new("RGB", (20, 12), (90, 10, 10)).save(work / "in" / "a.png")
 torch.save(build_generator("resnet_6blocks", ngf=8).state_dict(), work / "latest_net_G.pth")
 for args in (
-    ["train", "--model", "cyclegan", "--steps", "1", "--image-size", "32", "--model-opt", "ngf=8",
-     "--model-opt", "ndf=8", "--logger", "jsonl", "--out", str(work / "run")],
+    ["train", "--model", "cyclegan", "--steps", "1", "--image-size", "32", *json.loads(sys.argv[3]),
+     "--logger", "jsonl", "--out", str(work / "run")],
     ["convert", str(work / "run"), str(work / "in"), str(work / "out")],
     ["export", str(work / "run"), str(work / "g.pt"), "--format", "torchscript"],
     ["import-weights", str(work / "latest_net_G.pth"), "--arch", "resnet_6blocks", str(work / "imported")],
@@ -242,7 +234,8 @@ for args in (
 @pytest.mark.parametrize("umask, file_mode, folder_mode", [("022", 0o644, 0o755), ("077", 0o600, 0o700)],
                          ids=["umask-022", "umask-077"])
 def test_outputs_get_the_modes_a_plain_open_gives_under_the_umask(tmp_path, umask, file_mode, folder_mode):
-    result = subprocess.run([sys.executable, "-c", MODES_SCRIPT, umask, str(tmp_path)], capture_output=True,
+    tiny = json.dumps(tiny_flags("cyclegan"))
+    result = subprocess.run([sys.executable, "-c", MODES_SCRIPT, umask, str(tmp_path), tiny], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     checkpoint = tmp_path / "run" / "latest"

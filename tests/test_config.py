@@ -9,17 +9,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from translate.cli import main
+from helpers import cli
 from translate.cli.common import config_file_options, parse_key_values, user_errors
-from translate.config import dumps, tomllib  # the standard tomllib, or tomli on Python 3.10
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
+from translate.cli.config import dumps, tomllib  # the standard tomllib, or tomli on Python 3.10
 
 
 def printed(*args: str) -> dict:
-    result = run("train", *args, "--print-config")
+    result = cli("train", *args, "--print-config")
     assert result.exit_code == 0, result.output
     return tomllib.loads(result.stdout)
 
@@ -57,8 +53,8 @@ def test_print_config_without_a_file_shows_the_defaults_and_exits_before_trainin
 
 
 def test_printed_configuration_reads_back_to_itself(config):
-    first = run("train", "--config", config('loss = "began"\nepochs = 2\n[loss-opt]\ngamma = 0.5\n'), "--print-config")
-    again = run("train", "--config", config(first.stdout), "--print-config")
+    first = cli("train", "--config", config('loss = "began"\nepochs = 2\n[loss-opt]\ngamma = 0.5\n'), "--print-config")
+    again = cli("train", "--config", config(first.stdout), "--print-config")
     assert again.exit_code == 0 and again.stdout == first.stdout
 
 
@@ -80,7 +76,7 @@ def test_printed_configuration_reads_back_to_itself(config):
 ])
 def test_bad_files_are_one_line_errors_naming_the_file_and_key(config, text, message):
     path = config(text)
-    result = run("train", "--config", path, "--print-config")
+    result = cli("train", "--config", path, "--print-config")
     assert result.exit_code == 2
     assert result.stderr.startswith(f"translate: error: config file '{path}'")
     assert message in result.stderr
@@ -88,7 +84,7 @@ def test_bad_files_are_one_line_errors_naming_the_file_and_key(config, text, mes
 
 
 def test_a_missing_file_is_named(tmp_path):
-    result = run("train", "--config", str(tmp_path / "nope.toml"))
+    result = cli("train", "--config", str(tmp_path / "nope.toml"))
     assert result.exit_code == 2
     assert result.stderr == f"translate: error: config file '{tmp_path / 'nope.toml'}' not found\n"
 
@@ -112,16 +108,17 @@ def test_every_option_a_command_has_is_a_key_including_new_ones(config):
 
 def test_training_from_a_file_saves_the_resolved_configuration_for_resume(config, tmp_path):
     out = tmp_path / "run"
+    # a file as a user writes it, the tiny model's widths spelt out (read back below)
     path = config(f'model = "pix2pix"\nsteps = 1\nimage-size = 32\nout = "{out}"\n[model-opt]\nngf = 8\nndf = 8\n')
-    result = run("train", "--config", path, "--sample-every", "7")
+    result = cli("train", "--config", path, "--sample-every", "7")
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "latest" / "checkpoint.json").read_text())
     assert saved["step"] == 1 and saved["model"] == "pix2pix" and saved["model_options"]["ngf"] == 8
     written = (out / "config.toml").read_text()
-    assert written == run("train", "--config", path, "--sample-every", "7", "--print-config").stdout
+    assert written == cli("train", "--config", path, "--sample-every", "7", "--print-config").stdout
     resolved = tomllib.loads(written)
     assert resolved["out"] == str(out) and resolved["sample-every"] == 7
-    resumed = run("train", "--config", str(out / "config.toml"), "--resume", "--steps", "2")
+    resumed = cli("train", "--config", str(out / "config.toml"), "--resume", "--steps", "2")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((out / "latest" / "checkpoint.json").read_text())["step"] == 2
     assert (out / "config.toml").read_text() == written  # a resumed run keeps the file of its start

@@ -13,26 +13,21 @@ import zlib
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TRANSLATE
-from translate.cli import main
+from helpers import TRANSLATE, cli
 from translate.convert import Translator
 from translate.data.images import DEFAULT_MAX_PIXELS, normalize, quantize
 from translate.errors import TranslateError
 from translate.options import OptionError
-from translate.outputs import collect_inputs, plan_jobs, shard
-from translate.tiling import generator_multiple, tile_layout, translate_tiled
-from translate.train.trainer import Trainer, TrainConfig
+from translate.convert.outputs import collect_inputs, plan_jobs, shard
+from translate.convert.tiling import generator_multiple, tile_layout, translate_tiled
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("convert") / "run"
-    Trainer(TrainConfig(model="cyclegan", loss="lsgan", out=str(out), steps=1, image_size=32,
-                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
-    return out
+def run_dir(tiny_run):
+    """A tiny CycleGAN run (shared: read-only)."""
+    return tiny_run("cyclegan")
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +124,7 @@ def test_same_sized_images_are_batched_with_identical_results(translator, tmp_pa
             assert difference.abs().max() <= 1  # batched convolutions may round differently
 
 
-@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
+@pytest.mark.filterwarnings("ignore::translate.devices.PrecisionWarning")  # slow on CPUs without bf16
 def test_bf16_output_stays_close_to_fp32(run_dir):
     image = Image.effect_noise((48, 40), 60).convert("RGB")
     fp32 = Translator.load(run_dir, device="cpu")(image)
@@ -270,7 +265,7 @@ def test_torchrun_with_two_processes_converts_each_image_exactly_once(run_dir, t
 def test_the_command_line_tiles_at_the_library_default():
     """The CLI spells the default out (importing translate.convert would slow `translate --help`)."""
     from translate.cli import main
-    from translate.convert import DEFAULT_TILE
+    from translate.convert.tiling import DEFAULT_TILE
 
     tile = next(param for param in main.commands["convert"].params if param.name == "tile")
     assert tile.default == DEFAULT_TILE
@@ -278,24 +273,23 @@ def test_the_command_line_tiles_at_the_library_default():
 
 # -- hardening: whatever the inputs, one bad case never costs the others ------------------------------------------
 
-TINY_MODELS = {
-    "cyclegan": {"ngf": "8", "ndf": "8"},  # ResNet generator: reflection padding, instance norm
-    "pix2pix": {"ngf": "8", "ndf": "8"},  # U-Net
-    "unit": {"ngf": "8", "ndf": "8"},  # UNIT encoder/decoder
-    "stargan": {"conv_dim": "8", "repeat_num": "1", "critic_dim": "8", "critic_layers": "3"},
+#: Models whose generators differ in how small an image they take.
+GENERATOR_KINDS = {
+    "cyclegan": "ResNet generator: reflection padding, instance norm",
+    "pix2pix": "U-Net",
+    "unit": "UNIT encoder/decoder",
+    "stargan": "StarGAN's label-conditioned generator",
 }
 
 
 def convert_cli(*args: str):
-    return CliRunner().invoke(main, ["convert", *map(str, args)])
+    return cli("convert", *args)
 
 
-@pytest.fixture(scope="module", params=sorted(TINY_MODELS))
-def any_model_run(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / request.param
-    Trainer(TrainConfig(model=request.param, loss="lsgan", out=str(out), steps=1, image_size=32,
-                        model_options=TINY_MODELS[request.param], sample_every=10**6)).train(progress=False)
-    return out
+@pytest.fixture(scope="module", params=sorted(GENERATOR_KINDS))
+def any_model_run(request, tiny_run):
+    """A tiny run of each model of :data:`GENERATOR_KINDS` (shared: read-only)."""
+    return tiny_run(request.param)
 
 
 def test_tiny_images_convert_at_their_size_with_every_model_kind(any_model_run, tmp_path):

@@ -12,6 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
 
+from helpers import tiny_config
 from translate.cli import main
 from translate.convert import Translator
 from translate.data.sample import SAMPLE_ROOT
@@ -19,12 +20,13 @@ from translate.models.cut import CUT
 from translate.nets.contrastive import encoder_features, patch_nce_loss, sample_patches
 from translate.nets.resnet import ResnetBlock
 from translate.options import OptionError, parse_options
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig
 
-SMALL = {"ngf": 8, "ndf": 8}
-TINY = {"ngf": "8", "ndf": "8"}
+TINY = CUT.tiny_options
+#: Widths the network tests count channels of (16 = 2·ngf and 32 = 4·ngf after the downsamplings): deliberate.
+WIDTHS = {"ngf": 8, "ndf": 8}
 
 
 def lsgan():
@@ -86,7 +88,7 @@ def test_patches_are_sampled_at_the_same_positions_in_every_image_and_both_image
 
 def test_default_feature_layers_are_the_references_semantic_layers():
     for generator in ("resnet_9blocks", "resnet_6blocks"):
-        model = CUT(None, image_size=64, generator=generator, **SMALL)
+        model = CUT(None, image_size=64, generator=generator, **WIDTHS)
         layers = [model.G.net.model[i] for i in model.layers]
         assert isinstance(layers[0], nn.ReflectionPad2d)  # the (padded) input
         assert [(m.stride, m.out_channels) for m in layers[1:3]] == [((2, 2), 16), ((2, 2), 32)]  # both downsamplings
@@ -95,7 +97,7 @@ def test_default_feature_layers_are_the_references_semantic_layers():
 
 
 def test_encoder_features_are_the_layer_outputs_of_the_padded_input():
-    model = CUT(None, image_size=64, **SMALL).eval()
+    model = CUT(None, image_size=64, **WIDTHS).eval()
     x = images(size=30)  # padded to 32 as the generator pads it
     with torch.no_grad():
         features = encoder_features(model.G, x, model.layers)
@@ -107,25 +109,25 @@ def test_encoder_features_are_the_layer_outputs_of_the_padded_input():
 
 
 def test_projection_heads_exist_from_construction_with_the_layer_widths():
-    model = CUT(lsgan(), image_size=64, **SMALL)
+    model = CUT(lsgan(), image_size=64, **WIDTHS)
     assert [head[0].in_features for head in model.F.heads] == [3, 16, 32, 32, 32]
     assert all(head[2].out_features == 256 for head in model.F.heads)
     assert {name.split(".")[0] for name in model.state_dict()} == {"G", "D", "F"}
     groups = model.parameter_groups()
     assert list(groups) == list(CUT.optimizer_names)
     assert {id(p) for p in groups["projection"]} == {id(p) for p in model.F.parameters()}
-    inference = CUT(None, image_size=64, **SMALL)
+    inference = CUT(None, image_size=64, **WIDTHS)
     assert inference.F is None and inference.D is None
     assert {name.split(".")[0] for name in inference.state_dict()} == {"G"}
 
 
 def test_translate_keeps_any_size_and_sample_columns_follow_the_mode():
-    model = CUT(None, image_size=64, **SMALL).eval()
+    model = CUT(None, image_size=64, **TINY).eval()
     with torch.no_grad():
         assert model.translate(torch.rand(1, 3, 37, 50)).shape == (1, 3, 37, 50)
         batch = {"A": images(), "B": images(seed=2)}
         assert len(model.sample_columns(batch)) == 4  # A, G(A), B, G(B): the identity
-        assert len(CUT(None, image_size=64, mode="fastcut", **SMALL).sample_columns(batch)) == 3
+        assert len(CUT(None, image_size=64, mode="fastcut", **TINY).sample_columns(batch)) == 3
 
 
 # -- options ----------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def test_option_values_of_the_wrong_type_name_the_option():
 @pytest.mark.parametrize("mode", ["cut", "fastcut"])
 def test_train_step_moves_generator_heads_and_critic(mode):
     torch.manual_seed(0)
-    model = with_adam(CUT(lsgan(), image_size=32, mode=mode, **SMALL))
+    model = with_adam(CUT(lsgan(), image_size=32, mode=mode, **TINY))
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     logged = model.train_step({"A": images(), "B": images(seed=2)})
     moved = {name.split(".")[0] for name, p in model.named_parameters() if not torch.equal(before[name], p)}
@@ -184,7 +186,7 @@ def test_train_step_moves_generator_heads_and_critic(mode):
 
 def test_flipped_outputs_are_compared_after_flipping_their_features_back():
     """Reflect padding (layer 0) commutes with flips: flip(x) as the output of flip(x) is a perfect match."""
-    model = CUT(lsgan(), image_size=32, nce_layers="0", **SMALL)
+    model = CUT(lsgan(), image_size=32, nce_layers="0", **TINY)
     x = images()
     torch.manual_seed(3)
     as_flipped = model.patch_nce(x, x.flip(3), flipped=True)
@@ -197,7 +199,7 @@ def test_flipped_outputs_are_compared_after_flipping_their_features_back():
 
 
 def test_fastcut_flips_about_half_of_the_iterations():
-    model = with_adam(CUT(lsgan(), image_size=32, mode="fastcut", **SMALL))
+    model = with_adam(CUT(lsgan(), image_size=32, mode="fastcut", **TINY))
     flips = []
     original = model.patch_nce
     model.patch_nce = lambda source, output, flipped=False: flips.append(flipped) or original(source, output, flipped)
@@ -208,10 +210,9 @@ def test_fastcut_flips_about_half_of_the_iterations():
 
 
 def config(tmp_path, name="run", **overrides) -> TrainConfig:
-    settings = dict(model="cut", loss="lsgan", out=str(tmp_path / name), steps=4, image_size=32,
-                    model_options=dict(TINY), sample_every=10**6, checkpoint_every=10**6, device="cpu")
-    settings.update(overrides)
-    return TrainConfig(**settings)
+    """A tiny CUT run of four steps into ``tmp_path/name``; ``model_options`` are added to the tiny options."""
+    settings = dict(steps=4, sample_every=10**6, checkpoint_every=10**6, device="cpu")
+    return tiny_config(tmp_path / name, "cut", **{**settings, **overrides})
 
 
 def learning_rates(run) -> list[float]:
@@ -219,7 +220,7 @@ def learning_rates(run) -> list[float]:
 
 
 def test_fastcut_decays_the_learning_rate_over_the_last_quarter(tmp_path):
-    Trainer(config(tmp_path, steps=8, model_options={**TINY, "mode": "fastcut"})).train(progress=False)
+    Trainer(config(tmp_path, steps=8, model_options={"mode": "fastcut"})).train(progress=False)
     assert learning_rates(tmp_path / "run") == pytest.approx([2e-4 * f for f in (1, 1, 1, 1, 1, 1, 1, 0.5)])
     Trainer(config(tmp_path, "cut", steps=8)).train(progress=False)  # CUT: the second half, as the others
     assert learning_rates(tmp_path / "cut") == pytest.approx([2e-4 * f for f in (1, 1, 1, 1, 1, 0.75, 0.5, 0.25)])
@@ -228,14 +229,14 @@ def test_fastcut_decays_the_learning_rate_over_the_last_quarter(tmp_path):
 def test_runs_on_user_data_default_to_the_references_epochs(tmp_path):
     for mode, epochs in (("cut", 400), ("fastcut", 200)):
         trainer = Trainer(config(tmp_path, mode, steps=None, data=str(SAMPLE_ROOT),
-                                 model_options={**TINY, "mode": mode}))
+                                 model_options={"mode": mode}))
         assert trainer.total_steps == epochs * trainer.steps_per_epoch
 
 
 @pytest.mark.parametrize("mode", ["cut", "fastcut"])
 def test_resume_continues_exactly(tmp_path, mode):
     """Weights, the heads, both optimisers, the patch positions and FastCUT's flips (RNG) all come back."""
-    common = dict(steps=6, checkpoint_every=3, batch_size=2, lr_decay_from=1.0, model_options={**TINY, "mode": mode})
+    common = dict(steps=6, checkpoint_every=3, batch_size=2, lr_decay_from=1.0, model_options={"mode": mode})
     Trainer(config(tmp_path, "straight", **common)).train(progress=False)
     Trainer(config(tmp_path, "split", **{**common, "steps": 3})).train(progress=False)
     resumed = Trainer(config(tmp_path, "split", **common), resume=True)
@@ -251,10 +252,10 @@ def first_step(run) -> dict:
     return json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
 
 
-@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
+@pytest.mark.filterwarnings("ignore::translate.devices.PrecisionWarning")  # slow on CPUs without bf16
 def test_bf16_and_channels_last_compute_the_same_losses(tmp_path):
-    Trainer(config(tmp_path, "plain", steps=1)).train(progress=False)
-    Trainer(config(tmp_path, "last", steps=1, channels_last=True)).train(progress=False)
+    Trainer(config(tmp_path, "plain", steps=1, precision="fp32")).train(progress=False)
+    Trainer(config(tmp_path, "last", steps=1, channels_last=True, precision="fp32")).train(progress=False)
     Trainer(config(tmp_path, "bf16", steps=1, precision="bf16")).train(progress=False)
     plain, last, bf16 = (first_step(tmp_path / run) for run in ("plain", "last", "bf16"))
     for name in ("D", "G", "NCE", "NCE_idt"):
@@ -275,12 +276,9 @@ def test_ema_averages_the_generator_and_conversion_uses_it(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cut") / "run"
-    result = CliRunner().invoke(main, ["train", "--model", "cut", "--loss", "lsgan", "--steps", "2", "--image-size",
-                                       "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def trained_run(tiny_run):
+    """A tiny CUT run (shared: read-only)."""
+    return tiny_run("cut")
 
 
 def test_direction_b_to_a_is_refused_in_one_line_by_train_convert_and_export(trained_run, tmp_path):

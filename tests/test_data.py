@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import tiny_flags
 from translate.data import (
     IMAGE_EXTENSIONS,
     AlignedDataset,
@@ -481,7 +482,7 @@ def train_cli(data: Path, out: Path, model: str, *extra: str):
     from translate.cli import main
 
     return CliRunner().invoke(main, ["train", "--model", model, "--data", str(data), "--out", str(out), "--steps", "2",
-                                     "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", *extra])
+                                     "--image-size", "32", *tiny_flags(model), *extra])
 
 
 def test_training_images_smaller_than_the_crop_train_with_one_warning_naming_one(tmp_path):

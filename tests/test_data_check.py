@@ -6,17 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from translate.cli import main
+from helpers import cli
 from translate.data.check import check_data
 from translate.data.folders import AlignedDataset
 from translate.data.sample import SAMPLE_ROOT
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
 
 
 def image(path: Path, size=(64, 32), mode="RGB", color=100, fmt=None) -> Path:
@@ -26,7 +21,7 @@ def image(path: Path, size=(64, 32), mode="RGB", color=100, fmt=None) -> Path:
 
 
 def checked(root: Path, *options: str) -> tuple[int, dict]:
-    result = run("data", "check", str(root), "--image-size", "16", "--json", *options)
+    result = cli("data", "check", str(root), "--image-size", "16", "--json", *options)
     return result.exit_code, json.loads(result.stdout)
 
 
@@ -120,7 +115,7 @@ def test_model_option_asks_the_model_whether_it_can_read_the_folder(tmp_path):
     assert find(report, "error", ".", "model 'pix2pix' cannot train on this folder")
     code, report = checked(root, "--model", "cyclegan")
     assert code == 0 and report["model"] == "cyclegan"
-    result = run("data", "check", str(root), "--model", "nosuchmodel")
+    result = cli("data", "check", str(root), "--model", "nosuchmodel")
     assert result.exit_code == 2 and "unknown model 'nosuchmodel'" in result.stderr
 
 
@@ -171,7 +166,7 @@ def test_the_text_report_names_layout_counts_problems_and_fixes(tmp_path):
     image(root / "train" / "1.png")
     (root / "train" / "2.png").write_bytes(b"garbage")
     image(root / "test" / "1.png")
-    result = run("data", "check", str(root), "--image-size", "16")
+    result = cli("data", "check", str(root), "--image-size", "16")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[1] == "layout: aligned A|B side by side (test/, train/)"
@@ -179,7 +174,7 @@ def test_the_text_report_names_layout_counts_problems_and_fixes(tmp_path):
     assert "error   train/2.png: cannot read image: not a recognised image format" in lines
     assert "        fix: delete or replace the file (training stops at it)" in lines
     assert lines[-1] == "1 error(s), 0 warning(s)"
-    strict = run("data", "check", str(SAMPLE_ROOT), "--strict", "--quick", "--image-size", "64")
+    strict = cli("data", "check", str(SAMPLE_ROOT), "--strict", "--quick", "--image-size", "64")
     assert strict.exit_code == 0 and strict.stdout.splitlines()[-1] == "no problems found"
 
 
@@ -203,7 +198,7 @@ def test_combine_builds_aligned_pairs_that_the_loader_reads(tmp_path):
     image(a_dir / "train" / "lonely.png", size=(24, 16))
     image(b_dir / "train" / "big.png", size=(30, 16))
     image(a_dir / "train" / "big.png", size=(24, 16))
-    result = run("data", "combine", str(a_dir), str(b_dir), str(out), "--format", "png")
+    result = cli("data", "combine", str(a_dir), str(b_dir), str(out), "--format", "png")
     assert result.exit_code == 1
     assert "only in A: train/lonely" in result.stderr
     assert "size 30x16 differs from A's 24x16" in result.stderr
@@ -217,8 +212,8 @@ def test_combine_builds_aligned_pairs_that_the_loader_reads(tmp_path):
     item = dataset[1]
     assert item["A"].mean().item() == pytest.approx(40 / 127.5 - 1, abs=1e-6)
     assert item["B"].mean().item() == pytest.approx(200 / 127.5 - 1, abs=1e-6)
-    again = run("data", "combine", str(a_dir), str(b_dir), str(out), "--format", "png")
+    again = cli("data", "combine", str(a_dir), str(b_dir), str(out), "--format", "png")
     assert "0 written, 4 skipped" in again.stdout
-    unrelated = run("data", "combine", str(a_dir / "test"), str(tmp_path / "B"), str(tmp_path / "x"))
+    unrelated = cli("data", "combine", str(a_dir / "test"), str(tmp_path / "B"), str(tmp_path / "x"))
     assert unrelated.exit_code == 2 and unrelated.stderr.count("\n") == 1
     assert "no file name is in both" in unrelated.stderr and not (tmp_path / "x").exists()

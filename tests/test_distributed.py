@@ -10,15 +10,8 @@ import textwrap
 import pytest
 import torch
 
+from helpers import read_metrics, tiny_flags, tiny_model_options
 from translate.train.trainer import Trainer, TrainConfig
-
-TINY = {
-    "pix2pix": {"ngf": "8", "ndf": "8"},
-    "cyclegan": {"ngf": "8", "ndf": "8"},
-    "cut": {"ngf": "8", "ndf": "8"},
-    "unit": {"ngf": "8", "ndf": "8", "n_res": "1"},
-    "stargan": {"conv_dim": "8", "critic_dim": "8", "repeat_num": "1", "critic_layers": "3"},
-}
 
 #: Trains with the Trainer API under torchrun and leaves each rank's weights and objective state.
 RANK_SCRIPT = textwrap.dedent(
@@ -55,10 +48,6 @@ def run_ranks(tmp_path, **config) -> list[dict]:
     return [torch.load(dump / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
 
 
-def metrics(run) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
 def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tmp_path):
     """BEGAN on CycleGAN: the ranks' k_t come from all-reduced energies, the weights from averaged gradients.
 
@@ -69,8 +58,9 @@ def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tm
     """
     # The reference preset's random untrained generators move BEGAN's k in the first steps; translate's
     # residual ones start as the identity, whose outputs a critic scores like real images (k stays 0 at first).
-    config = dict(model="cyclegan", loss="began", steps=1, batch_size=1, image_size=32, model_options=TINY["cyclegan"],
-                  sample_every=10**6, preset="reference")
+    config = dict(model="cyclegan", loss="began", steps=1, batch_size=1, image_size=32,
+                  model_options=tiny_model_options("cyclegan"), sample_every=10**6, preset="reference",
+                  precision="fp32")  # tolerances of fp32 sums
     rank0, rank1 = run_ranks(tmp_path, **config)
     assert rank0["world_size"] == 2
     for name, tensor in rank0["weights"].items():
@@ -91,13 +81,13 @@ def test_two_ranks_stay_identical_and_match_one_process_with_the_global_batch(tm
         assert state["k"] > 0  # the objective state moved, so the comparison says something
 
     # The logged losses are the mean over the ranks (each saw half the global batch), not rank 0's own.
-    (logged,), (expected,) = (metrics(tmp_path / run) for run in ("run", "alone"))
+    (logged,), (expected,) = (read_metrics(tmp_path / run) for run in ("run", "alone"))
     for name in ("G", "cycle", "D_A", "D_B"):
         assert logged[name] == pytest.approx(expected[name], rel=1e-4), name
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan", "cut"])
+@pytest.mark.parametrize("model", ["pix2pix", "cyclegan", "unit", "stargan", "cut", "munit"])
 def test_every_model_trains_under_ddp_with_identical_ranks(tmp_path, model):
     """Each model's networks, UNIT's shared blocks, StarGAN's classifier and CUT's heads are synchronised.
 
@@ -105,7 +95,7 @@ def test_every_model_trains_under_ddp_with_identical_ranks(tmp_path, model):
     join the same backward pass and must be averaged too, or the ranks' generators drift apart.
     """
     rank0, rank1 = run_ranks(tmp_path, model=model, loss="lsgan", steps=2, batch_size=2, image_size=32,
-                             model_options=TINY[model], sample_every=1)
+                             model_options=tiny_model_options(model), sample_every=1)
     for name, tensor in rank0["weights"].items():
         if "running_" in name or "num_batches_tracked" in name:
             continue  # batch-norm statistics are per rank (see translate.train.distributed)
@@ -116,7 +106,7 @@ def test_every_model_trains_under_ddp_with_identical_ranks(tmp_path, model):
 def test_torchrun_runs_the_training_command(tmp_path):
     run = tmp_path / "run"
     result = torchrun("-m", "translate", "train", "--model", "cyclegan", "--loss", "lsgan", "--steps", "2",
-                      "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--out", str(run),
+                      "--image-size", "32", *tiny_flags("cyclegan"), "--out", str(run),
                       "--device", "cpu")
     assert result.returncode == 0, result.stderr[-3000:]
     saved = json.loads((run / "latest" / "checkpoint.json").read_text())

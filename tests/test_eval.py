@@ -1,63 +1,40 @@
-"""Evaluation: PSNR/SSIM/L1 against hand-computed values, FID/KID, BEGAN's M, `translate eval` end to end."""
+"""Evaluation: PSNR/SSIM/L1 against hand-computed values, BEGAN's M, `translate eval` end to end.
+
+FID, KID and LPIPS against the libraries that define them: tests/test_metrics_parity.py.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import shutil
-import socket
-import warnings
+import sys
 
 import numpy as np
 import pytest
-import scipy.linalg
 import torch
 from click.testing import CliRunner
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from translate import metrics
+from helpers import fresh_copy
+from translate import __version__, metrics
 from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_tensor
 from translate.data.sample import SAMPLE_ROOT
-from translate.evaluate import evaluate
-from translate.inception import load_feature_extractor
+from translate.evaluate import evaluate, inception, perceptual
+from translate.evaluate.checkpoints import best
 from translate.nets import build_generator, init_weights
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
-from translate.train.trainer import Trainer, TrainConfig
 
 
 @pytest.fixture(scope="module")
-def began_run(tmp_path_factory):
-    """A pix2pix model trained a few steps with BEGAN (energy critic) on the sample set at 32 px."""
-    out = tmp_path_factory.mktemp("eval") / "run"
-    Trainer(TrainConfig(model="pix2pix", loss="began", out=str(out), steps=3, batch_size=4, image_size=32,
-                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
-    return out
-
-
-@pytest.fixture
-def tiny_inception(tmp_path):
-    """A TorchScript stand-in for Inception: (N, 3, 299, 299) in [-1, 1] -> (N, 6) features."""
-
-    class Tiny(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 6, kernel_size=7, stride=4)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            if x.shape[-1] != 299 or x.shape[-2] != 299:
-                raise ValueError("expected 299x299 input")
-            return torch.tanh(self.conv(x)).mean(dim=(2, 3))
-
-    torch.manual_seed(3)
-    path = tmp_path / "tiny_inception.pt"
-    with warnings.catch_warnings():  # TorchScript is deprecated in recent torch, yet users have such files
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.script(Tiny()).save(str(path))
-    return path
+def began_run(tiny_run, tmp_path_factory):
+    """A tiny pix2pix trained three steps of four images with BEGAN (energy critic) on the sample set at 32 px;
+    this module's copy, as ``translate eval`` writes its report into the run folder."""
+    return fresh_copy(tiny_run("pix2pix", loss="began", steps=3, batch_size=4), tmp_path_factory.mktemp("eval"))
 
 
 def held_out(folder: str, size: int) -> torch.Tensor:
@@ -77,14 +54,6 @@ def skimage_ssim(x: torch.Tensor, y: torch.Tensor) -> float:
                                     gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                     data_range=1.0, channel_axis=2) for i, j in zip(x, y)]
     return float(np.mean(values))
-
-
-def scipy_fid(real: np.ndarray, fake: np.ndarray) -> float:
-    """The textbook FID formula with scipy's general matrix square root."""
-    mu1, mu2 = real.mean(0), fake.mean(0)
-    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    root = scipy.linalg.sqrtm(s1 @ s2).real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root))
 
 
 # -- metrics on known images -------------------------------------------------------------------------
@@ -109,15 +78,6 @@ def test_ssim_of_flat_images_is_the_luminance_term_and_identical_images_score_on
     assert metrics.ssim(image, image) == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(ValueError, match="at least 11x11"):
         metrics.ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
-
-
-def test_ssim_agrees_with_scikit_image_on_noise_and_photos():
-    generator = torch.Generator().manual_seed(0)
-    noisy = torch.rand(3, 3, 23, 31, generator=generator) * 2 - 1
-    other = (noisy + 0.3 * torch.randn(3, 3, 23, 31, generator=generator)).clamp(-1, 1)
-    assert metrics.ssim(noisy, other) == pytest.approx(skimage_ssim(noisy, other), abs=1e-9)
-    photos_a, photos_b = held_out("testA", 64), held_out("testB", 64)
-    assert metrics.ssim(photos_a, photos_b) == pytest.approx(skimage_ssim(photos_a, photos_b), abs=1e-9)
 
 
 def test_checkerboard_measures_period_two_energy_against_the_target():
@@ -150,28 +110,6 @@ def test_untrained_transposed_convolutions_leave_a_checkerboard_that_resize_conv
     assert scores["transpose"] > 10 * max(scores["nearest"], scores["bilinear"]), scores
 
 
-def test_frechet_distance_closed_form_and_scipy_agree():
-    mean1, mean2 = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 2.0])
-    cov1, cov2 = torch.diag(torch.tensor([1.0, 4.0])), torch.diag(torch.tensor([4.0, 9.0]))
-    # |m1 - m2|^2 + sum (s1 - s2)^2 for diagonal covariances: 5 + (1 - 2)^2 + (2 - 3)^2
-    assert metrics.frechet_distance(mean1, cov1, mean2, cov2) == pytest.approx(7.0, abs=1e-12)
-    generator = torch.Generator().manual_seed(1)
-    real = torch.randn(40, 5, generator=generator)
-    fake = torch.randn(40, 5, generator=generator) @ torch.randn(5, 5, generator=generator) + 0.5
-    assert metrics.fid_from_features(real, fake) == pytest.approx(scipy_fid(real.numpy().astype(np.float64),
-                                                                            fake.numpy().astype(np.float64)), rel=1e-7)
-    assert metrics.fid_from_features(real, real) == pytest.approx(0.0, abs=1e-9)
-
-
-def test_kid_matches_the_unbiased_polynomial_mmd_by_hand():
-    real, fake = torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0], [2.0]])
-    # k(x, y) = (x y + 1)^3: k_xx off-diagonal 1, k_yy off-diagonal 27, k_xy = 1, 1, 8, 27
-    mean, std = metrics.kid_from_features(real, fake, subset_size=2, subsets=3)
-    assert mean == pytest.approx(1 + 27 - 2 * 37 / 4) and std == pytest.approx(0.0)
-    with pytest.raises(ValueError, match="at least two samples"):
-        metrics.kid_from_features(real[:1], fake)
-
-
 # -- translate eval ------------------------------------------------------------------------------------
 
 
@@ -188,7 +126,13 @@ def test_paired_metrics_match_an_independent_computation(began_run, tmp_path):
     assert report["metrics"]["l1"] == pytest.approx((outputs - targets).abs().mean().item(), abs=1e-6)
     assert report["identity"]["psnr"] == pytest.approx(numpy_psnr(inputs, targets), abs=1e-4)
     assert json.loads((began_run / "eval-test.json").read_text()) == report
-    assert "fid" not in report["metrics"] and "--inception-weights" in report["fid_note"]
+    assert report["implementations"]["ssim"]["library"] == "translate" and set(report["implementations"]) == {
+        "psnr", "ssim", "l1"}
+    assert "fid" not in report["metrics"] and "lpips" not in report["metrics"]
+    fid_note, lpips_note = report["notes"]  # one line each, saying where the standard file comes from
+    assert fid_note.startswith("FID, KID: not computed") and "--inception-weights FILE" in fid_note
+    assert inception.STANDARD_SHA256 in fid_note and inception.STANDARD_URL in fid_note
+    assert "--lpips-weights FILE" in lpips_note and perceptual.STANDARD_SHA256 in lpips_note
 
 
 def test_began_convergence_measure_comes_from_the_saved_critic_on_the_test_set(began_run):
@@ -209,10 +153,8 @@ def test_began_convergence_measure_comes_from_the_saved_critic_on_the_test_set(b
     assert report["objective_measures"] == {"D/M": pytest.approx(real + abs(gamma * real - fake), rel=1e-5)}
 
 
-def test_two_way_models_measure_each_critic_on_its_own_domain(tmp_path):
-    out = tmp_path / "cyclegan"
-    Trainer(TrainConfig(model="cyclegan", loss="began", out=str(out), steps=1, image_size=32,
-                        model_options={"ngf": "4", "ndf": "4"}, sample_every=10**6)).train(progress=False)
+def test_two_way_models_measure_each_critic_on_its_own_domain(tiny_run):
+    out = tiny_run("cyclegan", loss="began", steps=1)
     report = evaluate(out, SAMPLE_ROOT, direction="BtoA", device="cpu", batch_size=16)
     saved = checkpoint.load(out)
     registry = PluginRegistry()
@@ -245,69 +187,99 @@ def test_without_pairs_the_measure_falls_back_to_the_training_log(began_run, tmp
     assert report["objective_measures_source"] == "last logged training step 3 (metrics.jsonl), not the test set"
 
 
-def test_fid_and_kid_with_a_tiny_torchscript_inception_run_end_to_end(began_run, tiny_inception, tmp_path,
-                                                                      monkeypatch):
-    def no_network(*args, **kwargs):
-        raise AssertionError("evaluation tried to open a network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    out = tmp_path / "eval.json"
-    result = CliRunner().invoke(main, ["eval", str(began_run), "--data", str(SAMPLE_ROOT), "--device", "cpu",
-                                       "--inception-weights", str(tiny_inception), "--kid-subsets", "10",
-                                       "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "FID" in result.stdout and "KID" in result.stdout and f"written: {out}" in result.stdout
-    report = json.loads(out.read_text())
-    features = load_feature_extractor(tiny_inception)
-    inputs, targets = held_out("testA", 32), held_out("testB", 32)
-    outputs = Translator.load(began_run, device="cpu").translate_batch(inputs)
-    real, fake = features(targets), features(outputs)
-    assert real.shape == (16, 6)
-    assert report["metrics"]["fid"] == pytest.approx(scipy_fid(real.double().numpy(), fake.double().numpy()),
-                                                     rel=1e-5, abs=1e-7)
-    kid, _ = metrics.kid_from_features(real, fake, subset_size=16, subsets=10)
-    assert report["metrics"]["kid"] == pytest.approx(kid, rel=1e-6)
-    assert report["inception"] == {"file": str(tiny_inception), "features": 6, "kid_subset_size": 16}
-
-
-def test_a_torchvision_inception_state_dict_gives_pool3_features(tmp_path):
-    from torchvision.models import inception_v3
-
-    torch.manual_seed(0)
-    reference = inception_v3(weights=None, aux_logits=True, init_weights=False).eval()
-    path = tmp_path / "inception_v3.pth"
-    torch.save(reference.state_dict(), path)
-    features = load_feature_extractor(path)
-    images = torch.rand(1, 3, 299, 299) * 2 - 1
-    reference.fc = torch.nn.Identity()
-    with torch.no_grad():
-        expected = reference(images)
-    computed = features(images)
-    assert computed.shape == (1, 2048)
-    assert torch.allclose(computed, expected, atol=1e-5)
-
-
-def test_unusable_inception_files_are_one_line_errors(began_run, tmp_path):
-    garbage = tmp_path / "garbage.pth"
-    garbage.write_bytes(b"not a network")
-    result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", "--device", "cpu",
-                                       "--inception-weights", str(garbage), "--out", str(tmp_path / "e.json")])
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"translate: error: cannot read '{garbage}' as a state dict or TorchScript")
-    wrong = tmp_path / "wrong.pth"
-    torch.save({"conv.weight": torch.zeros(1)}, wrong)
-    result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", "--device", "cpu",
-                                       "--inception-weights", str(wrong), "--out", str(tmp_path / "e.json")])
-    assert result.exit_code == 2 and "does not fit torchvision's inception_v3" in result.stderr
-    assert not (tmp_path / "e.json").exists()
-
-
 def test_eval_reads_the_run_config_for_its_data_and_rejects_wrong_conditions(began_run, tmp_path):
     result = CliRunner().invoke(main, ["eval", str(began_run), "--device", "cpu", "--out", str(tmp_path / "a.json")])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "a.json").read_text())["data"] == str(SAMPLE_ROOT)
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["data"] == str(SAMPLE_ROOT)
+    lines = result.stdout.splitlines()
+    assert "computed by:" in lines and f"  PSNR, L1: translate {__version__}" in lines
+    assert all(note in lines for note in report["notes"])  # each on a line of its own
     result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", "--direction", "BtoA"])
     assert result.exit_code == 2
     assert "translates one way (AtoB); drop --direction BtoA" in result.stderr
     result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", "--split", "val"])
     assert result.exit_code == 2 and "cannot evaluate on split 'val'" in result.stderr
+
+
+def test_without_the_metrics_extra_eval_scores_pairs_and_says_in_one_line_what_to_install(began_run, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as if not installed: importing it fails
+    monkeypatch.setitem(sys.modules, "lpips", None)
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", "--device", "cpu",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert set(report["metrics"]) == {"psnr", "ssim", "l1"}
+    assert report["notes"] == [('FID, KID, LPIPS: not computed; pip install "image-translate[metrics]" '
+                                '(torch-fidelity, lpips), then pass --inception-weights FILE and --lpips-weights FILE')]
+    assert report["notes"][0] in result.stdout.splitlines()
+    weights = tmp_path / "weights.pth"
+    torch.save({"w": torch.zeros(1)}, weights)
+    for option, package in (("--inception-weights", "torch-fidelity"), ("--lpips-weights", "lpips")):
+        result = CliRunner().invoke(main, ["eval", str(began_run), "--data", "sample", option, str(weights)])
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1
+        assert f"needs the {package} package: pip install \"image-translate[metrics]\"" in result.stderr
+    result = CliRunner().invoke(main, ["eval", "--fake", str(SAMPLE_ROOT / "testA"), "--real",
+                                       str(SAMPLE_ROOT / "testB")])
+    assert result.exit_code == 2 and "--fake/--real (FID and KID) needs the torch-fidelity package" in result.stderr
+
+
+def test_two_folder_mode_takes_two_folders_and_nothing_of_a_run(began_run):
+    folders = ["--fake", str(SAMPLE_ROOT / "testA"), "--real", str(SAMPLE_ROOT / "testB")]
+    for arguments, message in (
+        (folders[:2], "--real DIR is missing: --fake and --real go together"),
+        ([str(began_run), *folders], "--fake/--real score two folders; RUN is for evaluating a run"),
+        ([*folders, "--to", "x"], "--fake/--real score two folders; --to is for evaluating a run"),
+        ([*folders, "--all-checkpoints"], "--all-checkpoints is for evaluating a run"),
+        (folders, "FID and KID need the field's Inception weights from a local file: pass --inception-weights FILE"),
+        (folders, f"{inception.STANDARD_URL} (SHA-256 {inception.STANDARD_SHA256}); translate never downloads it"),
+        ([], "name a RUN to evaluate, or two folders with --fake DIR --real DIR"),
+    ):
+        result = CliRunner().invoke(main, ["eval", *arguments])
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, (arguments, result.output)
+        assert message in result.stderr
+
+
+@pytest.fixture(scope="module")
+def run_of_three_checkpoints(tiny_run, tmp_path_factory):
+    """A tiny pix2pix run that kept a checkpoint of each of its three steps; this module's copy, as
+    ``translate eval --all-checkpoints`` writes its report into the run folder."""
+    run = tiny_run("pix2pix", steps=3, batch_size=4, checkpoint_every=1, keep_checkpoints=3)
+    return fresh_copy(run, tmp_path_factory.mktemp("checkpoints"))
+
+
+def test_all_checkpoints_scores_each_kept_checkpoint_and_names_the_best(run_of_three_checkpoints, tmp_path):
+    run = run_of_three_checkpoints
+    result = CliRunner().invoke(main, ["eval", str(run), "--all-checkpoints", "--data", "sample", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "eval-test-checkpoints.json").read_text())
+    folders = checkpoint.kept(run)
+    assert [entry["checkpoint"] for entry in report["checkpoints"]] == [str(f.resolve()) for f in folders]
+    assert [entry["step"] for entry in report["checkpoints"]] == [1, 2, 3]
+    for folder, entry in zip(folders, report["checkpoints"]):  # the same numbers as evaluating each on its own
+        alone = evaluate(folder, SAMPLE_ROOT, device="cpu")
+        assert entry["metrics"] == pytest.approx(alone["metrics"]) and entry["identity"] == alone["identity"]
+    highest = max(report["checkpoints"], key=lambda entry: entry["metrics"]["psnr"])
+    assert report["best"] == {"checkpoint": highest["checkpoint"], "step": highest["step"], "by": "psnr",
+                              "value": highest["metrics"]["psnr"]}
+    lines = result.stdout.splitlines()
+    assert f"best: {highest['checkpoint']} (step {highest['step']}, highest PSNR {highest['metrics']['psnr']:.4f})" \
+        in lines
+    for entry in report["checkpoints"]:
+        assert any(line.split()[:2] == [str(entry["step"]), f"{entry['metrics']['psnr']:.4f}"] for line in lines)
+    result = CliRunner().invoke(main, ["eval", str(folders[0]), "--all-checkpoints", "--data", "sample"])
+    assert result.exit_code == 2 and "has no checkpoints/NNNNNN/ folders; --all-checkpoints takes a run folder" \
+        in result.stderr
+
+
+def test_the_best_checkpoint_is_the_lowest_fid_else_the_highest_psnr():
+    def scored(step, **values):
+        return {"checkpoint": f"checkpoints/{step:06d}", "step": step, "metrics": values}
+
+    results = [scored(1, psnr=20.0, fid=30.0), scored(2, psnr=25.0, fid=40.0), scored(3, psnr=22.0, fid=35.0)]
+    assert best(results) == {"checkpoint": "checkpoints/000001", "step": 1, "by": "fid", "value": 30.0}
+    without_fid = [{**result, "metrics": {"psnr": result["metrics"]["psnr"]}} for result in results]
+    assert best(without_fid) == {"checkpoint": "checkpoints/000002", "step": 2, "by": "psnr", "value": 25.0}
+    assert best([scored(1), scored(2)]) is None  # unpaired data without FID: nothing to rank by

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TRANSLATE
-from translate.config import tomllib  # the standard tomllib, or tomli on Python 3.10
-from translate.plugins import PluginRegistry
+from helpers import TRANSLATE, pip_install_example, tiny_flags
+from translate.cli.config import tomllib  # the standard tomllib, or tomli on Python 3.10
+from translate.plugin_host.manager import PluginRegistry
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "translate-loss-sensitive"
 MODULE = "translate_loss_sensitive"
@@ -28,16 +27,7 @@ REGISTRY = PluginRegistry()
 def example(tmp_path_factory):
     """``(site, source)``: the package installed with pip into ``site``; ``source`` a copy of its folder
     without the module, so its tests can only import the installed one."""
-    root = tmp_path_factory.mktemp("example-plugin")
-    source, site = root / "source", root / "site"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-         "--target", str(site), str(source)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    (source / f"{MODULE}.py").unlink()
-    return site, source
+    return pip_install_example(EXAMPLE, tmp_path_factory.mktemp("example-plugin"), MODULE)
 
 
 def environment(site: Path) -> dict[str, str]:
@@ -76,11 +66,9 @@ def test_it_trains_with_every_model(example, tmp_path):
     site, _ = example
     commands = []
     for model in REGISTRY.names("model"):
-        tiny = [arg for key, value in REGISTRY.model(model).tiny_options.items()
-                for arg in ("--model-opt", f"{key}={value}")]
         commands.append(["train", "--model", model, "--loss", "loss-sensitive", "--loss-opt", "hinge_weight=0.5",
                          "--steps", "2", "--image-size", "32", "--sample-every", "1000",
-                         "--out", str(tmp_path / model), *tiny])
+                         "--out", str(tmp_path / model), *tiny_flags(model)])
     # one process runs the command line once per model (importing torch once, not four times)
     script = ("import json, sys\nfrom translate.cli import main\n"
               "for args in json.loads(sys.argv[1]):\n    main(args, prog_name='translate', standalone_mode=False)\n")

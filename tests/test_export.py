@@ -10,15 +10,12 @@ from click.testing import CliRunner
 
 from translate.cli import main
 from translate.convert import Translator
-from translate.train.trainer import Trainer, TrainConfig
 
 
 @pytest.fixture(scope="module", params=["cyclegan", "pix2pix", "cut"])
-def run_dir(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export") / request.param
-    Trainer(TrainConfig(model=request.param, loss="lsgan", out=str(out), steps=2, image_size=32,
-                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
-    return out
+def run_dir(request, tiny_run):
+    """A tiny run of each model with one generator per direction (shared: read-only)."""
+    return tiny_run(request.param)
 
 
 def reference(run_dir, images, **condition):
@@ -54,10 +51,8 @@ def test_onnx_matches_pytorch_on_an_odd_size(run_dir, tmp_path):
         assert torch.allclose(torch.from_numpy(output), reference(run_dir, images), atol=1e-4)
 
 
-def test_export_picks_the_direction_and_refuses_to_overwrite(tmp_path):
-    run_dir = tmp_path / "run"
-    Trainer(TrainConfig(model="cyclegan", loss="lsgan", out=str(run_dir), steps=1, image_size=32,
-                        model_options={"ngf": "8", "ndf": "8"}, sample_every=10**6)).train(progress=False)
+def test_export_picks_the_direction_and_refuses_to_overwrite(tiny_run, tmp_path):
+    run_dir = tiny_run("cyclegan")
     out = tmp_path / "ba.pt"
     assert CliRunner().invoke(main, ["export", str(run_dir), str(out), "--format", "torchscript",
                                      "--direction", "BtoA"]).exit_code == 0

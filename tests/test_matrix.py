@@ -7,22 +7,23 @@ import json
 import pytest
 import torch
 
-from translate.plugins import PluginRegistry
-from translate.train.trainer import Trainer, TrainConfig
+from helpers import read_metrics, run_description, tiny_config, tiny_options, train
+from translate.plugin_host.manager import PluginRegistry
+from translate.train.trainer import Trainer
 
 REGISTRY = PluginRegistry()
 OBJECTIVES = ["lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan", "ragan", "ralsgan", "rahinge", "r1", "r2"]
 MODELS = REGISTRY.names("model")
-TINY = {"ngf": "8", "ndf": "8"}
-#: Small networks of each built-in model and mode: name -> (model, options). StarGAN names its domains
+#: Each built-in model and mode at its tiny_options: name -> (model, options). StarGAN names its domains
 #: (the trainer would find them in the data).
 TINY_MODELS = {
-    "pix2pix": ("pix2pix", {"ngf": 8, "ndf": 8}),
-    "cyclegan": ("cyclegan", {"ngf": 8, "ndf": 8}),
-    "cut": ("cut", {"ngf": 8, "ndf": 8}),
-    "fastcut": ("cut", {"ngf": 8, "ndf": 8, "mode": "fastcut"}),
-    "unit": ("unit", {"ngf": 8, "ndf": 8, "n_res": 1}),
-    "stargan": ("stargan", {"domains": "a,b", "conv_dim": 8, "critic_dim": 8, "repeat_num": 1, "critic_layers": 3}),
+    "pix2pix": ("pix2pix", tiny_options("pix2pix")),
+    "cyclegan": ("cyclegan", tiny_options("cyclegan")),
+    "cut": ("cut", tiny_options("cut")),
+    "fastcut": ("cut", {**tiny_options("cut"), "mode": "fastcut"}),
+    "unit": ("unit", tiny_options("unit")),
+    "munit": ("munit", tiny_options("munit")),
+    "stargan": ("stargan", {**tiny_options("stargan"), "domains": "a,b"}),
 }
 #: Iterations per run: the generator steps on the first whatever the objective's critic_steps.
 ITERATIONS = 2
@@ -60,8 +61,7 @@ def test_objective_trains_model_with_gradients_everywhere(configuration, objecti
 
 @pytest.mark.parametrize("objective_name", OBJECTIVES)
 def test_resume_restores_the_objective_state_exactly(objective_name, tmp_path):
-    config = TrainConfig(model="cyclegan", loss=objective_name, out=str(tmp_path / "run"), steps=2, image_size=32,
-                         model_options=dict(TINY), sample_every=10**6)
+    config = tiny_config(tmp_path / "run", "cyclegan", objective_name, steps=2, sample_every=10**6)
     trainer = Trainer(config)
     trainer.train(progress=False)
     resumed = Trainer(config, resume=True)
@@ -72,23 +72,19 @@ def test_resume_restores_the_objective_state_exactly(objective_name, tmp_path):
 def test_began_logs_k_and_convergence_for_each_critic_every_step(tmp_path):
     # The reference preset's random untrained generators move BEGAN's k in the first steps; translate's
     # residual ones start as the identity, whose outputs a critic scores like real images (k stays 0 at first).
-    config = TrainConfig(model="cyclegan", loss="began", out=str(tmp_path / "run"), steps=3, image_size=32,
-                         model_options=dict(TINY), sample_every=10**6, preset="reference")
-    Trainer(config).train(progress=False)
-    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train(tiny_config(tmp_path / "run", "cyclegan", "began", steps=3, sample_every=10**6, preset="reference"))
+    lines = read_metrics(tmp_path / "run")
     assert [line["step"] for line in lines] == [1, 2, 3]
     for line in lines:
         assert {"D_A/k", "D_A/M", "D_B/k", "D_B/M"} <= set(line)
     assert 0 < lines[-1]["D_A/k"] <= 1
-    saved = json.loads((tmp_path / "run" / "latest" / "checkpoint.json").read_text())
+    saved = run_description(tmp_path / "run")
     assert saved["objective_state"]["D_A"]["k"] == lines[-1]["D_A/k"]
 
 
 def test_gradient_penalty_is_logged_with_wgan_gp(tmp_path):
-    config = TrainConfig(model="pix2pix", loss="wgan-gp", out=str(tmp_path / "run"), steps=2, image_size=32,
-                         model_options=dict(TINY), sample_every=10**6)
-    Trainer(config).train(progress=False)
-    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    train(tiny_config(tmp_path / "run", "pix2pix", "wgan-gp", steps=2, sample_every=10**6))
+    last = read_metrics(tmp_path / "run")[-1]
     assert last["D/penalty"] >= 0
 
 

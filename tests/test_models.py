@@ -12,7 +12,7 @@ from translate.models.pool import ImagePool
 from translate.nets.energy import EnergyCritic
 from translate.nets.patchgan import PatchDiscriminator
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 
 SMALL = {"ngf": 8, "ndf": 8}
 MODELS = [Pix2Pix, CycleGAN]

@@ -13,7 +13,7 @@ import pluggy
 import pytest
 import torch
 
-from translate import hookspecs
+from translate.plugin_host import hookspecs
 from translate.objective import CriticOutput, Objective
 from translate.options import OptionError, parse_options
 from translate_plugins import began, ebgan, hinge, lsgan, r1, r2, ragan, rahinge, ralsgan, vanilla, wgan_gp

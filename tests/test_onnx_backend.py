@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -12,22 +12,20 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-# run_dir: a CycleGAN trained 1 step
-from test_convert import corpus, fail_on_odd_widths, plant_bad_files, run_dir  # noqa: F401
-from translate import onnx_backend
-from translate.cli import main
+from helpers import cli, fresh_copy
+from test_convert import corpus, fail_on_odd_widths, plant_bad_files
+from translate.convert import onnx_backend
 from translate.convert import Translator
 from translate.data.images import to_tensor
 from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, load_photo, random_tiles
 from translate.errors import TranslateError
 from translate.metrics import psnr
-from translate.onnx_backend import OnnxRuntimeBackend
-from translate.onnx_cache import CACHE_FOLDER, ModelCache
-from translate.plugins import PluginRegistry
+from translate.convert.onnx_backend import OnnxRuntimeBackend
+from translate.convert.onnx_cache import CACHE_FOLDER, ModelCache
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 
 SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "pix2pix-sample-grading"
@@ -38,6 +36,13 @@ def user_cache(tmp_path, monkeypatch):
     """Keep the fallback cache folder inside the test's temporary folder."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     return tmp_path / "user-cache" / "translate" / "onnxruntime"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_run, tmp_path_factory):
+    """A copy of the tiny CycleGAN run for this module's tests, which cache their ONNX models in it
+    (built once, then reused, as in a user's checkpoint folder)."""
+    return fresh_copy(tiny_run("cyclegan"), tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +75,6 @@ def photo_folder(folder: Path, photos: tuple[str, ...], per_photo: int, size: in
     return folder
 
 
-def fresh_copy(run: Path, tmp_path: Path) -> Path:
-    """A copy of ``run`` without the models other tests cached in it."""
-    return Path(shutil.copytree(run, tmp_path / "run", symlinks=True, ignore=shutil.ignore_patterns(CACHE_FOLDER)))
-
-
 def pixels_of(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image).astype(np.int16))
 
@@ -82,10 +82,6 @@ def pixels_of(image: Image.Image) -> torch.Tensor:
 def pixels(path: Path) -> torch.Tensor:
     with Image.open(path) as image:
         return pixels_of(image)
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(main, [str(arg) for arg in args])
 
 
 class Builds:
@@ -154,16 +150,16 @@ def test_int8_keeps_the_first_and_the_last_convolution_and_what_follows_it_in_fp
 
 def test_a_gate_failure_exits_2_and_writes_nothing(shipped, tmp_path):
     source = photo_folder(tmp_path / "in", TEST_PHOTOS[:1], 3, 64, seed=3)
-    result = invoke("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision", "int8",
-                    "--min-psnr", "99")
+    result = cli("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision", "int8",
+                 "--min-psnr", "99")
     assert result.exit_code == 2, result.output
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("translate: error: int8 output is") and "--min-psnr" in error and "fp32" in error
     assert not (tmp_path / "out").exists()
     # The measured model was cached with its PSNR: accepting it with a lower threshold converts at once.
     suggested = error.rsplit("--min-psnr ", 1)[1]
-    accepted = invoke("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision",
-                      "int8", "--min-psnr", suggested)
+    accepted = cli("convert", shipped, source, tmp_path / "out", "--backend", "onnxruntime", "--precision",
+                   "int8", "--min-psnr", suggested)
     assert accepted.exit_code == 0, accepted.output
     assert "int8 model of the generator from the cache" in accepted.stderr
     assert len(list((tmp_path / "out").iterdir())) == 3
@@ -242,8 +238,8 @@ def test_bad_files_are_listed_and_skipped_with_exit_status_1(run_dir, tmp_path):
         Image.effect_noise((40, 32), 30 + index).convert("RGB").save(source / f"good{index}.png")
     bad = plant_bad_files(source)
     for precision_options in (["--precision", "fp32"], ["--precision", "int8", "--min-psnr", "0"]):
-        result = invoke("convert", run_dir, source, tmp_path / precision_options[1], "--backend", "onnxruntime",
-                        *precision_options)
+        result = cli("convert", run_dir, source, tmp_path / precision_options[1], "--backend", "onnxruntime",
+                     *precision_options)
         assert result.exit_code == 1, result.output
         assert "3 converted, 0 skipped (output exists), 3 failed" in result.stdout
         assert sorted(line.split(": ")[1] for line in result.stderr.splitlines() if line.startswith("failed:")) == \
@@ -371,11 +367,11 @@ def test_every_one_generator_model_converts_every_target_like_pytorch(name, tmp_
     assert len(variants) == {"pix2pix": 1, "cyclegan": 2, "unit": 2, "stargan": 3}[name]
     images = torch.rand(2, 3, 37, 29) * 2 - 1
     outputs = []
-    for _, condition in variants:
+    for variant in variants:
         with torch.no_grad():
-            expected = model.translate(images, **condition)
-        outputs.append(translator.translate_batch(images, **condition))
-        assert torch.allclose(outputs[-1], expected, atol=1e-4), condition
+            expected = model.translate(images, **variant.condition)
+        outputs.append(translator.translate_batch(images, **variant.condition))
+        assert torch.allclose(outputs[-1], expected, atol=1e-4), variant
     assert all(not torch.allclose(outputs[0], other) for other in outputs[1:])  # each target its own graph
 
 
@@ -405,12 +401,14 @@ def test_sessions_use_torchs_thread_count(run_dir, monkeypatch):
     (["--backend", "onnxruntime", "--min-psnr", "30"], "--min-psnr is for --backend onnxruntime --precision int8"),
     (["--backend", "onnxruntime", "--compile"], "--compile is for --backend torch"),
     (["--backend", "onnxruntime", "--device", "cuda"], "runs on the CPU"),
+    (["--backend", "onnxruntime", "--precision", "int8", "--min-psnr", "nan"],
+     "--min-psnr must be a number of dB, at least 0, got nan"),
 ])
 def test_option_mistakes_are_one_line_errors(run_dir, tmp_path, args, message):
     source = tmp_path / "in"
     source.mkdir()
     Image.new("RGB", (8, 8)).save(source / "x.png")
-    result = invoke("convert", run_dir, source, tmp_path / "out", *args)
+    result = cli("convert", run_dir, source, tmp_path / "out", *args)
     assert result.exit_code == 2 and message in result.stderr, result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
@@ -424,7 +422,7 @@ def test_the_command_line_spells_the_backends_precisions_and_defaults_like_the_l
         ONNX_ONLY_PRECISIONS,
         PRECISION_CHOICES,
     )
-    from translate.quantize import CALIBRATION_IMAGES, DEFAULT_MIN_PSNR
+    from translate.convert.quantize import CALIBRATION_IMAGES, DEFAULT_MIN_PSNR
 
     assert BACKEND_CHOICES == onnx_backend.BACKENDS
     assert set(ONNX_ONLY_PRECISIONS) == set(onnx_backend.ONNX_PRECISIONS) - set(PRECISION_CHOICES)
@@ -444,8 +442,57 @@ def test_int8_without_calibration_images_is_a_clear_error(run_dir, tmp_path):
     source = tmp_path / "in"
     source.mkdir()
     (source / "broken.png").write_text("not an image")
-    with pytest.raises(TranslateError, match="none that can be read; pass --calibrate DIR"):
+    with pytest.raises(TranslateError, match="none that can be read and stand for them; pass --calibrate DIR"):
         translator.convert_folder(source, tmp_path / "out")
+
+
+@pytest.mark.parametrize("image, why", [
+    (Image.new("RGB", (1, 1), "grey"), "only.png': 1×1 pixels, smaller than 16×16"),
+    (Image.new("RGB", (64, 48), (128, 128, 128)), "only.png': one flat colour"),
+])
+def test_int8_refuses_calibration_images_that_cannot_stand_for_real_inputs(run_dir, tmp_path, image, why):
+    """A flat or tiny calibration set would pass the gate on outputs nothing like real ones' (a flat grey image
+    scored 106 dB where real photos scored 59)."""
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    image.save(calibration / "only.png")
+    translator = Translator.load(fresh_copy(run_dir, tmp_path), backend="onnxruntime", precision="int8",
+                                 calibrate=calibration)
+    with pytest.raises(TranslateError, match=f"has none that can be read and stand for them \\('.*{re.escape(why)}\\)"):
+        translator(Image.effect_noise((32, 32), 40).convert("RGB"))
+
+
+def test_int8_passes_over_unusable_calibration_images_with_a_warning(run_dir, tmp_path):
+    calibration = photo_folder(tmp_path / "calibration", TEST_PHOTOS[:1], 1, 32, seed=3)
+    Image.new("RGB", (32, 32), "white").save(calibration / "blank.png")
+    translator = Translator.load(fresh_copy(run_dir, tmp_path), backend="onnxruntime", precision="int8",
+                                 calibrate=calibration, min_psnr=0)
+    with pytest.warns(UserWarning, match=r"int8 calibration passed over 1 image\(s\) of the calibration folder .*: "
+                                         r"'.*blank\.png': one flat colour"):
+        translator(Image.effect_noise((32, 32), 40).convert("RGB"))
+    assert len(translator.runtime._calibration_set()) == 1
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+def test_cache_files_get_the_modes_a_plain_open_gives(run_dir, tmp_path, mask):
+    import os
+
+    run = fresh_copy(run_dir, tmp_path)
+    previous = os.umask(mask)
+    try:
+        Translator.load(run, backend="onnxruntime")(Image.effect_noise((16, 16), 40).convert("RGB"))
+    finally:
+        os.umask(previous)
+    files = list((checkpoint.resolve(run) / CACHE_FOLDER).iterdir())
+    assert files and {oct(path.stat().st_mode & 0o777) for path in files} == {oct(0o666 & ~mask)}
+
+
+def test_a_checkpoint_folder_removed_meanwhile_is_not_created_again(tmp_path, user_cache):
+    """Training prunes old checkpoints while a conversion of one of them may still be caching its model."""
+    removed = tmp_path / "run" / "checkpoints" / "000005"
+    path = ModelCache(removed / CACHE_FOLDER).store("fp32-x", {"network": "x"}, b"model bytes")
+    assert not removed.exists() and not (tmp_path / "run").exists()
+    assert path == user_cache / "fp32-x.onnx" and path.read_bytes() == b"model bytes"
 
 
 # -- runs at once -------------------------------------------------------------------------------------
@@ -576,13 +623,13 @@ def test_the_heap_a_sessions_first_run_of_a_size_left_is_handed_back(run_dir, mo
 
 def test_only_the_pytorch_backend_keeps_freed_memory_for_reuse(run_dir, tmp_path, monkeypatch):
     """ONNX Runtime takes an image's activations in one block per run: kept heap would only raise its peak."""
-    from translate import allocator
+    from translate.convert import allocator
 
     kept = []
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda: kept.append(True) or True)
     (tmp_path / "in").mkdir()
     Image.effect_noise((40, 32), 40).convert("RGB").save(tmp_path / "in" / "a.png")
     for backend in ("onnxruntime", "torch"):
-        result = invoke("convert", run_dir, tmp_path / "in", tmp_path / backend, "--backend", backend)
+        result = cli("convert", run_dir, tmp_path / "in", tmp_path / backend, "--backend", backend)
         assert result.exit_code == 0, result.output
         assert len(kept) == (backend == "torch"), backend

@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import objective_plugin
-from translate import catalog_cache
+from helpers import cli, objective_plugin
+from translate.plugin_host import catalog_cache
 from translate.cli import main
 
 #: A third-party objective with options of every type, a critic schedule and state.
@@ -63,12 +62,8 @@ COUNTING_ENTRY = {
 }
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
 def listed(*args: str) -> dict:
-    result = run("plugins", "--json", *args)
+    result = cli("plugins", "--json", *args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -120,7 +115,7 @@ def test_plugins_json_lists_every_model_with_its_model_opt_options():
 
 def test_plugins_show_describes_an_objective(installed):
     installed("counting-loss", {"counting_loss": COUNTING}, {"counting": "counting_loss"})
-    result = run("plugins", "show", "counting")
+    result = cli("plugins", "show", "counting")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "objective counting",
@@ -142,28 +137,28 @@ def test_plugins_show_describes_an_objective(installed):
 
 
 def test_plugins_show_describes_a_model_and_a_builtin_objective():
-    model = run("plugins", "show", "cyclegan")
+    model = cli("plugins", "show", "cyclegan")
     assert model.exit_code == 0, model.output
     assert "  options:       --model-opt KEY=VALUE" in model.stdout.splitlines()
     assert "    lambda_cycle     float  default 10.0" in model.stdout.splitlines()
     assert "critic steps" not in model.stdout
-    began = run("plugins", "show", "began").stdout.splitlines()
+    began = cli("plugins", "show", "began").stdout.splitlines()
     assert began[:2] == ["objective began",
                          "  from:          plugin 'began', image-translate 0.1.0, class translate_plugins.began.BEGAN"]
     assert "  critic:        energy" in began and "  state keys:    k, gamma" in began
-    assert run("plugins", "show", "lsgan").stdout.splitlines()[-3] == "  state keys:    none"
+    assert cli("plugins", "show", "lsgan").stdout.splitlines()[-3] == "  state keys:    none"
 
 
 def test_plugins_show_json_is_the_entry_of_plugins_json(installed):
     installed("counting-loss", {"counting_loss": COUNTING}, {"counting": "counting_loss"})
-    result = run("plugins", "show", "counting", "--json")
+    result = cli("plugins", "show", "counting", "--json")
     assert json.loads(result.stdout) == [COUNTING_ENTRY]
 
 
 def test_plugins_show_lists_every_provider_of_a_clashing_name(installed):
     installed("loss-one", {"loss_one": objective_plugin("twin", "One")}, {"loss-one": "loss_one"})
     installed("loss-two", {"loss_two": objective_plugin("twin", "Two")}, {"loss-two": "loss_two"})
-    result = run("plugins", "show", "twin")
+    result = cli("plugins", "show", "twin")
     assert result.exit_code == 0
     sources = [line for line in result.stdout.splitlines() if line.startswith("  from:")]
     assert sources == ["  from:          plugin 'loss-one', loss-one 1.2.3, class loss_one.One",
@@ -171,7 +166,7 @@ def test_plugins_show_lists_every_provider_of_a_clashing_name(installed):
 
 
 def test_plugins_show_of_an_unknown_name_is_one_line_listing_the_names():
-    result = run("plugins", "show", "lsgn")
+    result = cli("plugins", "show", "lsgn")
     assert result.exit_code == 2
     assert result.stderr.startswith("translate: error: no objective, model or logger is called 'lsgn' (objectives: ")
     assert "lsgan" in result.stderr and "cyclegan" in result.stderr and len(result.stderr.splitlines()) == 1
@@ -182,14 +177,14 @@ def test_plugins_show_of_an_unknown_name_is_one_line_listing_the_names():
 def test_an_objective_that_cannot_be_built_with_its_defaults_is_a_problem(installed, failure):
     source = objective_plugin("fragile").replace("self.scale = scale", failure)
     installed("fragile-loss", {"fragile_loss": source}, {"fragile": "fragile_loss"})
-    result = run("plugins", "--json")
+    result = cli("plugins", "--json")
     assert result.exit_code == 1
     catalog = json.loads(result.stdout)
     error = "ValueError: needs a path" if "Value" in failure else "SystemExit: 4"
     assert catalog["problems"] == [f"objective 'fragile' cannot be built with its default options: {error}"]
     fragile = next(entry for entry in catalog["objectives"] if entry["name"] == "fragile")
     assert fragile["state_keys"] is None and fragile["options"] == {"scale": {"default": 1.0, "type": "float"}}
-    shown = run("plugins", "show", "fragile").stdout
+    shown = cli("plugins", "show", "fragile").stdout
     assert "  state keys:    unknown (cannot be built with its defaults)" in shown
 
 
@@ -203,13 +198,13 @@ def test_option_help_points_at_plugins_show():
 
 
 def test_a_second_call_reads_the_cache_and_lists_the_same(builds, plugin_cache):
-    first = run("plugins", "--json")
+    first = cli("plugins", "--json")
     assert len(builds) == 1 and list(plugin_cache.iterdir()) == [catalog_cache.cache_file()]
     for args in (("plugins", "--json"), ("plugins", "show", "lsgan", "--json")):
-        assert run(*args).exit_code == 0
+        assert cli(*args).exit_code == 0
     assert len(builds) == 1
-    assert run("plugins", "--json").stdout == first.stdout
-    assert run("plugins", "--refresh").exit_code == 0 and len(builds) == 2
+    assert cli("plugins", "--json").stdout == first.stdout
+    assert cli("plugins", "--refresh").exit_code == 0 and len(builds) == 2
 
 
 def test_installing_changing_and_removing_a_plugin_invalidates_the_cache(builds, installed):
@@ -247,7 +242,7 @@ def test_the_autoload_switch_is_part_of_the_key(builds, installed, monkeypatch):
 def test_a_broken_plugin_is_never_cached(builds, installed):
     installed("broken-loss", {"broken_loss": "raise RuntimeError('boom')\n"}, {"broken": "broken_loss"})
     for _ in range(2):
-        result = run("plugins")
+        result = cli("plugins")
         assert result.exit_code == 1 and "failed to load: RuntimeError: boom" in result.stderr
     assert len(builds) == 2 and not catalog_cache.cache_file().exists()
 
@@ -296,7 +291,7 @@ def test_the_cache_lives_in_xdg_cache_home_or_home_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("TRANSLATE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert catalog_cache.cache_file().parent == tmp_path / "xdg" / "translate"
-    assert run("plugins").exit_code == 0 and catalog_cache.cache_file().is_file()
+    assert cli("plugins").exit_code == 0 and catalog_cache.cache_file().is_file()
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec: only absolute paths count
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert catalog_cache.cache_file().parent == tmp_path / "home" / ".cache" / "translate"
@@ -325,11 +320,11 @@ def test_the_second_call_imports_no_torch_and_check_refuses_unknown_names_withou
 
 def test_plugins_check_warns_once_about_a_broken_plugin_and_refuses_an_unknown_model(installed):
     installed("broken-loss", {"broken_loss": "raise RuntimeError('boom')\n"}, {"broken": "broken_loss"})
-    result = run("plugins", "check", "lsgan", "--model", "pix2pix", "--steps", "1")
+    result = cli("plugins", "check", "lsgan", "--model", "pix2pix", "--steps", "1")
     assert result.exit_code == 0, result.output
     assert result.stderr.count("failed to load: RuntimeError: boom; skipped") == 1
-    unknown = run("plugins", "check", "lsgan", "--model", "pix2pox")
+    unknown = cli("plugins", "check", "lsgan", "--model", "pix2pox")
     assert unknown.exit_code == 2
     assert unknown.stderr.splitlines()[-1].startswith("translate: error: unknown model 'pix2pox' (available: cut, "
-                                                      "cyclegan, pix2pix, stargan, unit); translate finds plugins "
+                                                      "cyclegan, munit, pix2pix, stargan, unit); translate finds plugins "
                                                       "through")

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import objective_plugin, write_distribution
+from helpers import objective_plugin, tiny_flags, write_distribution
 from translate.cli import main
 from translate.objective import CriticOutput
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 
 #: A loss plugin whose generator loss fails inside a helper of its own, in torch.
 BAD_LOSS = objective_plugin("badloss", "BadObjective").replace(
@@ -33,7 +33,7 @@ EXITING_LOSS = objective_plugin("exitloss", "ExitObjective").replace(
     "return -self.scale * fake.score.mean()", "raise SystemExit(0)"
 )
 
-TINY = ("--steps", "2", "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8")
+TINY = ("--steps", "2", "--image-size", "32", *tiny_flags("pix2pix"))
 
 
 def train(out, loss: str, *options: str, env: dict[str, str] | None = None):
@@ -145,8 +145,9 @@ def translate_models():
 
 
 @pytest.fixture(scope="module")
-def flaky_run(tmp_path_factory):
-    """A one-step run of the model plugin ``flakypix``, installed for the tests of this module that use it."""
+def flaky_run(tiny_run, tmp_path_factory):
+    """A folder holding ``run``, a one-step tiny run of the model plugin ``flakypix`` (shared: read-only), and
+    ``in``, an image to convert; the plugin is installed for the tests of this module that use it."""
     root = tmp_path_factory.mktemp("flaky")
     (root / "site").mkdir()
     write_distribution(root / "site", "flaky-model", {"flaky_model": FLAKY_MODEL}, {"flakypix": "flaky_model"})
@@ -154,9 +155,8 @@ def flaky_run(tmp_path_factory):
     Image.new("RGB", (32, 32), (30, 90, 200)).save(root / "in" / "a.png")
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(root / "site"))
-        result = CliRunner().invoke(main, ["train", "--model", "flakypix", "--steps", "1", "--image-size", "32",
-                                           "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--out", str(root / "run")])
-        assert result.exit_code == 0, result.output
+        run = tiny_run("flakypix", steps=1, registry=PluginRegistry())  # the registry that finds the plugin
+        (root / "run").symlink_to(run, target_is_directory=True)
         yield root
     sys.modules.pop("flaky_model", None)
 

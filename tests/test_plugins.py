@@ -8,10 +8,10 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from conftest import objective_plugin
+from helpers import objective_plugin, tiny_flags
 from translate.cli import main
 from translate.objective import Objective
-from translate.plugins import PluginError, PluginRegistry, PluginWarning
+from translate.plugin_host.manager import PluginError, PluginRegistry, PluginWarning
 
 BUILTIN_OBJECTIVES = {"lsgan", "vanilla", "hinge", "wgan-gp", "began", "ebgan"}
 
@@ -163,7 +163,7 @@ def test_plugins_json_lists_hooks_and_problems_of_broken_plugins(installed):
 def test_training_works_beside_a_broken_plugin_and_warns_in_one_line(installed, tmp_path):
     installed("broken-loss", {"broken_loss": BROKEN_AT_IMPORT}, {"broken": "broken_loss"})
     result = CliRunner().invoke(main, ["train", "--model", "pix2pix", "--steps", "1", "--image-size", "32",
-                                       "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--out", str(tmp_path / "run")])
+                                       *tiny_flags("pix2pix"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert ("translate: warning: plugin 'broken' from 'broken-loss' (broken_loss) failed to load: "
             "RuntimeError: boom; skipped\n") in result.stderr

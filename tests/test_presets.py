@@ -9,10 +9,11 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+from helpers import read_metrics, tiny_config, tiny_flags
 from translate.cli import main
 from translate.convert import Translator
 from translate.options import option_defaults
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 
@@ -24,21 +25,23 @@ BEFORE = {
     "pix2pix": {"upsample": "transpose"},
     "cut": {"upsample": "transpose", "residual": "false"},
     "unit": {"residual": "false", "lambda_gan": "10"},
+    # and StarGAN before issue #31 gave it its own
+    "stargan": {"upsample": "transpose", "residual": "false", "condition": "input", "lr": "0.0001",
+                "critic_norm": "none"},
 }
-TINY = {"ngf": "8", "ndf": "8"}
 
 
 def settings(tmp_path, name: str, model: str, **overrides) -> TrainConfig:
-    values = dict(model=model, loss="lsgan", out=str(tmp_path / name), steps=3, image_size=32, batch_size=2,
-                  sample_every=10**6, model_options=dict(TINY), loggers=("jsonl",))
-    values.update(overrides)
-    return TrainConfig(**values)
+    """A tiny run of ``model``, three steps of two images, into ``tmp_path/name``; ``model_options`` are added
+    to the tiny options."""
+    values = dict(steps=3, batch_size=2, sample_every=10**6, loggers=("jsonl",))
+    return tiny_config(tmp_path / name, model, **{**values, **overrides})
 
 
 def trained(config: TrainConfig) -> tuple[dict[str, torch.Tensor], list[dict]]:
     trainer = Trainer(config)
     trainer.train(progress=False)
-    losses = [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = read_metrics(trainer.run_dir)
     for line in losses:
         for key in ("s_per_iter", "images_per_s"):
             line.pop(key)
@@ -58,7 +61,7 @@ def test_every_option_a_preset_names_exists_and_differs_from_the_default():
 @pytest.mark.parametrize("model", sorted(BEFORE))
 def test_the_reference_preset_trains_exactly_as_before(tmp_path, model):
     before_weights, before_losses = trained(settings(tmp_path, "before", model,
-                                                     model_options={**TINY, **BEFORE[model]}))
+                                                     model_options=BEFORE[model]))
     preset_weights, preset_losses = trained(settings(tmp_path, "preset", model, preset="reference"))
     assert preset_losses == before_losses
     assert preset_weights.keys() == before_weights.keys()
@@ -73,7 +76,7 @@ def test_the_reference_preset_builds_the_reference_layout_and_options_still_over
     assert isinstance(generator.model[16], nn.ConvTranspose2d) and isinstance(generator.model[-1], nn.Tanh)
     assert trainer.model.lambda_identity == 0.5
     mixed = Trainer(settings(tmp_path, "mixed", "cyclegan", preset="reference",
-                             model_options={**TINY, "upsample": "bilinear"}))
+                             model_options={"upsample": "bilinear"}))
     assert mixed.model.upsample == "bilinear" and mixed.model.residual is False
     with pytest.raises(TrainingError, match="--preset must be one of translate, reference, got 'paper'"):
         Trainer(settings(tmp_path, "bad", "cyclegan", preset="paper"))
@@ -84,12 +87,13 @@ def test_a_checkpoint_from_before_the_new_options_converts_as_it_was_trained(tmp
     """Checkpoints saved before the options existed lack them: they take the reference values."""
     run = Trainer(settings(tmp_path, "run", model, preset="reference", steps=1)).train(progress=False)
     images = torch.rand(2, 3, 32, 32) * 2 - 1
-    expected = Translator.load(run, device="cpu").model.translate(images)
+    target = {"to": "B"} if model == "stargan" else {}  # StarGAN on the sample set: domains A and B
+    expected = Translator.load(run, device="cpu").model.translate(images, **target)
     meta = json.loads((run / checkpoint.METADATA).read_text())
     for key in REGISTRY.model(model).reference_options:
         del meta["model_options"][key]
     (run / checkpoint.METADATA).write_text(json.dumps(meta))
-    assert torch.equal(Translator.load(run, device="cpu").model.translate(images), expected)
+    assert torch.equal(Translator.load(run, device="cpu").model.translate(images, **target), expected)
 
 
 def test_a_run_started_before_presets_resumes_with_the_reference_options(tmp_path):
@@ -104,8 +108,8 @@ def test_a_run_started_before_presets_resumes_with_the_reference_options(tmp_pat
 
 
 def test_the_command_line_takes_the_preset_and_records_it(tmp_path):
-    args = ["train", "--model", "pix2pix", "--steps", "1", "--image-size", "32", "--model-opt", "ngf=8",
-            "--model-opt", "ndf=8", "--out", str(tmp_path / "run"), "--preset", "reference", "--logger", "jsonl"]
+    args = ["train", "--model", "pix2pix", "--steps", "1", "--image-size", "32", *tiny_flags("pix2pix"),
+            "--out", str(tmp_path / "run"), "--preset", "reference", "--logger", "jsonl"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert 'preset = "reference"' in (tmp_path / "run" / "config.toml").read_text()

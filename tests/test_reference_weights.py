@@ -16,15 +16,15 @@ import threading
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 from torch import nn
 
+from helpers import cli
 from translate.cli import main
 from translate.convert import Translator
 from translate.data.images import to_pil, to_tensor
 from translate.nets import build_generator
-from translate.reference_weights import read_state_dict
+from translate.convert.reference_weights import read_state_dict
 
 instance_norm = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
 #: Same weights, same operations; the Translator runs channels-last kernels, which sum in another order.
@@ -124,15 +124,11 @@ def saved(network: nn.Module, path, stale_instance_norm: bool = False):
     return path
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
 @pytest.mark.parametrize("arch, n_blocks, size", [("resnet_6blocks", 6, 36), ("resnet_9blocks", 9, 20)])
 def test_imported_resnet_reproduces_the_reference_outputs(tmp_path, arch, n_blocks, size):
     reference = randomised(RefResnetGenerator(ngf=8, n_blocks=n_blocks), seed=n_blocks)
     weights = saved(reference, tmp_path / "latest_net_G.pth", stale_instance_norm=True)
-    result = run("import-weights", str(weights), "--arch", arch, str(tmp_path / "imported"))
+    result = cli("import-weights", str(weights), "--arch", arch, str(tmp_path / "imported"))
     assert result.exit_code == 0, result.output
     metadata = json.loads((tmp_path / "imported" / "checkpoint.json").read_text())
     assert metadata["imported_from"]["arch"] == arch and metadata["imported_from"]["norm"] == "instance"
@@ -173,7 +169,7 @@ def test_convert_takes_a_reference_file_with_arch(tmp_path):
     source, out = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     to_pil(torch.rand(3, 128, 128) * 2 - 1).save(source / "photo.png")
-    result = run("convert", str(weights), "--arch", "unet_128", str(source), str(out), "--device", "cpu")
+    result = cli("convert", str(weights), "--arch", "unet_128", str(source), str(out), "--device", "cpu")
     assert result.exit_code == 0, result.output
     with torch.no_grad():
         expected = reference(to_tensor(Image.open(source / "photo.png")).unsqueeze(0))[0]
@@ -183,26 +179,26 @@ def test_convert_takes_a_reference_file_with_arch(tmp_path):
 
 def test_mistakes_are_one_line_errors_naming_the_file(tmp_path):
     resnet = saved(randomised(RefResnetGenerator(ngf=4, n_blocks=6), 0), tmp_path / "resnet.pth")
-    result = run("import-weights", str(resnet), "--arch", "unet_256", str(tmp_path / "x"))
+    result = cli("import-weights", str(resnet), "--arch", "unet_256", str(tmp_path / "x"))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert f"'{resnet}' is not a reference U-Net generator" in result.stderr and "try --arch resnet_9blocks" in result.stderr
-    result = run("import-weights", str(resnet), "--arch", "resnet_9blocks", str(tmp_path / "x"))
+    result = cli("import-weights", str(resnet), "--arch", "resnet_9blocks", str(tmp_path / "x"))
     assert result.exit_code == 2 and f"'{resnet}' does not fit --arch resnet_9blocks" in result.stderr
     assert not (tmp_path / "x").exists()
     source = tmp_path / "in"
     source.mkdir()
     Image.new("RGB", (8, 8)).save(source / "a.png")
-    result = run("convert", str(resnet), str(source), str(tmp_path / "out"))
+    result = cli("convert", str(resnet), str(source), str(tmp_path / "out"))
     assert result.exit_code == 2 and "name its architecture with --arch" in result.stderr
     pickled = tmp_path / "pickled.pth"
     torch.save({"model": functools.partial(print)}, pickled)  # not loadable with weights_only=True
-    result = run("import-weights", str(pickled), "--arch", "resnet_6blocks", str(tmp_path / "x"))
+    result = cli("import-weights", str(pickled), "--arch", "resnet_6blocks", str(tmp_path / "x"))
     assert result.exit_code == 2 and result.stderr.startswith(f"translate: error: cannot read '{pickled}'")
     assert result.stderr.count("\n") == 1
-    run("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
-    result = run("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
+    cli("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
+    result = cli("import-weights", str(resnet), "--arch", "resnet_6blocks", str(tmp_path / "ok"))
     assert result.exit_code == 2 and "exists; pass --overwrite" in result.stderr
-    result = run("convert", str(tmp_path / "ok"), "--arch", "resnet_6blocks", str(source), str(tmp_path / "out"))
+    result = cli("convert", str(tmp_path / "ok"), "--arch", "resnet_6blocks", str(source), str(tmp_path / "out"))
     assert result.exit_code == 2 and "--arch is for reference .pth files only" in result.stderr
 
 
@@ -228,7 +224,7 @@ def test_weights_recipes_download_and_import_a_checkpoint(tmp_path):
             f'tiny2zebra.pth"]\narchive = "pth"\narch = "resnet_6blocks"\n'
             f'sha256 = "{hashlib.sha256(weights.read_bytes()).hexdigest()}"\n'
         )
-        result = run("weights", "download", "tiny2zebra", "--root", str(tmp_path / "weights"),
+        result = cli("weights", "download", "tiny2zebra", "--root", str(tmp_path / "weights"),
                      "--recipes", str(recipes))
     finally:
         httpd.shutdown()
@@ -244,9 +240,98 @@ def test_weights_recipes_download_and_import_a_checkpoint(tmp_path):
 
 def test_the_command_line_offers_exactly_the_importable_architectures():
     from translate.cli.common import REFERENCE_ARCH_CHOICES
-    from translate.reference_weights import REFERENCE_ARCHS
+    from translate.convert.reference_weights import REFERENCE_ARCHS
 
     assert REFERENCE_ARCH_CHOICES == REFERENCE_ARCHS
     for command in ("convert", "import-weights"):
         arch = next(param for param in main.commands[command].params if param.name == "arch")
         assert tuple(arch.type.choices) == REFERENCE_ARCHS
+
+
+def in_train_mode_from_seed(reference: nn.Module, image: torch.Tensor, seed: int) -> torch.Tensor:
+    """What the reference's test.py (no --eval) gives: its generator in train mode, under torch.manual_seed(seed),
+    translating one image (test.py's batch size is 1)."""
+    reference.train()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        output = reference(image[None].clone())[0]  # clone: the in-place LeakyReLU would overwrite the input
+    reference.eval()
+    return output
+
+
+def test_the_references_test_time_mode_gives_its_outputs_for_the_same_weights_and_seed(tmp_path):
+    from translate.convert.generator_mode import GeneratorMode
+
+    reference = randomised(RefUnetGenerator(7, ngf=4), seed=3)
+    weights = saved(reference, tmp_path / "latest_net_G.pth")
+    images = torch.rand(2, 3, 128, 128) * 2 - 1
+    translator = Translator.load(weights, arch="unet_128", device="cpu", mode=GeneratorMode("batch", True, 7))
+    translated = translator.translate_batch(images)  # two images in one batch: each alone, each from the seed
+    for image, output in zip(images, translated):
+        assert torch.allclose(output, in_train_mode_from_seed(reference, image, 7), atol=TOLERANCE)
+    running = {key: value for key, value in read_state_dict(weights).items() if ".running_" in key}
+    state = {key.split(".", 2)[-1]: value for key, value in translator.model.state_dict().items()}  # G.net.<key>
+    assert running and all(torch.equal(state[key], value) for key, value in running.items())  # neither used nor updated
+    # the mode matters: another seed drops other units, and eval mode is another output altogether
+    assert (translated[0] - in_train_mode_from_seed(reference, images[0], 8)).abs().max() > 0.05
+    with torch.no_grad():
+        assert (translated[0] - reference(images[:1].clone())[0]).abs().max() > 0.05
+    batch_only = Translator.load(weights, arch="unet_128", device="cpu", mode=GeneratorMode("batch"))
+    reference.train()
+    for module in reference.modules():  # batch statistics without dropout: the reference with its dropout off
+        if isinstance(module, nn.Dropout):
+            module.eval()
+    with torch.no_grad():
+        expected = reference(images[1:].clone())
+    reference.eval()
+    assert torch.allclose(batch_only.translate_batch(images[1:]), expected, atol=TOLERANCE)
+
+
+def test_convert_runs_the_references_test_time_mode_and_reports_it(tmp_path):
+    reference = randomised(RefUnetGenerator(7, ngf=4), seed=4)
+    weights = saved(reference, tmp_path / "latest_net_G.pth")
+    source = tmp_path / "in"
+    source.mkdir()
+    to_pil(torch.rand(3, 128, 128) * 2 - 1).save(source / "photo.png")
+    image = to_tensor(Image.open(source / "photo.png"))
+    result = cli("convert", str(weights), "--arch", "unet_128", str(source), str(tmp_path / "out"), "--device", "cpu",
+                 "--norm-stats", "batch", "--dropout", "on", "--seed", "11")
+    assert result.exit_code == 0, result.output
+    expected = to_tensor(to_pil(in_train_mode_from_seed(reference, image, 11)))
+    converted = to_tensor(Image.open(tmp_path / "out" / "photo.png").convert("RGB"))
+    assert (converted - expected).abs().max() <= 1 / 127.5 + 1e-6  # one 8-bit step at most
+    assert result.stdout.splitlines()[-1] == (
+        "generator as in training (the pix2pix reference's test.py without --eval): batch norm with each image's "
+        "own statistics, dropout on (seed 11), one image at a time")
+    result = cli("convert", str(weights), "--arch", "unet_128", str(source), str(tmp_path / "eval"), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("generator in eval mode: batch norm with running statistics, "
+                                                     "dropout off")
+
+
+def test_the_test_time_options_are_refused_where_they_cannot_apply(tmp_path):
+    resnet = saved(randomised(RefResnetGenerator(ngf=4, n_blocks=6), 0), tmp_path / "resnet.pth")
+    unet = saved(randomised(RefUnetGenerator(7, ngf=4), 0), tmp_path / "unet.pth")
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("RGB", (8, 8)).save(source / "a.png")
+    for weights, options, message in (
+        (resnet, ["--arch", "resnet_6blocks", "--norm-stats", "batch"],
+         "--norm-stats batch is for generators with batch norm (the reference's pix2pix U-Nets); this one has none"),
+        (resnet, ["--arch", "resnet_6blocks", "--dropout", "on"],
+         "--dropout on is for generators with dropout layers (the reference's pix2pix U-Nets); this one has none"),
+        (unet, ["--arch", "unet_128", "--seed", "3"], "--seed sets the dropout masks of --dropout on"),
+        (unet, ["--arch", "unet_128", "--dropout", "on", "--backend", "onnxruntime"],
+         "--norm-stats batch and --dropout on run the generator in PyTorch; drop --backend onnxruntime"),
+    ):
+        result = cli("convert", str(weights), *options, str(source), str(tmp_path / "out"), "--device", "cpu")
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, (options, result.output)
+        assert message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_offers_the_generator_modes_there_are():
+    from translate.cli.common import DROPOUT_SEED_DEFAULT, NORM_STATS_CHOICES
+    from translate.convert.generator_mode import DEFAULT_SEED, NORM_STATS
+
+    assert (NORM_STATS_CHOICES, DROPOUT_SEED_DEFAULT) == (NORM_STATS, DEFAULT_SEED)

@@ -14,30 +14,20 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import TRANSLATE
+from helpers import TRANSLATE, cli, logged_steps, tiny_config, tiny_flags
 from translate.cli import main
 from translate.train import checkpoint
 from translate.train.run_folder import RunFolderError
 from translate.train.trainer import RESUME_MAY_CHANGE, Trainer, TrainConfig, TrainingError
 
-TINY = ("--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--device", "cpu")
+TINY = ("--image-size", "32", *tiny_flags("cyclegan"), "--device", "cpu")
 
 
 def config(tmp_path, name="run", **overrides) -> TrainConfig:
-    settings = dict(model="cyclegan", loss="lsgan", out=str(tmp_path / name), steps=2, image_size=32,
-                    model_options={"ngf": "8", "ndf": "8"}, sample_every=2, checkpoint_every=2, device="cpu")
-    settings.update(overrides)
-    return TrainConfig(**settings)
-
-
-def cli(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def logged_steps(run) -> list[int]:
-    return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    """A tiny CycleGAN run of two steps on the CPU into ``tmp_path/name``, sampled and saved every two."""
+    settings = dict(out=tmp_path / name, steps=2, sample_every=2, checkpoint_every=2, device="cpu")
+    return tiny_config(**{**settings, **overrides})
 
 
 def partial_files(run) -> list[str]:

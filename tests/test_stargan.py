@@ -21,21 +21,24 @@ from translate.data.domains import (
 )
 from translate.data.folders import DataError
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
+from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, held_out_domains, write_domain_gradings
 from translate.data.sample import SAMPLE_ROOT, apply_sample_mapping
+from translate.convert.export import exportable_network
 from translate.metrics import psnr
 from translate.models.stargan import StarGAN
 from translate.nets.energy import EnergyCritic
 from translate.nets.patchgan import PatchDiscriminator
+from translate.nets.layers import RESIDUAL_MARGIN
 from translate.nets.stargan import DomainClassifier, StarGenerator
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train.checkpoint import CheckpointError
 from translate.train.trainer import Trainer, TrainConfig
 
 #: Loaded as ``--plugin`` would (a no-op once the built-in entry point registers it).
 PLUGIN = "translate.models.stargan"
 REGISTRY = PluginRegistry(extra_modules=(PLUGIN,))
-TINY = {"conv_dim": 8, "repeat_num": 1, "critic_dim": 8, "critic_layers": 3}
+TINY = StarGAN.tiny_options
 CELEBA_NAMES = ["5_o_Clock_Shadow", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male", "Young"]
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
 
@@ -110,6 +113,64 @@ def test_the_label_conditions_the_generator():
         generator(images, torch.zeros(1, 3))
 
 
+def test_a_residual_generator_starts_as_the_identity_for_every_label():
+    torch.manual_seed(0)
+    generator = StarGenerator(3, conv_dim=8, repeat_num=1, upsample="nearest", residual=True, condition="norm")
+    assert torch.count_nonzero(generator.main[-1].weight) == 0 and not isinstance(generator.main[-1], nn.Tanh)
+    images = torch.rand(3, 3, 37, 53) * 2 - 1
+    images[0, :, 0, :2] = torch.tensor([-1.0, 1.0]).view(1, 2).expand(3, 2)  # 8-bit black and white
+    with torch.no_grad():
+        for label in torch.eye(3):
+            assert (generator(images, label.expand(3, 3)) - images).abs().max() <= RESIDUAL_MARGIN
+
+
+def perturbed(generator: StarGenerator) -> StarGenerator:
+    """``generator`` with every weight random (as after some training), except the input's label planes,
+    which are zeroed: whatever the label changes then comes through the norms."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.normal_(0.0, 0.2)
+        generator.main[0].weight[:, 3:] = 0.0
+    return generator
+
+
+def test_the_label_reaches_a_generator_with_label_norms_past_instance_norm():
+    """Constant label planes at the input are removed by the first instance norm; label norms act after it."""
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    first, second = torch.eye(2)[[0, 0]], torch.eye(2)[[1, 1]]
+    with torch.no_grad():
+        norms = perturbed(StarGenerator(2, conv_dim=8, repeat_num=1, residual=True, condition="norm"))
+        assert (norms(images, first) - norms(images, second)).abs().mean() > 0.05
+        planes = perturbed(StarGenerator(2, conv_dim=8, repeat_num=1, residual=True, condition="input"))
+        assert torch.equal(planes(images, first), planes(images, second))
+
+
+def test_the_new_generator_options_keep_the_reference_keys():
+    """Every option keeps the ``main.N`` indices: label norms add ``.label`` keys, resize-conv a ``.conv`` level."""
+    reference = set(StarGenerator(3, conv_dim=8, repeat_num=2).state_dict())
+    changed = StarGenerator(3, conv_dim=8, repeat_num=2, upsample="nearest", residual=True, condition="norm")
+    keys = set(changed.state_dict())
+    assert {key.replace(".conv.", ".") for key in keys if ".label." not in key} == reference
+    norms = {key.removesuffix(".bias") for key in reference if key.endswith(".bias")}  # only norms have biases
+    assert {key for key in keys if ".label." in key} == {f"{norm}.label.weight" for norm in norms}
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in changed.modules())
+    with pytest.raises(ValueError, match="unknown condition 'label'; valid kinds: input, norm"):
+        StarGenerator(3, condition="label")
+
+
+@pytest.mark.parametrize("options", [{}, {"upsample": "nearest", "residual": True, "condition": "norm"}])
+def test_the_labelled_generator_for_export_computes_the_translation(options):
+    model = StarGAN(None, image_size=32, domains="a,b,c", **TINY, **options).eval()
+    perturbed(model.G)
+    images = torch.rand(2, 3, 36, 20) * 2 - 1
+    with torch.no_grad():
+        expected = model.translate(images, to="b")
+        assert torch.allclose(model.inference_network(to="b")(images), expected, atol=1e-5)
+        scripted = torch.jit.script(exportable_network(model, to="b"))
+        assert torch.allclose(scripted(images), expected, atol=1e-5)
+
+
 def test_one_classifier_serves_two_image_sizes():
     """Global pooling, not a kernel the size of the training image: the same weights at 64 and 256 px."""
     torch.manual_seed(0)
@@ -131,7 +192,9 @@ def test_critic_comes_from_the_objective_and_the_classifier_is_separate():
     patch = StarGAN(objective("lsgan"), image_size=32, domains="a,b", **TINY)
     energy = StarGAN(objective("ebgan"), image_size=32, domains="a,b", **TINY)
     assert isinstance(patch.D, PatchDiscriminator) and isinstance(energy.D, EnergyCritic)
-    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in patch.D.modules())
+    assert any(isinstance(m, nn.InstanceNorm2d) for m in patch.D.modules())  # translate's default
+    reference = StarGAN(objective("lsgan"), image_size=32, domains="a,b", critic_norm="none", **TINY)
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in reference.D.modules())
     assert isinstance(patch.C, DomainClassifier)
     groups = patch.parameter_groups()
     assert list(groups) == list(StarGAN.optimizer_names) == ["generator", "critic", "classifier"]
@@ -159,6 +222,10 @@ def test_bad_options_are_option_errors():
         StarGAN(None, domains="a,b,a")
     with pytest.raises(OptionError, match="conv_dim"):
         StarGAN(None, domains="a,b", conv_dim=0)
+    with pytest.raises(OptionError, match="model option 'condition' must be one of input, norm, got 'label'"):
+        StarGAN(None, domains="a,b", condition="label")
+    with pytest.raises(OptionError, match="model option 'upsample' must be one of transpose, nearest, bilinear"):
+        StarGAN(None, domains="a,b", upsample="pixelshuffle")
 
 
 def test_metadata_describes_domains_attributes_and_groups():
@@ -256,6 +323,20 @@ def test_domain_folders_give_one_hot_labels_in_sorted_order(tmp_path):
     assert item["A"].shape == (3, 32, 32) and item["label"].tolist() == [0, 0, 1] and "photo" in item["path"]
     ordered = DomainFolderDataset(tmp_path, "train", image_size=32, train=False, domains=["photo", "graded"])
     assert ordered.domains == ["photo", "graded"] and ordered[0]["label"].tolist() == [1, 0]
+
+
+def test_the_graded_photo_task_loads_as_domain_folders_with_a_truth_per_domain(tmp_path):
+    root = write_domain_gradings(tmp_path / "task", size=16, train_per_photo=1, test_per_photo=1)
+    dataset = DomainFolderDataset(root, split="train", image_size=16)
+    assert dataset.domains == ["dusk", "photo", "sepia"] and len(dataset) == 3 * len(TRAIN_PHOTOS)
+    inputs, truths = held_out_domains(root, 16)
+    assert inputs.shape == (len(TEST_PHOTOS), 3, 16, 16) and list(truths) == ["dusk", "photo", "sepia"]
+    assert torch.equal(truths["photo"], inputs)
+    assert psnr(truths["dusk"], inputs) < 20 and psnr(truths["sepia"], inputs) < 20
+    assert psnr(truths["dusk"], truths["sepia"]) < 20  # the two gradings differ from each other too
+    next((root / "test" / "sepia").iterdir()).unlink()
+    with pytest.raises(DataError, match="does not hold the same crops as"):
+        held_out_domains(root, 16)
 
 
 def test_domain_folder_errors_are_clear(tmp_path):
@@ -447,12 +528,11 @@ def test_a_four_step_run_updates_the_generator_with_any_objective(tmp_path, loss
 def test_stargan_learns_from_domain_folders(tmp_path):
     """Domains photo (the sample set's trainA) and graded (the same photos through its mapping), from folders.
 
-    StarGAN learns slowly: nothing but the adversarial term ties ``G(x, c)`` to ``x`` (the
-    reconstruction is a cycle), and the label reaches the generator only through the borders
-    of its zero-padded first convolution (instance norm removes constant planes). A few
-    hundred steps move the held-out translations from the untrained grey (about 10 dB) to
-    13.9-15.6 dB (seeds 0-3); they do not reach the identity baseline (about 23 dB). At lr 1e-3
-    training diverged below the untrained output on three of five seeds; 2e-4 is steady.
+    With translate's defaults the untrained generator is the identity (a global residual path), which
+    scores about 22.9 dB here; 400 steps of batch 16 at tiny widths reach 24.1 dB (seed 0). The reference's
+    training (``--preset reference``) started from a grey 10 dB and reached 13.9-15.6 dB (seeds 0-3),
+    never the identity: nothing but the adversarial term tied ``G(x, c)`` to ``x``, and the label reached
+    the generator only through the borders of its first convolution.
     """
     data = write_domains(tmp_path / "data", names=("photo", "graded"), count=72, size=64)
     load = lambda folder: torch.stack([to_tensor(load_rgb(p)) for p in list_images(SAMPLE_ROOT / folder)])  # noqa: E731
@@ -466,7 +546,7 @@ def test_stargan_learns_from_domain_folders(tmp_path):
     assert model.targets() == ["graded", "photo"]
     with torch.no_grad():
         trained = psnr(model.translate(inputs, to="graded"), targets)
-    assert trained > untrained + 2, f"trained {trained:.2f} dB vs untrained {untrained:.2f} dB"
+    assert trained > untrained + 0.5, f"trained {trained:.2f} dB vs untrained (the identity) {untrained:.2f} dB"
 
 
 # -- command line ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,25 +10,29 @@ import time
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from conftest import objective_plugin
-from translate.cli import main
+from helpers import (
+    cli,
+    fresh_copy,
+    objective_plugin,
+    one_error_line,
+    read_metrics,
+    tiny_config,
+    tiny_flags,
+    tiny_model_options,
+    tiny_options,
+)
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginError, PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 
-TINY = {"ngf": "8", "ndf": "8"}
-
 
 def config(tmp_path, name="run", **overrides) -> TrainConfig:
-    settings = dict(model="cyclegan", loss="lsgan", out=str(tmp_path / name), steps=4, image_size=32,
-                    model_options=dict(TINY), sample_every=2, checkpoint_every=2)
-    settings.update(overrides)
-    return TrainConfig(**settings)
+    """A tiny CycleGAN run of four steps into ``tmp_path/name``, sampled and saved every two."""
+    return tiny_config(**{"out": tmp_path / name, "steps": 4, "sample_every": 2, "checkpoint_every": 2, **overrides})
 
 
 def test_run_folder_holds_config_metrics_samples_and_checkpoints(tmp_path):
@@ -41,10 +44,11 @@ def test_run_folder_holds_config_metrics_samples_and_checkpoints(tmp_path):
     assert sorted(p.name for p in last.iterdir()) == ["checkpoint.json", "model.safetensors", "training.pt"]
     meta = json.loads((last / "checkpoint.json").read_text())
     assert meta["model"] == "cyclegan" and meta["objective"] == "lsgan" and meta["step"] == 4
-    assert meta["model_options"]["ngf"] == 8 and meta["model_options"]["generator"] == "resnet_6blocks"
+    assert meta["model_options"]["ngf"] == tiny_options("cyclegan")["ngf"]  # typed, not the string given
+    assert meta["model_options"]["generator"] == "resnet_6blocks"
     assert set(meta["objective_state"]) == {"D_A", "D_B"}
-    assert json.loads((run / "config.json").read_text())["model_options"] == TINY
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert json.loads((run / "config.json").read_text())["model_options"] == tiny_model_options("cyclegan")
+    lines = read_metrics(run)
     assert [line["step"] for line in lines] == [1, 2, 3, 4]
     assert {"G", "cycle", "D_A", "D_B", "lr/generator", "lr/critic"} <= set(lines[-1])
     grids = sorted(p.name for p in (run / "samples").iterdir())
@@ -147,14 +151,21 @@ def test_resume_refuses_another_model_or_loss(tmp_path):
 
 
 def test_non_finite_loss_stops_with_the_name_and_step(tmp_path, installed):
+    """With the plugin checks on, the first non-finite loss names the plugin; without them the trainer's own
+    check names the loss and the step. Either way nothing non-finite is saved."""
     source = objective_plugin("explodes").replace(
         "return -self.scale * fake.score.mean()", "return fake.score.mean() * float('nan')"
     )
     installed("explodes", {"explodes_loss": source}, {"explodes": "explodes_loss"})
     trainer = Trainer(config(tmp_path, loss="explodes", checkpoint_every=1))
+    with pytest.raises(PluginError, match=r"plugin 'explodes' \(explodes 1\.2\.3\) breaks the objective contract in "
+                                          r"TestObjective: generator_loss returned nan; losses must be finite"):
+        trainer.train(progress=False)
+    assert not (tmp_path / "run" / "latest").exists()
+    trainer = Trainer(config(tmp_path, name="unchecked", loss="explodes", checkpoint_every=1, plugin_checks=False))
     with pytest.raises(TrainingError, match=r"loss 'G' is nan at step 1"):
         trainer.train(progress=False)
-    assert not (tmp_path / "run" / "latest").exists()  # nothing non-finite was saved
+    assert not (tmp_path / "unchecked" / "latest").exists()
 
 
 def test_corrupt_weights_are_reported_with_the_file_name(tmp_path):
@@ -195,13 +206,15 @@ def test_weights_of_another_shape_are_reported_with_the_file_and_tensor(tmp_path
         Trainer(config(tmp_path, steps=2), resume=True)
 
 
-#: What the SIGKILL test trains: CycleGAN (image pools, two critics) and FastCUT (projection heads, random flips).
-KILLED_MODELS = {"cyclegan": ("--model", "cyclegan"), "fastcut": ("--model", "cut", "--model-opt", "mode=fastcut")}
+#: What the SIGKILL test trains: CycleGAN (image pools, two critics), FastCUT (projection heads, random flips) and
+#: MUNIT (random styles drawn every step).
+KILLED_MODELS = {"cyclegan": ("--model", "cyclegan"), "fastcut": ("--model", "cut", "--model-opt", "mode=fastcut"),
+                 "munit": ("--model", "munit", "--model-opt", "n_res=1", "--model-opt", "mlp_dim=16")}
 
 
 def launch_training(run, *extra: str, model: tuple[str, ...] = KILLED_MODELS["cyclegan"]) -> subprocess.Popen:
     command = [sys.executable, "-m", "translate", "train", *model, "--loss", "began", "--out", str(run),
-               "--image-size", "32", "--model-opt", "ngf=8", "--model-opt", "ndf=8", "--sample-every", "1000",
+               "--image-size", "32", *tiny_flags(model[1]), "--sample-every", "1000",
                "--checkpoint-every", "5", "--steps", "40", "--ema", "0.9", "--workers", "1", "--device", "cpu", *extra]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -214,14 +227,14 @@ def logged_steps(run) -> int:
 
 def learning_record(run) -> list[dict]:
     """metrics.jsonl without the timing columns."""
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in line.items() if k not in ("s_per_iter", "images_per_s")} for line in lines]
+    return [{k: v for k, v in line.items() if k not in ("s_per_iter", "images_per_s")} for line in read_metrics(run)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", KILLED_MODELS)
 def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path, model):
-    """BEGAN's k, CycleGAN's pools, FastCUT's heads and flips, the EMA, RNG and data position all come back."""
+    """BEGAN's k, CycleGAN's pools, FastCUT's heads and flips, MUNIT's random styles, the EMA, RNG and data position
+    all come back."""
     straight = launch_training(tmp_path / "straight", model=KILLED_MODELS[model])
     assert straight.wait(timeout=600) == 0, straight.stderr.read()
 
@@ -245,18 +258,7 @@ def test_a_run_killed_with_sigkill_resumes_as_if_never_stopped(tmp_path, model):
 # -- values the parser accepts but the code cannot: refused before a run folder exists -------------
 
 
-def cli(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("translate: error: "), result.stderr
-    return lines[0]
-
-
-TINY_FLAGS = ("--model-opt", "ngf=8", "--model-opt", "ndf=8", "--steps", "1", "--device", "cpu")
+TINY_FLAGS = (*tiny_flags("cyclegan"), "--steps", "1", "--device", "cpu")
 
 
 @pytest.mark.parametrize("size", ["16", "17", "23"])
@@ -322,15 +324,14 @@ def test_models_built_from_python_check_their_options_too():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("shapes") / "run"
-    Trainer(config(run.parent, "run", steps=1, sample_every=10**6)).train(progress=False)
-    return run
+def saved_run(tiny_run):
+    """A tiny CycleGAN run (shared: the tests damage copies of it)."""
+    return tiny_run("cyclegan")
 
 
 def damaged_copy(run, tmp_path, change) -> tuple:
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy, symlinks=True)
+    """A copy of ``run`` whose latest ``checkpoint.json`` is ``change(meta)``: the copy and that file."""
+    copy = fresh_copy(run, tmp_path)
     path = copy / "latest" / "checkpoint.json"
     meta = json.loads(path.read_text())
     path.write_text(json.dumps(change(meta)))
@@ -354,9 +355,9 @@ SHAPES = {
 
 @pytest.mark.parametrize("shape", list(SHAPES))
 @pytest.mark.parametrize("command", ["convert", "export", "eval", "resume"])
-def test_a_checkpoint_description_of_the_wrong_shape_is_one_line_naming_it(tiny_run, tmp_path, shape, command):
+def test_a_checkpoint_description_of_the_wrong_shape_is_one_line_naming_it(saved_run, tmp_path, shape, command):
     change, message = SHAPES[shape]
-    run, described = damaged_copy(tiny_run, tmp_path, change)
+    run, described = damaged_copy(saved_run, tmp_path, change)
     (tmp_path / "in").mkdir()
     Image.new("RGB", (32, 32)).save(tmp_path / "in" / "x.png")
     args = {
@@ -376,8 +377,8 @@ def test_a_checkpoint_description_of_the_wrong_shape_is_one_line_naming_it(tiny_
     ({"D": {}}, "holds objective state for D, but model 'cyclegan' has the critics D_A, D_B"),
     ({"D_A": [1], "D_B": {}}, "the objective state of 'D_A' must be an object, got an array"),
 ])
-def test_a_foreign_objective_state_is_refused_on_resume(tiny_run, tmp_path, state, message):
-    run, described = damaged_copy(tiny_run, tmp_path, lambda meta: {**meta, "objective_state": state})
+def test_a_foreign_objective_state_is_refused_on_resume(saved_run, tmp_path, state, message):
+    run, described = damaged_copy(saved_run, tmp_path, lambda meta: {**meta, "objective_state": state})
     with pytest.raises(checkpoint.CheckpointError) as caught:
         Trainer(config(tmp_path, steps=2), resume=True)
     assert f"'{described}'" in str(caught.value) and message in str(caught.value)

@@ -9,37 +9,29 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers import read_metrics, tiny_config, tiny_options, train
 from translate.convert import Translator
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train.ema import ExponentialMovingAverage
 from translate.train.trainer import Trainer, TrainConfig, TrainingError
 
-TINY = {"ngf": "8", "ndf": "8"}
-
 
 def config(tmp_path, name="run", **overrides) -> TrainConfig:
-    settings = dict(model="cyclegan", loss="lsgan", out=str(tmp_path / name), steps=2, image_size=32,
-                    model_options=dict(TINY), sample_every=10**6, device="cpu")
-    settings.update(overrides)
-    return TrainConfig(**settings)
-
-
-def metrics(run) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    """A tiny CycleGAN run of two steps on the CPU into ``tmp_path/name``."""
+    return tiny_config(**{"out": tmp_path / name, "steps": 2, "sample_every": 10**6, "device": "cpu", **overrides})
 
 
 # -- precision, compile, channels-last ---------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::translate.precision.PrecisionWarning")  # slow on CPUs without bf16
+@pytest.mark.filterwarnings("ignore::translate.devices.PrecisionWarning")  # slow on CPUs without bf16
 @pytest.mark.parametrize("loss", ["lsgan", "wgan-gp", "began"])
 def test_bf16_autocast_trains_and_changes_the_arithmetic(tmp_path, loss):
     # The reference's generators, whose first outputs already go through bf16 arithmetic: translate's
     # residual ones output their input exactly at step 0 in any precision (BEGAN's first G loss then
     # came out bit-identical).
-    fp32 = metrics(Trainer(config(tmp_path, "fp32", loss=loss, preset="reference")).train(progress=False).parents[1])
-    bf16 = metrics(Trainer(config(tmp_path, "bf16", loss=loss, preset="reference", precision="bf16"))
-                   .train(progress=False).parents[1])
+    fp32 = read_metrics(train(config(tmp_path, "fp32", loss=loss, preset="reference", precision="fp32")).parents[1])
+    bf16 = read_metrics(train(config(tmp_path, "bf16", loss=loss, preset="reference", precision="bf16")).parents[1])
     assert all(torch.isfinite(torch.tensor(v)) for line in bf16 for v in line.values())
     assert bf16[0]["G"] != fp32[0]["G"]  # autocast really ran in bf16 (wgan-gp's generator steps on step 1 only)
     assert bf16[0]["cycle"] == pytest.approx(fp32[0]["cycle"], rel=0.05)  # ... and computed the same thing
@@ -57,7 +49,7 @@ def test_channels_last_computes_the_same_losses_in_another_layout(tmp_path):
     fast = Trainer(config(tmp_path, "fast", steps=1, channels_last=True))
     assert fast.model.G_AB.net.model[1].weight.is_contiguous(memory_format=torch.channels_last)
     fast.train(progress=False)
-    (expected,), (got,) = metrics(tmp_path / "plain"), metrics(tmp_path / "fast")
+    (expected,), (got,) = read_metrics(tmp_path / "plain"), read_metrics(tmp_path / "fast")
     for name in ("G", "cycle", "D_A", "D_B"):
         assert got[name] == pytest.approx(expected[name], rel=1e-4), name
 
@@ -75,7 +67,7 @@ def test_penalties_run_in_fp32_when_their_group_trains_with_a_gradient_scaler(sc
             seen.append(torch.is_autocast_enabled("cpu"))
             return super().penalty(critic, real_input, fake_input)
 
-    model = PluginRegistry().model("pix2pix")(Recording, image_size=32, ngf=8, ndf=8)
+    model = PluginRegistry().model("pix2pix")(Recording, image_size=32, **tiny_options("pix2pix"))
     model.optimizers = {g: torch.optim.Adam(p) for g, p in model.parameter_groups().items()}
     if scaled:
         model.grad_scalers = {"critic": torch.amp.GradScaler("cpu")}
@@ -92,7 +84,7 @@ def test_compile_trains_compiled_networks_and_keeps_checkpoint_keys(tmp_path):
     assert trainer.model.G._compiled_call_impl is not None
     assert trainer.model.D._compiled_call_impl is None  # the gradient penalty needs double backward: eager
     last = trainer.train(progress=False)
-    assert all(torch.isfinite(torch.tensor(v)) for line in metrics(tmp_path / "compiled") for v in line.values())
+    assert all(torch.isfinite(torch.tensor(v)) for line in read_metrics(tmp_path / "compiled") for v in line.values())
     eager = Trainer(config(tmp_path, "eager", model="pix2pix", loss="wgan-gp"))
     assert set(load_file(last / "model.safetensors")) == set(eager.model.state_dict())
 
@@ -140,7 +132,7 @@ def test_every_sink_gets_learning_rates_objective_state_and_speed(tmp_path):
 
     run = tmp_path / "run"
     Trainer(config(tmp_path, loss="began", steps=4, sample_every=2, batch_size=2)).train(progress=False)
-    lines = metrics(run)
+    lines = read_metrics(run)
     expected = {"lr/generator", "lr/critic", "D_A/k", "D_A/M", "s_per_iter", "images_per_s"}
     assert all(expected <= set(line) for line in lines)
     assert lines[-1]["images_per_s"] == pytest.approx(2 / lines[-1]["s_per_iter"])
@@ -155,6 +147,7 @@ def test_every_sink_gets_learning_rates_objective_state_and_speed(tmp_path):
     assert expected <= scalars
     assert [event.step for event in events.Scalars("D_A/k")] == [1, 2, 3, 4]
     assert len(events.Images("samples")) == 2
+    assert events.Images("samples")[-1].encoded_image_string == (run / "samples" / "step_000004.png").read_bytes()
 
 
 def test_the_gallery_groups_samples_by_epoch_and_survives_resume(tmp_path):
@@ -180,7 +173,7 @@ def test_a_plugin_logger_receives_the_run(tmp_path, installed):
     source = '''
 import json
 from translate import hookimpl
-from translate.train.loggers import RunLogger
+from translate.run_logger import RunLogger
 
 
 class Recorder(RunLogger):

@@ -8,20 +8,20 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers import tiny_flags, tiny_model_options
 from translate.convert import Translator
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
 from translate.data.sample import SAMPLE_ROOT
-from translate.metrics import psnr
 from translate.models.unit import UNIT
 from translate.nets.layers import RESIDUAL_MARGIN
 from translate.options import OptionError
-from translate.plugins import PluginRegistry
+from translate.plugin_host.manager import PluginRegistry
 from translate.train.trainer import Trainer, TrainConfig
 
 #: Loads the model module as a plugin; a no-op once the ``unit`` entry point is installed.
 PLUGINS = ("translate.models.unit",)
 REGISTRY = PluginRegistry(extra_modules=PLUGINS)
-TINY = {"ngf": 8, "ndf": 8, "n_res": 1}
+TINY = UNIT.tiny_options
 
 
 def objective(name: str):
@@ -161,7 +161,7 @@ def test_residual_decoders_translate_to_the_input_untrained_and_learn_a_change()
 
 def test_weight_decay_and_learning_rate_reach_the_optimisers(tmp_path):
     trainer = Trainer(TrainConfig(model="unit", out=str(tmp_path / "run"), steps=1, image_size=32, plugins=PLUGINS,
-                                  model_options={"ngf": "8", "ndf": "8", "weight_decay": "0.003", "lr": "0.0005"}))
+                                  model_options=tiny_model_options("unit", weight_decay="0.003", lr="0.0005")))
     for optimizer in trainer.model.optimizers.values():
         assert optimizer.param_groups[0]["weight_decay"] == 0.003
         assert optimizer.param_groups[0]["lr"] == 0.0005
@@ -171,7 +171,7 @@ def test_conversion_through_a_checkpoint_in_both_directions(tmp_path):
     run = tmp_path / "run"
     trainer = Trainer(TrainConfig(model="unit", loss="vanilla", out=str(run), steps=2, image_size=32,
                                   plugins=PLUGINS, sample_every=10**6,
-                                  model_options={"ngf": "8", "ndf": "8", "n_res": "1", "direction": "BtoA"}))
+                                  model_options=tiny_model_options("unit", direction="BtoA")))
     trainer.train(progress=False)
     saved = json.loads((run / "latest" / "checkpoint.json").read_text())
     assert saved["model_metadata"] == {"directions": ["AtoB", "BtoA"], "default_direction": "BtoA"}
@@ -197,9 +197,8 @@ def test_cli_trains_converts_either_direction_and_exports(tmp_path):
     from translate.cli import main
 
     run = tmp_path / "run"
-    tiny = [arg for key, value in TINY.items() for arg in ("--model-opt", f"{key}={value}")]
     trained = CliRunner().invoke(main, ["train", "--model", "unit", "--loss", "lsgan", "--data", str(SAMPLE_ROOT),
-                                        "--steps", "2", "--image-size", "32", "--out", str(run), *tiny])
+                                        "--steps", "2", "--image-size", "32", "--out", str(run), *tiny_flags("unit")])
     assert trained.exit_code == 0, trained.output
     translator = Translator.load(run, device="cpu")
     photo = load_rgb(list_images(SAMPLE_ROOT / "testB")[0]).resize((41, 29))

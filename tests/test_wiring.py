@@ -12,11 +12,11 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from conftest import objective_plugin
+from helpers import objective_plugin
 from translate.cli import main
-from translate.plugins import PluginRegistry, PluginWarning
+from translate.plugin_host.manager import PluginRegistry, PluginWarning
 from translate.testing import check_objective
-from translate.wiring import HOW_PLUGINS_ARE_FOUND
+from translate.plugin_host.wiring import HOW_PLUGINS_ARE_FOUND
 
 UNMARKED = ("plugin 'unmarked' (unmarked_loss) defines translate_objectives() without @translate.hookimpl, so it is "
             "never called; mark it with @hookimpl (from translate import hookimpl)")

@@ -1,7 +1,7 @@
 """translate: plugin-based image-to-image translation (pix2pix, CycleGAN, ...).
 
 Plugins mark their hook implementations with :data:`hookimpl`; the contract is
-documented in :mod:`translate.hookspecs`. Importing this package is cheap: torch
+documented in :mod:`translate.plugin_host.hookspecs`. Importing this package is cheap: torch
 is imported only by the modules that need it.
 """
 

@@ -1,4 +1,7 @@
-"""Image quality metrics (PSNR, SSIM, L1, checkerboard) and the distances between feature sets (FID, KID)."""
+"""Image quality metrics of paired images: PSNR, SSIM, L1, and the checkerboard measure.
+
+FID, KID and LPIPS come from the field's libraries (torch-fidelity, lpips), see :mod:`translate.evaluate`.
+"""
 
 from __future__ import annotations
 
@@ -106,68 +109,3 @@ def ssim(
     c1, c2 = k1**2, k2**2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.flatten(1).mean(1).mean().item()
-
-
-def feature_statistics(features: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and covariance (unbiased, N - 1) of ``(N, D)`` features, in float64."""
-    features = features.double()
-    if features.shape[0] < 2:
-        raise ValueError(f"feature statistics need at least two samples, got {features.shape[0]}")
-    mean = features.mean(0)
-    centred = features - mean
-    return mean, centred.T @ centred / (features.shape[0] - 1)
-
-
-def _psd_sqrt(matrix: Tensor) -> Tensor:
-    """Square root of a symmetric positive semi-definite matrix (eigenvalues clipped at 0)."""
-    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
-
-
-def frechet_distance(mean1: Tensor, cov1: Tensor, mean2: Tensor, cov2: Tensor) -> float:
-    """Fréchet distance between two Gaussians: ``|m1 − m2|² + tr(C1 + C2 − 2 (C1 C2)^½)``.
-
-    ``tr((C1 C2)^½)`` is computed as ``Σ √λ`` over the eigenvalues of the symmetric
-    ``C1^½ C2 C1^½``, which has the same eigenvalues as ``C1 C2``: no general matrix
-    square root (scipy) needed, and no complex round-off. float64 throughout.
-    """
-    mean1, cov1, mean2, cov2 = (t.double() for t in (mean1, cov1, mean2, cov2))
-    root1 = _psd_sqrt(cov1)
-    middle = root1 @ cov2 @ root1
-    trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
-    difference = mean1 - mean2
-    return float(difference @ difference + torch.trace(cov1) + torch.trace(cov2) - 2 * trace_root)
-
-
-def fid_from_features(real: Tensor, fake: Tensor) -> float:
-    """FID between two ``(N, D)`` feature sets."""
-    return frechet_distance(*feature_statistics(real), *feature_statistics(fake))
-
-
-def kid_from_features(real: Tensor, fake: Tensor, subset_size: int = 1000, subsets: int = 100,
-                      seed: int = 0) -> tuple[float, float]:
-    """Kernel Inception Distance (Bińkowski et al. 2018): mean and standard deviation over subsets.
-
-    Each subset draws ``m = min(subset_size, len(real), len(fake))`` samples of each set
-    without replacement and computes the unbiased MMD² under the polynomial kernel
-    ``k(x, y) = (xᵀy / D + 1)³``. ``seed`` fixes the draws.
-    """
-    real, fake = real.double(), fake.double()
-    m = min(subset_size, real.shape[0], fake.shape[0])
-    if m < 2:
-        raise ValueError(f"KID needs at least two samples per set, got {real.shape[0]} and {fake.shape[0]}")
-    dims = real.shape[1]
-    generator = torch.Generator().manual_seed(seed)
-    values = []
-    for _ in range(subsets):
-        x = real[torch.randperm(real.shape[0], generator=generator)[:m]]
-        y = fake[torch.randperm(fake.shape[0], generator=generator)[:m]]
-        k_xx = (x @ x.T / dims + 1) ** 3
-        k_yy = (y @ y.T / dims + 1) ** 3
-        k_xy = (x @ y.T / dims + 1) ** 3
-        mmd = ((k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1))
-               + (k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
-               - 2 * k_xy.mean())
-        values.append(float(mmd))
-    result = torch.tensor(values, dtype=torch.float64)
-    return float(result.mean()), float(result.std(unbiased=True)) if subsets > 1 else 0.0

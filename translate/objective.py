@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 if TYPE_CHECKING:
     from torch import Tensor
 
+from translate.errors import TranslateError
 from translate.options import option_defaults
 
 CriticKind = Literal["patch", "energy"]
@@ -44,14 +45,18 @@ class CriticOutput:
         energies (low = looks real).
     :ivar code: the energy critic's bottleneck code ``(N, C, h', w')``; ``None`` for
         patch critics.
+    :ivar features: a patch critic's intermediate activations, first layer first (what
+        feature matching compares, ``--model-opt lambda_fm``); ``None`` for energy critics.
     """
 
     score: Tensor
     code: Tensor | None = None
+    features: list[Tensor] | None = None
 
     def detach(self) -> "CriticOutput":
         """The same output cut from the autograd graph."""
-        return CriticOutput(self.score.detach(), None if self.code is None else self.code.detach())
+        return CriticOutput(self.score.detach(), None if self.code is None else self.code.detach(),
+                            None if self.features is None else [feature.detach() for feature in self.features])
 
 
 CriticFn = Callable[["Tensor"], CriticOutput]
@@ -143,6 +148,22 @@ class Objective:
         return {name: getattr(self, name) for name in option_defaults(type(self))}
 
 
+class ObjectiveError(TranslateError):
+    """An objective broke the contract while a model used it: a bug of the objective's plugin.
+
+    Raised by the run-time checks of :mod:`translate.models.objective_checks`; the trainer turns it
+    into one line naming the plugin's distribution and version.
+
+    :ivar objective: the objective's class.
+    :ivar method: the method that broke the contract, e.g. ``"critic_loss"``.
+    :ivar problem: what is wrong and what to change, in the conformance kit's words.
+    """
+
+    def __init__(self, objective: type, method: str, problem: str):
+        self.objective, self.method, self.problem = objective, method, problem
+        super().__init__(f"objective {getattr(objective, 'name', '')!r} ({objective.__qualname__}): {problem}")
+
+
 def mean_score(output: CriticOutput) -> Tensor:
     """Mean of a critic's score map over batch and patch grid."""
     return output.score.mean()
@@ -174,6 +195,7 @@ __all__ = [
     "CriticKind",
     "CriticOutput",
     "Objective",
+    "ObjectiveError",
     "bce_with_logits",
     "mean_score",
     "per_sample",

@@ -18,7 +18,15 @@ from translate.errors import TranslateError
 
 
 class OptionError(TranslateError, ValueError):
-    """An option given to an objective or a model is unknown or has the wrong type."""
+    """An option given to an objective or a model is unknown or has the wrong type.
+
+    :ivar option: the option's name where one option is to blame (the command line uses it to say
+        which configuration file and table the option came from), else ``None``.
+    """
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
 
 
 def option_defaults(cls: type) -> dict[str, Any]:
@@ -108,7 +116,7 @@ def check_limits(what: str, values: dict[str, Any], limits: dict[str, Limit]) ->
     (``what`` starts the message: ``"model 'pix2pix' option"``)."""
     for name, limit in limits.items():
         if name in values and not limit.allows(values[name]):
-            raise OptionError(f"{what} {name!r} must be {limit.describe()}, got {values[name]!r}")
+            raise OptionError(f"{what} {name!r} must be {limit.describe()}, got {values[name]!r}", name)
 
 
 def check_options(cls: type, values: dict[str, Any], what: str) -> None:
@@ -122,7 +130,7 @@ def _check_known(cls: type, keys: Any, what: str) -> None:
     for key in keys:
         if key not in defaults:
             valid = ", ".join(sorted(defaults)) or "none"
-            raise OptionError(f"{what} has no option {key!r} (valid: {valid})")
+            raise OptionError(f"{what} has no option {key!r} (valid: {valid})", key)
 
 
 def parse_options(cls: type, raw: dict[str, str], what: str) -> dict[str, Any]:
@@ -132,7 +140,13 @@ def parse_options(cls: type, raw: dict[str, str], what: str) -> dict[str, Any]:
     ``option_limits`` raise :class:`OptionError` (see :func:`check_options`).
     """
     _check_known(cls, raw, what)
-    parsed = {key: convert_value(value, option_type(cls, key), f"{what} option {key!r}") for key, value in raw.items()}
+    parsed = {}
+    for key, value in raw.items():
+        try:
+            parsed[key] = convert_value(value, option_type(cls, key), f"{what} option {key!r}")
+        except OptionError as exc:
+            exc.option = key
+            raise
     check_limits(f"{what} option", parsed, getattr(cls, "option_limits", {}))
     return parsed
 

@@ -1,4 +1,4 @@
-"""translate's pytest plugin (entry point ``pytest11``): the ``check_objective`` fixture.
+"""translate's pytest plugin (entry point ``pytest11``): the ``check_objective`` and ``check_model`` fixtures.
 
 Installed with translate, so a plugin package's tests can say::
 
@@ -8,9 +8,12 @@ Installed with translate, so a plugin package's tests can say::
     def test_my_objective_is_installed_and_keeps_the_contract(check_objective):
         check_objective("my-loss")      # by name: through the entry point, as users' runs find it
 
-The fixture runs :func:`translate.testing.check_objective` and fails the test with every
-problem found. torch is imported only when a test uses it, so pytest starts as fast as
-without translate.
+    def test_my_model_keeps_the_contract(check_model):
+        check_model(MyModel)            # or check_model("my-model"), by name
+
+The fixtures run :func:`translate.testing.check_objective` and
+:func:`translate.testing_models.check_model` and fail the test with every problem found.
+torch is imported only when a test uses one, so pytest starts as fast as without translate.
 """
 
 from __future__ import annotations
@@ -30,6 +33,22 @@ def check_objective() -> Callable[..., Any]:
 
     def run(objective: type, **options: Any) -> Any:
         report = check(objective, **options)
+        report.raise_if_failed()
+        return report
+
+    return run
+
+
+@pytest.fixture
+def check_model() -> Callable[..., Any]:
+    """``check_model(MyModel or "name", objectives=None, steps=2, export=None)``: fail on any contract problem.
+
+    Returns the :class:`translate.testing_models.ModelReport` when the model passes.
+    """
+    from translate.testing_models import check_model as check
+
+    def run(model: type, **options: Any) -> Any:
+        report = check(model, **options)
         report.raise_if_failed()
         return report
 

@@ -56,18 +56,26 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from torch import nn
 
+from translate.models.objective_checks import (
+    attribute_values,
+    finite_problem,
+    loss_problem,
+    no_penalty_gradient_problem,
+    unsaved_attributes,
+    unsaved_state_problem,
+)
 from translate.nets import CRITIC_KINDS
 from translate.objective import Objective
 from translate.options import option_defaults, parse_options
-from translate.plugins import PluginError, PluginRegistry
+from translate.plugin_host.manager import PluginError, PluginRegistry
 from translate.train import checkpoint
 from translate.train.trainer import Trainer, TrainConfig
-from translate.wiring import unmarked_hooks
+from translate.plugin_host.wiring import unmarked_hooks
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -165,14 +173,14 @@ def check_objective(
     :param steps: iterations of the checked run per model; a second run is saved after
         ``steps`` iterations and resumed for one more, to compare with the first.
     :param registry: where models (and a named objective) come from; default a new
-        :class:`~translate.plugins.PluginRegistry`.
+        :class:`~translate.plugin_host.manager.PluginRegistry`.
     :return: a :class:`ConformanceReport`; call ``raise_if_failed()`` to turn it into an assertion.
     """
     if registry is None:
         registry = PluginRegistry()
     if isinstance(objective, str):
         report = ConformanceReport(objective)
-        found = _installed(objective, registry, report)
+        found = installed("objective", objective, registry, report._add)
         if found is None:
             return report
         objective = found
@@ -206,18 +214,20 @@ def check_objective(
 # -- declarations ----------------------------------------------------------------------------
 
 
-def _installed(name: str, registry: PluginRegistry, report: ConformanceReport) -> type[Objective] | None:
-    """The objective installed plugins provide as ``name``; wiring problems go to ``report``."""
+def installed(kind: str, name: str, registry: PluginRegistry, problem: Callable[[str], None]) -> type | None:
+    """The ``kind`` (``"objective"`` or ``"model"``) the installed plugins provide as ``name``, the road
+    ``--loss``/``--model`` take; each wiring problem (no such name, hooks without ``@hookimpl``) goes to
+    ``problem``."""
     try:
-        objective = registry.objective(name)
+        found = getattr(registry, kind)(name)
     except PluginError as exc:
-        report._add(str(exc))
+        problem(str(exc))
         return None
     for info in registry.plugins.values():
-        if name in info.objectives:
-            for problem in unmarked_hooks(sys.modules.get(info.module), info.name):
-                report._add(problem)
-    return objective
+        if name in getattr(info, f"{kind}s"):
+            for unmarked in unmarked_hooks(sys.modules.get(info.module), info.name):
+                problem(unmarked)
+    return found
 
 
 def _check_generator_loss_signature(objective: type[Objective], report: ConformanceReport) -> bool:
@@ -324,6 +334,7 @@ def _trainer(objective: type[Objective], model_cls: type["Model"], registry: Plu
         batch_size=BATCH_SIZE, image_size=IMAGE_SIZE, device="cpu", lr_decay_from=1.0, loggers=("jsonl",),
         model_options={key: str(value) for key, value in model_cls.tiny_options.items()},
         sample_every=10**9, checkpoint_every=checkpoint_every,
+        plugin_checks=False,  # the kit watches every call itself, and goes on to find every problem
     )
     return Trainer(config, resume=resume, registry=_OneObjective(registry, objective))  # type: ignore[arg-type]
 
@@ -343,7 +354,7 @@ def _check_with_model(objective: type[Objective], model_cls: type["Model"], regi
         record = _Record()
         for name, instance in trainer.model.objectives.items():
             _watch(instance, name, trainer, record, run, report)
-        initial = {name: _plain_attributes(instance) for name, instance in trainer.model.objectives.items()}
+        initial = {name: attribute_values(instance) for name, instance in trainer.model.objectives.items()}
         try:
             trainer.train(progress=False)
         except Exception as exc:
@@ -368,8 +379,7 @@ def _check_run(trainer: Trainer, record: _Record, run: Run, report: ConformanceR
         if count == 0:
             report._add(f"{method} was never called in {trainer.step} iterations {_WHERE}", run)
     if record.penalties and not record.penalty_reached_critic:
-        report._add(f"penalty gives no gradient to the critic {_WHERE}, so it trains nothing (a gradient penalty "
-                    "needs torch.autograd.grad(..., create_graph=True))", run)
+        report._add(no_penalty_gradient_problem(_WHERE), run)
     objective = next(iter(model.objectives.values()))
     if record.penalty_ran_batch_norm and not objective.per_sample_critic:
         report._add(f"penalty runs the critic, which has batch norm {_WHERE} because per_sample_critic is False: "
@@ -476,16 +486,15 @@ def _check_json_state(objective: Objective, run: Run, report: ConformanceReport)
 
 
 def _check_scalar(value: Any, method: str, run: Run, report: ConformanceReport) -> bool:
-    """Shape and finiteness of a loss; True when its gradient can be checked."""
-    if not isinstance(value, torch.Tensor):
-        report._add(f"{method} returned {type(value).__name__} {_WHERE}; it must return a 0-dim torch.Tensor", run)
+    """Shape and finiteness of a loss (the sentences ``translate train`` prints); True when its gradient can be
+    checked."""
+    problem = loss_problem(value, method, _WHERE)
+    if problem is not None:
+        report._add(problem, run)
         return False
-    if value.dim() != 0:
-        report._add(f"{method} returned a tensor of shape {tuple(value.shape)} {_WHERE}; it must return a "
-                    "0-dim (scalar) tensor, e.g. reduce with .mean()", run)
-        return False
-    if not torch.isfinite(value.detach()).item():
-        report._add(f"{method} returned {value.item()} {_WHERE}; losses must be finite", run)
+    problem = finite_problem(value, method, _WHERE)
+    if problem is not None:
+        report._add(problem, run)
     return True
 
 
@@ -510,7 +519,10 @@ def _check_gradient(loss: "Tensor", model: "Model", method: str, network: str, r
 
 def _check_state(model: "Model", objective: type[Objective], initial: dict[str, dict[str, Any]],
                  saved: dict[str, dict[str, Any]], run: Run, report: ConformanceReport) -> None:
-    """Load the objective state a real checkpoint holds into fresh objectives and compare."""
+    """Load the objective state a real checkpoint holds into fresh objectives and compare.
+
+    State kept outside ``state_dict()`` is one problem per attribute, naming every run it happened in.
+    """
     for name, trained in model.objectives.items():
         fresh = objective()
         try:
@@ -519,15 +531,11 @@ def _check_state(model: "Model", objective: type[Objective], initial: dict[str, 
             report._add(f"load_state_dict(state_dict()) fails after a checkpoint {_WHERE}: {_one_line(exc)}", run)
             continue
         if fresh.state_dict() != trained.state_dict():
-            report._add(f"state does not round-trip through a checkpoint {_WHERE}: saved {trained.state_dict()}, "
-                        f"restored {fresh.state_dict()}", run)
+            report._add(f"state does not round-trip through a checkpoint {_WHERE}: state_dict() returns other "
+                        "values after load_state_dict() of what it returned", run)
             continue
-        after, restored = _plain_attributes(trained), _plain_attributes(fresh)
-        for attribute, value in after.items():
-            if value != initial[name].get(attribute) and restored.get(attribute) != value:
-                report._add(f"attribute {attribute!r} changed during training ({initial[name].get(attribute)!r} -> "
-                            f"{value!r}) but a restored objective has {restored.get(attribute)!r} {_WHERE}: "
-                            "return it from state_dict() and set it in load_state_dict()", run)
+        for attribute in unsaved_attributes(initial[name], trained, fresh):
+            report._add(unsaved_state_problem(attribute, _WHERE), run)
 
 
 def _differing_attributes(uninterrupted: Objective, resumed: Objective) -> list[str]:
@@ -547,21 +555,6 @@ def _differing_attributes(uninterrupted: Objective, resumed: Objective) -> list[
         if not same:
             differing.append(f"attribute {attribute!r} ({type(value).__name__})")
     return differing
-
-
-def _plain_attributes(objective: Objective) -> dict[str, Any]:
-    """The objective's attributes holding plain values (numbers, strings, lists and dicts of them)."""
-    return {key: value for key, value in vars(objective).items() if not callable(value) and _is_plain(value)}
-
-
-def _is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
 
 
 def _finite_number(value: Any) -> bool:

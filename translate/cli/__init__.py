@@ -13,6 +13,7 @@ from translate import __version__
 from translate.cli.common import DEBUG_SWITCH, one_line_warnings
 from translate.cli.conversion import convert, export
 from translate.cli.data import data_group, weights_group
+from translate.cli.demo import demo
 from translate.cli.evaluate import eval_command, import_weights_command
 from translate.cli.plugin_commands import plugins
 from translate.cli.training import train
@@ -28,5 +29,6 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.with_resource(one_line_warnings())
 
 
-for command in (train, convert, export, eval_command, plugins, data_group, weights_group, import_weights_command):
+for command in (train, convert, export, eval_command, demo, plugins, data_group, weights_group,
+                import_weights_command):
     main.add_command(command)

@@ -107,9 +107,9 @@ def data_check(folder: str, model: str | None, image_size: int, quick: bool, str
     from tqdm.auto import tqdm
 
     from translate.data.check import check_data
-    registry = command_registry(plugins) if model else None
+    model_cls = command_registry(plugins).model(model) if model else None  # an unknown name: a user error
     with tqdm(unit="img", desc="checking", dynamic_ncols=True, file=sys.stderr, disable=None, leave=False) as bar:
-        report = check_data(folder, model=model, image_size=image_size, decode=not quick, registry=registry,
+        report = check_data(folder, model=model_cls, image_size=image_size, decode=not quick,
                             progress=lambda n: bar.update(n - bar.n))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -155,7 +155,7 @@ def weights_group() -> None:
 
 def install_reference_weights(file: Path, target: Path, recipe: Any) -> None:
     """Import a downloaded reference ``.pth`` as the checkpoint folder ``target``."""
-    from translate.reference_weights import import_weights
+    from translate.convert.reference_weights import import_weights
 
     import_weights(file, recipe.arch, target, direction=recipe.direction)
 

@@ -12,7 +12,7 @@ import click
 from translate.cli.common import UserError, command_registry, debugging, plugin_option, user_errors
 
 if TYPE_CHECKING:
-    from translate.catalog import Catalog
+    from translate.plugin_host.catalog import Catalog
 
 #: The command-line option that sets each kind's options.
 OPTION_FLAGS = {"objective": "--loss-opt", "model": "--model-opt"}
@@ -31,7 +31,8 @@ def plugins(ctx: click.Context, as_json: bool, refresh: bool, plugins: tuple[str
 
     Broken plugins are skipped and listed as problems (exit status 1).
     `translate plugins show NAME` describes an objective, model or logger and its options;
-    `translate plugins check NAME` checks an objective against the plugin contract.
+    `translate plugins check NAME` checks an objective against the plugin contract, and
+    `translate plugins check --model NAME` a model.
     What plugins provide is cached until an installed plugin changes (see --refresh).
     """
     if ctx.invoked_subcommand is not None:
@@ -101,8 +102,8 @@ def _describe(entry: dict[str, Any]) -> list[str]:
 def _catalog(plugins: tuple[str, ...], refresh: bool, quiet: bool = False) -> "Catalog":
     """The plugin catalog (cached); ``quiet`` leaves broken plugins to the list of problems instead of warnings
     (unless ``--debug`` asks for their tracebacks)."""
-    from translate.catalog_cache import plugin_catalog
-    from translate.plugins import PluginWarning
+    from translate.plugin_host.catalog_cache import plugin_catalog
+    from translate.plugin_host.manager import PluginWarning
 
     with warnings.catch_warnings():
         if quiet and not debugging():
@@ -111,40 +112,70 @@ def _catalog(plugins: tuple[str, ...], refresh: bool, quiet: bool = False) -> "C
 
 
 @plugins.command("check")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--model", "models", multiple=True, metavar="MODEL",
-              help="Check with this model only (repeatable). Default: every installed model.")
+              help="With NAME: check the objective with this model only (repeatable; default every installed "
+                   "model). Without NAME: check this model against the model contract (repeatable).")
 @click.option("--critic", "critics", multiple=True, type=click.Choice(["patch", "energy"]),
-              help="Critic kind to run (repeatable). Default: the one the objective declares.")
+              help="Objective check: critic kind to run (repeatable). Default: the one the objective declares.")
+@click.option("--loss", "losses", multiple=True, metavar="OBJECTIVE",
+              help="Model check: objective to train the model with (repeatable). Default: lsgan and began "
+                   "(a patch and an energy critic).")
+@click.option("--export", "export_format", type=click.Choice(["onnx", "torchscript"]), default=None,
+              help="Model check: format the generator is exported in. Default: onnx when the onnx extra is "
+                   "installed, else torchscript.")
 @click.option("--steps", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Training iterations per model.")
+              help="Iterations before the check's checkpoint: each model trains this many and one more, and a "
+                   "copy resumed from the checkpoint must end where the run does.")
 @plugin_option
 @user_errors
-def check(name: str, models: tuple[str, ...], critics: tuple[str, ...], steps: int,
-          plugins: tuple[str, ...]) -> None:
-    """Check objective NAME, as installed, against the plugin contract.
+def check(name: str | None, models: tuple[str, ...], critics: tuple[str, ...], losses: tuple[str, ...],
+          export_format: str | None, steps: int, plugins: tuple[str, ...]) -> None:
+    """Check objective NAME, or with --model alone a model, as installed, against the plugin contract.
 
-    Exit status 1 if it breaks it. Trains each model for a few steps on tiny inputs and reports, in plain words, wrong
-    output shapes, missing gradients (also of a penalty), a penalty through batch norm, NaN, a broken critic
-    schedule, state lost in a checkpoint or a resumed run, hooks without @hookimpl and options that are not
-    accepted (see translate.testing).
+    Exit status 1 if it breaks it. An objective check trains each model for a few steps on tiny inputs and
+    reports, in plain words, wrong output shapes, missing gradients (also of a penalty), a penalty through batch
+    norm, NaN, a broken critic schedule, state lost in a checkpoint or a resumed run, hooks without @hookimpl and
+    options that are not accepted (see translate.testing). A model check (translate plugins check --model MODEL)
+    trains the model with lsgan and began and reports networks outside the optimiser groups or that never
+    change, state a resumed run loses, conversion and export that differ from translate(), directions it does
+    not refuse, and sample columns, options or metadata that do not fit (see translate.testing_models).
     """
-    from translate.plugins import PluginWarning, unknown_name
+    from translate.plugin_host.manager import PluginWarning, unknown_name
 
     parent = click.get_current_context().parent.params
     plugins = tuple(parent["plugins"]) + plugins
     catalog = _catalog(plugins, parent["refresh"])  # names are checked before torch is imported
-    for kind, wanted in (("objective", (name,)), ("model", models)):
-        for missing in sorted(set(wanted) - set(catalog.names(kind))):
+    if name is None and not models:
+        raise UserError("name an objective (translate plugins check NAME) or a model (translate plugins check "
+                        "--model MODEL) to check")
+    if name is None and critics:
+        raise UserError("--critic is for an objective check (translate plugins check NAME); a model check "
+                        "chooses critics with --loss")
+    if name is not None and (losses or export_format):
+        raise UserError(f"--loss and --export are for a model check: translate plugins check --model MODEL "
+                        f"(without {name!r})")
+    if name is not None and name not in catalog.names("objective") and name in catalog.names("model"):
+        raise UserError(f"{name!r} is a model: check it with translate plugins check --model {name}")
+    wanted = [("objective", (name,) if name is not None else losses), ("model", models)]
+    for kind, names in wanted:
+        for missing in sorted(set(names) - set(catalog.names(kind))):
             raise unknown_name(kind, missing, catalog.names(kind), catalog.problems)
-
-    from translate.testing import check_objective
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)  # a broken plugin was warned about with the catalog
         registry = command_registry(plugins)
-    report = check_objective(name, models=models or None, critics=critics or None,
-                             steps=steps, registry=registry)
-    click.echo(report.summary())
-    if not report.ok:
+    if name is None:
+        from translate.testing_models import check_model
+
+        reports = [check_model(model, objectives=losses or None, steps=steps, export=export_format,
+                               registry=registry) for model in models]
+    else:
+        from translate.testing import check_objective
+
+        reports = [check_objective(name, models=models or None, critics=critics or None, steps=steps,
+                                   registry=registry)]
+    for report in reports:
+        click.echo(report.summary())
+    if not all(report.ok for report in reports):
         sys.exit(1)

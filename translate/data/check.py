@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterable
 
 from PIL import Image
 
+from translate.errors import TranslateError
+
 from .domains import CELEBA_ATTR_FILE, celeba_image_dir, read_celeba_attributes
 from .folders import DataError
 from .images import IMAGE_EXTENSIONS, ImageReadError, list_images, open_upright
@@ -136,11 +138,13 @@ class _Image:
     error: str | None
 
 
-def check_data(root: str | os.PathLike, model: str | None = None, image_size: int = 256, decode: bool = True,
-               workers: int = 4, registry: Any = None,
-               progress: Callable[[int], None] | None = None) -> CheckReport:
+def check_data(root: str | os.PathLike, model: type | None = None, image_size: int = 256, decode: bool = True,
+               workers: int = 4, progress: Callable[[int], None] | None = None) -> CheckReport:
     """Check the data folder ``root``; with ``model``, also whether that model can read it.
 
+    :param model: a model class (:class:`translate.models.base.Model`, e.g. from
+        :meth:`PluginRegistry.model <translate.plugin_host.manager.PluginRegistry.model>`), whose own
+        data set class is asked to read ``root``.
     :param image_size: the training crop; smaller images are reported.
     :param decode: decode every image fully (finds truncated files); ``False`` reads headers only.
     :param progress: called with the number of images inspected so far.
@@ -149,11 +153,11 @@ def check_data(root: str | os.PathLike, model: str | None = None, image_size: in
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder '{root}' does not exist")
-    report = CheckReport(root=root, model=model)
+    report = CheckReport(root=root, model=None if model is None else model.name)
     checker = _Checker(root, report, image_size, decode, workers, progress)
     checker.run()
     if model is not None:
-        _check_model(report, root, model, image_size, registry)
+        _check_model(report, root, model, image_size)
     return report
 
 
@@ -420,19 +424,16 @@ class _Checker:
                         "not used", "add lines for them or move them out", [self.rel(p) for p in unlisted])
 
 
-def _check_model(report: CheckReport, root: Path, model: str, image_size: int, registry: Any) -> None:
+def _check_model(report: CheckReport, root: Path, model_cls: type, image_size: int) -> None:
     """Ask the model's own data set class whether it can read ``root`` (train and, if present, test)."""
-    from translate.errors import TranslateError
-    from translate.plugins import PluginRegistry
-
-    registry = registry or PluginRegistry()
-    model_cls = registry.model(model)  # an unknown name is a user error, raised as such
+    model = model_cls.name
     try:
         options = model_cls.options_from_data(str(root), {})
         model_cls.dataset(str(root), split="train", image_size=image_size, train=False, options=options)
     except (TranslateError, OSError) as exc:
         report.error(".", f"model {model!r} cannot train on this folder: {exc}",
-                     f"lay the data out as {model!r} expects (see README, section Data) or choose another --model")
+                     f"lay the data out as {model!r} expects (see docs/training.md, 'Data layouts') or choose "
+                     "another --model")
         return
     has_test = any((root / name).exists() for name in ("test", "testA", "testB")) or (root / CELEBA_ATTR_FILE).exists()
     if has_test:

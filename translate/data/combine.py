@@ -20,7 +20,7 @@ from PIL import Image
 
 from translate.errors import TranslateError
 
-from .images import ImageReadError, list_images, load_rgb
+from translate.data.images import ImageReadError, list_images, load_rgb, save_atomically
 
 #: Output formats: ``same`` keeps A's extension.
 FORMATS = ("same", "png", "jpg")
@@ -65,8 +65,6 @@ def combine(a_dir: str | os.PathLike, b_dir: str | os.PathLike, out: str | os.Pa
     Raises :class:`TranslateError` when a folder is missing, has no images, or no
     name is shared; everything else is reported per file.
     """
-    from translate.outputs import save_atomically
-
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     a_dir, b_dir, out = Path(a_dir), Path(b_dir), Path(out)

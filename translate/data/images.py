@@ -23,11 +23,16 @@ import torch
 from PIL import Image, ImageOps
 
 from translate.errors import TranslateError
+from translate.files import atomic_file
 
 #: File extensions (lower case) that count as images when listing a folder.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 _HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+#: Pillow's format name for each extension :func:`save_atomically` writes (anything else: PNG).
+_PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                ".tif": "TIFF", ".tiff": "TIFF"}
+_NO_ALPHA = {"JPEG", "BMP"}
 
 #: Images with more pixels are refused unread: Pillow's ``MAX_IMAGE_PIXELS`` (about 89.5 million, a
 #: 9459×9459 square), above which Pillow warns of a decompression bomb. The CLI's ``--max-pixels``.
@@ -170,6 +175,21 @@ def list_images(folder: str | os.PathLike, recursive: bool = True, broken_links:
 def is_image_file(path: Path, broken_links: bool = False) -> bool:
     """Whether ``path`` is a file (through links); with ``broken_links`` also a link that leads nowhere."""
     return path.is_file() or (broken_links and path.is_symlink() and not path.exists())
+
+
+def save_atomically(image: Image.Image, target: Path, alpha: Image.Image | None = None, quality: int = 95) -> None:
+    """Write ``image`` (with ``alpha`` where the format keeps one) via a temporary file and a rename.
+
+    The file ends with the mode a plain ``open()`` gives (see :mod:`translate.files`).
+    """
+    pil_format = _PIL_FORMATS.get(target.suffix.lower(), "PNG")
+    if alpha is not None and pil_format not in _NO_ALPHA:
+        image = image.copy()
+        image.putalpha(alpha)
+    options = {"quality": quality} if pil_format in ("JPEG", "WEBP") else {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as partial:
+        image.save(partial, format=pil_format, **options)
 
 
 def pixels(img: Image.Image) -> torch.Tensor:

@@ -32,9 +32,12 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from translate.errors import first_line
+from translate.models.objective_checks import finite_problem, loss_problem, penalty_gradient_problem
 from translate.nets import build_critic
-from translate.objective import CriticFn, Objective
-from translate.options import BETA, RATE, Limit, OptionError, check_limits, option_defaults
+from translate.nets.multiscale import MultiScaleCritic
+from translate.objective import CriticFn, CriticOutput, Objective, ObjectiveError
+from translate.options import BETA, RATE, WEIGHT, WIDTH, Limit, OptionError, check_limits, option_defaults
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -60,7 +63,8 @@ class Model(nn.Module):
     tiny_options: ClassVar[dict[str, Any]] = {}
     #: Valid ranges of numeric options (:class:`translate.options.Limit`), enforced for ``--model-opt``,
     #: for checkpoints and by :meth:`check_options`; subclasses extend it with their own.
-    option_limits: ClassVar[dict[str, Limit]] = {"lr": RATE, "beta1": BETA, "beta2": BETA}
+    option_limits: ClassVar[dict[str, Limit]] = {"lr": RATE, "beta1": BETA, "beta2": BETA, "critic_scales": WIDTH,
+                                                 "lambda_fm": WEIGHT}
     #: Options an earlier version of the model took and that no longer change what it computes at
     #: inference; checkpoints that still hold them load with these keys dropped.
     retired_options: ClassVar[frozenset[str]] = frozenset()
@@ -76,10 +80,15 @@ class Model(nn.Module):
     #: before such an option existed were trained this way and load with these values.
     reference_options: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256):
+    def __init__(self, make_objective: ObjectiveFactory | None, image_size: int = 256, *, critic_scales: int = 1,
+                 lambda_fm: float = 0.0):
         super().__init__()
         self.make_objective = make_objective
         self.image_size = image_size
+        #: Critics per adversarial critic, each on the input at half the last one's size (:meth:`add_critic`).
+        self.critic_scales = critic_scales
+        #: Weight of critic feature matching in the generator's adversarial loss (:meth:`adversarial_loss`).
+        self.lambda_fm = lambda_fm
         self.objectives: dict[str, Objective] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         #: Gradient scalers of the optimisers that need one (fp16 on CUDA); set by the trainer.
@@ -88,6 +97,10 @@ class Model(nn.Module):
         self.replicas: dict[str, nn.Module] = {}
         #: Training iterations started so far (:meth:`start_iteration`); saved in :meth:`training_state`.
         self.iteration = 0
+        #: Check what objectives return (:mod:`translate.models.objective_checks`); the trainer's
+        #: ``--no-plugin-checks`` turns it off.
+        self.objective_checks = True
+        self._checked_once: set[tuple[str, str]] = set()  # (critic, method) whose first result was checked
 
     # -- what subclasses implement ----------------------------------------------------
 
@@ -165,18 +178,26 @@ class Model(nn.Module):
 
         Returns ``None`` for an inference-only model. Batch norm is replaced by
         instance norm when the objective needs per-sample critics (gradient penalty).
+        With :attr:`critic_scales` > 1 it is a :class:`~translate.nets.multiscale.MultiScaleCritic`
+        of that many critics, each with its own objective instance (``name``, ``name@1``, ...,
+        :func:`scale_name`), whose losses :meth:`critic_step` and :meth:`adversarial_loss` average.
         """
         if self.make_objective is None:
             return None
-        objective = self.make_objective()
-        if objective.per_sample_critic and norm == "batch":
-            norm = "instance"
-        kwargs = dict(objective.critic_options)
-        if objective.critic == "patch":
-            kwargs["norm"] = norm
-        critic = build_critic(objective.critic, in_channels, ndf=ndf, **kwargs)
-        self.objectives[name] = objective
-        return critic
+        critics = []
+        for scale in range(self.critic_scales):
+            objective = self.make_objective()
+            if self.lambda_fm and objective.critic != "patch":
+                raise OptionError(f"model {self.name!r} option 'lambda_fm' matches the intermediate features of a "
+                                  f"patch critic; objective {objective.name!r} asks for an {objective.critic} critic, "
+                                  "which has none: leave lambda_fm at 0")
+            critic_norm = "instance" if objective.per_sample_critic and norm == "batch" else norm
+            kwargs = dict(objective.critic_options)
+            if objective.critic == "patch":
+                kwargs["norm"] = critic_norm
+            critics.append(build_critic(objective.critic, in_channels, ndf=ndf, **kwargs))
+            self.objectives[scale_name(name, scale)] = objective
+        return critics[0] if len(critics) == 1 else MultiScaleCritic(critics)
 
     def optimizer_settings(self, group: str) -> dict[str, Any]:
         """Adam settings of optimiser ``group`` (default: the model's ``lr``, ``beta1``, ``beta2``)."""
@@ -247,26 +268,43 @@ class Model(nn.Module):
         so a penalty interpolates images only. The losses are summed into one
         backward pass and one optimiser step (CycleGAN's two critics); afterwards
         each objective updates its state from its own critic's pre-step outputs.
-        Returns ``{name: loss, "name/penalty": ..., "name/<state>": ...}``.
+        A multi-scale critic (a list of outputs) is one objective call per scale, the
+        losses averaged. Returns ``{name: loss, "name/penalty": ..., "name/<state>": ...}``
+        (a scale's state as ``"name@1/<state>"``).
         """
         total: Tensor | None = None
         logged: dict[str, float] = {}
         after_step = []
         for name, critic, real, fake in updates:
-            objective = self.objectives[name]
             fake = fake.detach()
-            real_out, fake_out = critic(real), critic(fake)
-            loss = objective.critic_loss(real_out, fake_out)
+            real_outs, fake_outs = scales_of(critic(real)), scales_of(critic(fake))
+            losses, penalties = [], []
+            for scale, (real_out, fake_out) in enumerate(zip(real_outs, fake_outs)):
+                key = scale_name(name, scale)
+                objective = self.objectives[key]
+                losses.append(self._checked(key, "critic_loss", objective.critic_loss(real_out, fake_out)))
+                with self._penalty_precision(group, real.device):
+                    penalty = objective.penalty(at_scale(critic, scale, len(real_outs)), real, fake)
+                if penalty is not None:
+                    penalties.append(self._checked(key, "penalty", penalty))
+                    self._check_penalty(name, key, penalty)
+                after_step.append((key, objective, real_out.detach(), fake_out.detach()))
+            loss = _mean(losses)
             logged[name] = loss.item()
-            with self._penalty_precision(group, real.device):
-                penalty = objective.penalty(critic, real, fake)
-            if penalty is not None:
+            if penalties:
+                penalty = _mean(penalties)
                 logged[f"{name}/penalty"] = penalty.item()
                 loss = loss + penalty
             total = loss if total is None else total + loss
-            after_step.append((name, objective, real_out.detach(), fake_out.detach()))
         assert total is not None, "critic_step needs at least one critic"
-        self.optimize(group, total)
+        try:
+            self.optimize(group, total)
+        except RuntimeError as exc:  # e.g. a graph kept from the previous step in the objective's state
+            if not self.objective_checks:
+                raise
+            objective = self.objectives[updates[0][0]]
+            raise ObjectiveError(type(objective), "critic_loss", f"critic_loss (with its penalty) could not be "
+                                 f"backpropagated in a critic step of model {self.name!r}: {first_line(exc)}") from exc
         for name, objective, real_out, fake_out in after_step:
             for key, value in objective.update(real_out, fake_out).items():
                 logged[f"{name}/{key}"] = value
@@ -311,13 +349,45 @@ class Model(nn.Module):
         critic's output on ``real_input``, computed without a graph (the critic does not
         learn in a generator step); the others cost no second critic pass.
         """
-        objective = self.objectives[name]
-        fake = critic(fake_input)
-        if not objective.generator_needs_real:
-            return objective.generator_loss(fake)
-        with torch.no_grad():
-            real = critic(real_input)
-        return objective.generator_loss(fake, real)
+        fakes = scales_of(critic(fake_input))
+        reals: list[CriticOutput] = []
+        needs_real = self.objectives[name].generator_needs_real
+        if needs_real or self.lambda_fm:
+            with torch.no_grad():
+                reals = scales_of(critic(real_input))
+        losses = []
+        for scale, fake in enumerate(fakes):
+            key = scale_name(name, scale)
+            loss = (self.objectives[key].generator_loss(fake, reals[scale]) if needs_real
+                    else self.objectives[key].generator_loss(fake))
+            losses.append(self._checked(key, "generator_loss", loss))
+        loss = _mean(losses)
+        if self.lambda_fm:
+            loss = loss + self.lambda_fm * feature_matching(reals, fakes)
+        return loss
+
+    def _checked(self, name: str, method: str, value: Any) -> Any:
+        """``value``, which ``method`` of critic ``name``'s objective returned, if it keeps the contract: a 0-dim
+        tensor, and finite the first time; else an :class:`~translate.objective.ObjectiveError`."""
+        if not self.objective_checks:
+            return value
+        problem = loss_problem(value, method)
+        if problem is None and (name, method) not in self._checked_once:
+            self._checked_once.add((name, method))
+            problem = finite_problem(value, method)
+        if problem is not None:
+            raise ObjectiveError(type(self.objectives[name]), method, problem)
+        return value
+
+    def _check_penalty(self, name: str, key: str, penalty: Tensor) -> None:
+        """The first penalty of critic ``key`` must reach the critic's parameters (the network stored as ``name``)."""
+        critic = self._modules.get(name)
+        if not self.objective_checks or critic is None or (key, "penalty gradient") in self._checked_once:
+            return
+        self._checked_once.add((key, "penalty gradient"))
+        problem = penalty_gradient_problem(penalty, critic)
+        if problem is not None:
+            raise ObjectiveError(type(self.objectives[key]), "penalty", problem)
 
     def objective_state(self) -> dict[str, dict[str, Any]]:
         """Every critic's objective state, for checkpoints."""
@@ -350,6 +420,41 @@ class Model(nn.Module):
     def load_training_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`training_state` returned (subclasses call ``super()`` first)."""
         self.iteration = int(state.get("iteration", 0))  # absent in checkpoints from before the shared schedule
+
+
+def scale_name(name: str, scale: int) -> str:
+    """The objective key of critic ``name`` at ``scale`` (0: the input's size): ``D``, ``D@1``, ``D@2``, ..."""
+    return name if scale == 0 else f"{name}@{scale}"
+
+
+def scales_of(output: CriticOutput | list[CriticOutput]) -> list[CriticOutput]:
+    """A critic's output as one :class:`CriticOutput` per scale (a single-scale critic: a list of one)."""
+    return output if isinstance(output, list) else [output]
+
+
+def at_scale(critic: CriticFn, scale: int, scales: int) -> CriticFn:
+    """``critic`` narrowed to one scale's output, for an objective's penalty (``critic`` itself for one scale)."""
+    if scales == 1:
+        return critic
+    return lambda images: scales_of(critic(images))[scale]
+
+
+def _mean(values: list[Tensor]) -> Tensor:
+    """The mean of 0-dim tensors; one is returned as it is (a single-scale critic computes what it always did)."""
+    return values[0] if len(values) == 1 else torch.stack(values).mean()
+
+
+def feature_matching(reals: list[CriticOutput], fakes: list[CriticOutput]) -> Tensor:
+    """pix2pixHD's critic feature matching: Σ over scales and layers of (4 / layers) · (1 / scales) ·
+    mean |F(real) − F(fake)|, the real features cut from the graph (only the generator learns from it)."""
+    total = fakes[0].score.new_zeros(())
+    for real, fake in zip(reals, fakes):
+        if real.features is None or fake.features is None:
+            raise ValueError("feature matching needs a critic that returns its features (a patch critic)")
+        weight = 4.0 / len(fake.features) / len(fakes)
+        for real_feature, fake_feature in zip(real.features, fake.features):
+            total = total + weight * (fake_feature - real_feature.detach()).abs().mean()
+    return total
 
 
 class _Unwrapped:

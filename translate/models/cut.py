@@ -47,7 +47,7 @@ image of a batch.
 Deviations from the reference, and why:
 
 * **A global residual path and resize-then-convolve upsampling** (``residual``, ``upsample``),
-  as translate's CycleGAN and chosen by the same measurements (README, "Learning"): the
+  as translate's CycleGAN and chosen by the same measurements (docs/learning.md): the
   untrained generator is the identity, and instance norm no longer makes it drop the
   photo's global brightness and colour, which the colour/tone task is all about.
   ``reference_options`` (``--preset reference``) restores the reference's ResNet.
@@ -110,10 +110,8 @@ NCE_LAYERS = "0,4,7,10,14"
 
 
 def check_one_way(direction: str | None) -> None:
-    """Refuse any direction but A to B (``None`` means the model's own)."""
-    if direction not in (None, "AtoB"):
-        raise OptionError(f"model 'cut' translates A to B only (one generator), got direction {direction!r}; "
-                          "to translate B to A, train a model with trainA and trainB swapped")
+    """Refuse any direction but A to B (``None`` means the model's own): the shared one-way check."""
+    check_direction(direction, model="cut", ways=("AtoB",))
 
 
 class CUT(Model):
@@ -149,11 +147,13 @@ class CUT(Model):
         num_patches: int = 256,
         projection_dim: int = 256,
         nce_temperature: float = 0.07,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         if mode.lower() not in MODES:
             raise OptionError(f"model 'cut' option 'mode' must be cut or fastcut, got {mode!r}")
         self.mode = mode.lower()

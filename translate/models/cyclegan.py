@@ -15,7 +15,7 @@ objective's schedule); in the others the translations are computed without a gra
 for the critics only. λ_id is relative to λ_cyc as in the reference (0.5 · 10 = 5).
 
 translate's defaults differ from the reference in three ways, chosen by measurement
-(``benchmarks/learning.py``; README, "Learning"): the generators have a global residual
+(``benchmarks/learning.py``; docs/learning.md): the generators have a global residual
 path (``residual``: an untrained generator is the identity, so outputs keep the photo
 from the first step instead of hiding it in blobs that the other generator decodes),
 the identity loss is off (``lambda_identity=0``: it asks ``G_AB(b) = b``, which holds the
@@ -67,11 +67,13 @@ class CycleGAN(BothWays, Model):
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.0,
         pool_size: int = 50,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         self.direction = check_direction(direction)
         self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = resnet_name(image_size) if generator == "auto" else generator

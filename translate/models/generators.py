@@ -7,7 +7,7 @@ import math
 from torch import nn
 
 from translate.nets import PadCrop, build_generator
-from translate.nets.layers import UPSAMPLE_KINDS
+from translate.nets.layers import NORM_KINDS, UPSAMPLE_KINDS
 from translate.options import OptionError
 
 
@@ -32,6 +32,8 @@ def build_translator_net(arch: str, *, ngf: int, norm: str, dropout: bool, in_ch
     """
     if upsample not in UPSAMPLE_KINDS:
         raise OptionError(f"model option 'upsample' must be one of {', '.join(UPSAMPLE_KINDS)}, got {upsample!r}")
+    if norm not in NORM_KINDS:
+        raise OptionError(f"model option 'norm' must be one of {', '.join(NORM_KINDS)}, got {norm!r}")
     try:
         net = build_generator(arch, in_channels, 3, ngf=ngf, norm=norm, dropout=dropout, upsample=upsample,
                               residual=residual)

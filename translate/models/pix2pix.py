@@ -7,7 +7,7 @@ Update order per iteration (as the reference): one critic step on
 the first of every ``critic_steps`` iterations (the objective's schedule; 1 for most).
 
 One default differs from the reference, chosen by measurement (``benchmarks/learning.py``;
-README, "Learning"): the U-Net upsamples by resizing, then convolving (``upsample``), which
+docs/learning.md): the U-Net upsamples by resizing, then convolving (``upsample``), which
 leaves no checkerboard pattern in the outputs. ``reference_options`` (``--preset
 reference``) restores the reference's transposed convolutions.
 """
@@ -50,11 +50,13 @@ class Pix2Pix(Model):
         dropout: bool = True,
         upsample: str = "nearest",
         lambda_l1: float = 100.0,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 2e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         self.direction = check_direction(direction)
         self.ngf, self.ndf, self.norm, self.dropout = ngf, ndf, norm, dropout
         self.generator = unet_name(image_size) if generator == "auto" else generator

@@ -40,7 +40,7 @@ pass those as options to follow it. The paper trained the vanilla GAN (``--loss 
 Weights are initialised N(0, 0.02) (translate's default; UNIT's reference uses Kaiming).
 
 translate's defaults differ from the paper in two ways, chosen by measurement
-(``benchmarks/learning.py``; README, "Learning"): the decoders output a change to the
+(``benchmarks/learning.py``; docs/learning.md): the decoders output a change to the
 encoded image (``residual``; see :mod:`translate.nets.unit`), so translations keep the
 photo from the first step (the paper's autoencoders take thousands of steps to
 reconstruct anything), and the adversarial weight is as large as the L1 weights
@@ -109,12 +109,14 @@ class UNIT(BothWays, Model):
         lambda_kl: float = 0.1,
         lambda_cycle: float = 100.0,
         lambda_cycle_kl: float = 0.1,
+        critic_scales: int = 1,
+        lambda_fm: float = 0.0,
         lr: float = 1e-4,
         beta1: float = 0.5,
         beta2: float = 0.999,
         weight_decay: float = 1e-4,
     ):
-        super().__init__(make_objective, image_size)
+        super().__init__(make_objective, image_size, critic_scales=critic_scales, lambda_fm=lambda_fm)
         check_direction(direction)
         if norm not in NORM_KINDS:
             raise OptionError(f"model 'unit' option 'norm' must be one of {', '.join(NORM_KINDS)}, got {norm!r}")

@@ -17,7 +17,8 @@ class PatchDiscriminator(nn.Module):
     ``n_layers = 3`` this is the 70x70 PatchGAN: ``h = H / 8 - 2`` (256 -> 30, 128 -> 14).
 
     Inputs smaller than :attr:`min_size` (``3 * 2 ** n_layers``, 24 px for
-    ``n_layers = 3``) leave no patch to score and raise ``ValueError``.
+    ``n_layers = 3``) leave no patch to score and raise ``ValueError``. The output carries
+    the ``n_layers + 1`` activations before the last conv as ``features`` (for feature matching).
 
     :param in_channels: 3 for an unconditional critic, 6 for pix2pix's ``cat(A, B)``.
     :param norm: ``"batch"`` (pix2pix), ``"instance"`` (CycleGAN) or ``"none"``.
@@ -53,4 +54,9 @@ class PatchDiscriminator(nn.Module):
                 f"PatchDiscriminator needs inputs of at least {self.min_size}x{self.min_size} px, "
                 f"got {height}x{width}"
             )
-        return CriticOutput(score=self.model(x))
+        features = []
+        for layer in self.model:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                features.append(x)
+        return CriticOutput(score=x, features=features)

@@ -14,13 +14,28 @@ Every conv is bias-free and zero-padded: the authors note that reflection paddin
 breaks the constant label planes. (IN right after the first conv removes whatever is
 spatially constant, so the label reaches the rest of the net only through the zero-padded
 borders of that conv and the shift they cause in the instance mean; with reflection
-padding it would vanish entirely.) IN is affine. The layers sit in one
-``nn.Sequential`` named ``main`` with the reference indices (stem ``main.0``/``main.1``,
+padding it would vanish entirely.) IN is affine. The layers sit in one list
+``main`` with the reference indices (stem ``main.0``/``main.1``,
 down ``main.3``/``main.6``, blocks ``main.9`` … each ``main.k.main.{0,1,3,4}``, up
 and head after them), so released G weights map key for key. Unlike the reference,
 IN keeps **no running statistics**: the reference tests in train mode (per-instance
 statistics), and ``.eval()`` here gives the same outputs as training. Drop the
 ``running_mean``/``running_var``/``num_batches_tracked`` entries when porting.
+
+Options (:class:`StarGenerator` keeps the reference's network by default; the model's defaults
+switch all three on, see :mod:`translate.models.stargan`):
+
+* ``condition="norm"`` makes every IN a :class:`LabelNorm`: after normalising, each channel is
+  scaled and shifted by a linear function of the label (conditional instance norm), so the label
+  reaches every layer instead of only the first conv's borders. The label planes at the input stay.
+* ``residual=True``: the head conv starts at zero and the output is the input changed by it
+  (:func:`~translate.nets.layers.residual_output`), so the untrained generator is the identity.
+* ``upsample="nearest"`` (or ``"bilinear"``): resize, then a 3×3 conv, instead of the transposed convs.
+
+Every option keeps the ``main.N`` indices, so a reference state dict loads into the reference
+layout and the new layouts differ only by added keys (``.label.weight``) or one more level
+(``main.15.conv.weight``). ``main`` is an ``nn.ModuleList`` run in order by the generator (its keys
+are those of the reference's ``nn.Sequential``), because the label norms take the labels too.
 
 H and W must be multiples of 4 inside the net; :meth:`StarGenerator.forward` reflect-pads
 the image to a multiple of :attr:`StarGenerator.size_multiple` (and to at least
@@ -38,76 +53,173 @@ at any size. Inputs are reflect-padded to a multiple of ``2 ** n_layers``.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from translate.nets.layers import crop_to, init_weights, pad_to_multiple
+from translate.nets.layers import (
+    crop_to,
+    init_weights,
+    pad_to_multiple,
+    residual_output,
+    starts_at_zero,
+    upsampling,
+)
 from translate.options import check_counts
 
 
-def _instance_norm(channels: int) -> nn.Module:
+#: How :class:`StarGenerator` reads its label: ``"input"`` only as constant planes concatenated to
+#: the image (the reference); ``"norm"`` also through a per-label scale and shift after every
+#: instance norm (:class:`LabelNorm`), which normalisation cannot remove.
+CONDITIONS = ("input", "norm")
+#: Standard deviation of the initial label weights of :class:`LabelNorm`: large enough that each label
+#: starts with its own features (the residual head starts at zero, so the output is still the identity),
+#: not the 0.02 of every other layer, whose labels the head could not tell apart for hundreds of steps.
+LABEL_INIT_STD = 0.5
+
+
+class LabelNorm(nn.Module):
+    """Affine instance norm followed by a scale and shift that depend on the label ``c``.
+
+    ``IN(x) · (1 + s(c)) + t(c)`` per channel, with ``[s, t]`` a bias-free linear map of
+    ``c`` (:attr:`label`: ``c_dim`` → ``2 · channels``). With one-hot labels this is a learned
+    scale and shift per domain (conditional instance norm). A label concatenated to the input
+    as constant planes is removed by the next instance norm (it only shifts the instance mean);
+    this conditioning acts after the norm, so it reaches every layer. The IN's ``weight`` and
+    ``bias`` have a plain affine IN's names.
+    """
+
+    def __init__(self, channels: int, c_dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.reads_labels = True  # generate() passes the labels to layers with this attribute
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.label = nn.Linear(c_dim, 2 * channels, bias=False)
+        self.reset_label()
+
+    def reset_label(self) -> None:
+        """Draw the label weights from N(0, :data:`LABEL_INIT_STD`)."""
+        nn.init.normal_(self.label.weight, mean=0.0, std=LABEL_INIT_STD)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        normed = F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        scale, shift = self.label(c.to(x.dtype)).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return normed * (1.0 + scale) + shift
+
+
+def _norm(channels: int, c_dim: int, condition: str) -> nn.Module:
+    if condition == "norm":
+        return LabelNorm(channels, c_dim)
     return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
 
 
 class StarResidualBlock(nn.Module):
-    """``x + main(x)``: [3×3 conv, IN, ReLU, 3×3 conv, IN] at constant width, zero padding."""
+    """``x + main(x)``: [3×3 conv, IN, ReLU, 3×3 conv, IN] at constant width, zero padding.
 
-    def __init__(self, channels: int) -> None:
+    With ``condition="norm"`` both norms are :class:`LabelNorm`, which read the labels ``c``
+    (the other layers ignore them). ``main`` is a ``ModuleList`` run in order: the keys are a
+    ``Sequential``'s, and the layers can take different arguments.
+    """
+
+    def __init__(self, channels: int, c_dim: int = 0, condition: str = "input") -> None:
         super().__init__()
-        self.main = nn.Sequential(
+        self.reads_labels = True  # generate() passes the labels to layers with this attribute
+        self.main = nn.ModuleList([
             nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False),
-            _instance_norm(channels),
+            _norm(channels, c_dim, condition),
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, kernel_size=3, stride=1, padding=1, bias=False),
-            _instance_norm(channels),
-        )
+            _norm(channels, c_dim, condition),
+        ])
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.main(x)
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        y = x
+        for layer in self.main:  # unrolled by TorchScript: hasattr is decided per layer
+            if hasattr(layer, "reads_labels"):
+                y = layer(y, c)
+            else:
+                y = layer(y)
+        return x + y
 
 
-class StarGenerator(nn.Module):
+class _LabelledLayers(nn.Module):
+    """The generator's computation over ``self.main`` and ``self.residual``, shared by
+    :class:`StarGenerator` and :class:`LabelledGenerator` (a method, so TorchScript compiles it)."""
+
+    def generate(self, x: Tensor, c: Tensor) -> Tensor:
+        """``G(x, c)`` for ``x`` whose H and W are multiples of 4: label planes concatenated, the layers, the
+        residual path."""
+        c = c.to(x.dtype)
+        planes = c.view(c.shape[0], c.shape[1], 1, 1).expand(-1, -1, x.shape[2], x.shape[3])
+        out = torch.cat([x, planes], dim=1)
+        for layer in self.main:  # unrolled by TorchScript: hasattr is decided per layer
+            if hasattr(layer, "reads_labels"):
+                out = layer(out, c)
+            else:
+                out = layer(out)
+        return residual_output(x, out) if self.residual else out
+
+
+class StarGenerator(_LabelledLayers):
     """StarGAN's generator: ``G(x, c)`` for images ``x`` (N, 3, H, W) and labels ``c`` (N, c_dim).
 
     Any H and W work (padded to :attr:`size_multiple` and :attr:`min_size`, and cropped back);
-    the output has the input's shape and lies in [-1, 1].
+    the output has the input's shape and lies in [-1, 1]. With the defaults of ``upsample``,
+    ``residual`` and ``condition`` this is the reference's network, key for key.
 
     :param c_dim: length of the label vector (number of domains or attributes).
     :param conv_dim: width of the first layer (64 in the reference); the residual body runs at ``4 · conv_dim``.
     :param repeat_num: number of residual blocks (6 in the reference).
+    :param upsample: ``"transpose"`` (the reference's 4×4 stride-2 transposed convs), ``"nearest"`` or
+        ``"bilinear"`` (resize, then a 3×3 conv: no checkerboard pattern); see
+        :func:`~translate.nets.layers.upsampling`. The indices stay (``main.15.conv.weight``).
+    :param residual: a global residual path: the output is the input changed by the head
+        (:func:`~translate.nets.layers.residual_output`), whose conv starts at zero, so the
+        untrained generator is the identity for every label. The head's tanh goes (it has no
+        parameters, so no key moves).
+    :param condition: one of :data:`CONDITIONS`: ``"norm"`` makes every IN a :class:`LabelNorm`
+        (its ``label`` weights are new keys; the others keep their names).
     """
 
     size_multiple = 4
     #: Smallest H and W: instance norm in the residual body needs more than one pixel (2×2 here).
     min_size = 8
 
-    def __init__(self, c_dim: int, conv_dim: int = 64, repeat_num: int = 6) -> None:
+    def __init__(self, c_dim: int, conv_dim: int = 64, repeat_num: int = 6, *, upsample: str = "transpose",
+                 residual: bool = False, condition: str = "input") -> None:
         super().__init__()
         check_counts("StarGenerator", c_dim=(c_dim, 1), conv_dim=(conv_dim, 1), repeat_num=(repeat_num, 0))
-        self.c_dim = c_dim
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {condition!r}; valid kinds: {', '.join(CONDITIONS)}")
+        self.c_dim, self.residual = c_dim, residual
         layers: list[nn.Module] = [
             nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
-            _instance_norm(conv_dim),
+            _norm(conv_dim, c_dim, condition),
             nn.ReLU(inplace=True),
         ]
         width = conv_dim
         for _ in range(2):
             layers += [
                 nn.Conv2d(width, width * 2, kernel_size=4, stride=2, padding=1, bias=False),
-                _instance_norm(width * 2),
+                _norm(width * 2, c_dim, condition),
                 nn.ReLU(inplace=True),
             ]
             width *= 2
-        layers += [StarResidualBlock(width) for _ in range(repeat_num)]
+        layers += [StarResidualBlock(width, c_dim, condition) for _ in range(repeat_num)]
         for _ in range(2):
             layers += [
-                nn.ConvTranspose2d(width, width // 2, kernel_size=4, stride=2, padding=1, bias=False),
-                _instance_norm(width // 2),
+                upsampling(upsample, width, width // 2, kernel_size=4, bias=False),
+                _norm(width // 2, c_dim, condition),
                 nn.ReLU(inplace=True),
             ]
             width //= 2
-        layers += [nn.Conv2d(width, 3, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        head = nn.Conv2d(width, 3, kernel_size=7, stride=1, padding=3, bias=False)
+        layers += [starts_at_zero(head)] if residual else [head, nn.Tanh()]
+        self.main = nn.ModuleList(layers)  # a Sequential's keys; run by generate(), as layers take labels
         init_weights(self)
+        for layer in self.modules():
+            if isinstance(layer, LabelNorm):
+                layer.reset_label()  # init_weights gave it the 0.02 of the convolutions
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         if c.dim() != 2 or c.shape[1] != self.c_dim or c.shape[0] != x.shape[0]:
@@ -115,29 +227,27 @@ class StarGenerator(nn.Module):
                 f"StarGenerator expects labels of shape ({x.shape[0]}, {self.c_dim}), got {tuple(c.shape)}"
             )
         padded, size = pad_to_multiple(x, self.size_multiple, mode="reflect", min_size=self.min_size)
-        height, width = padded.shape[-2:]
-        planes = c.to(padded.dtype).view(c.shape[0], self.c_dim, 1, 1).expand(-1, -1, height, width)
-        return crop_to(self.main(torch.cat([padded, planes], dim=1)), size)
+        return crop_to(self.generate(padded, c), size)
 
 
-class LabelledGenerator(nn.Module):
-    """A :class:`StarGenerator`'s layers with the labels fixed: one input, for export.
+class LabelledGenerator(_LabelledLayers):
+    """A :class:`StarGenerator` with the labels fixed: one input, for export.
 
     ``forward`` takes images whose H and W are already multiples of 4 (wrap in
     :class:`~translate.nets.layers.PadCrop`, as ``Model.inference_network`` does) and adds
-    the constant label planes itself. It shares the generator's parameters.
+    the labels itself. It shares the generator's parameters (its ``main``).
     """
 
     def __init__(self, generator: StarGenerator, labels: Tensor) -> None:
         super().__init__()
         if labels.numel() != generator.c_dim:
             raise ValueError(f"LabelledGenerator needs {generator.c_dim} label values, got {labels.numel()}")
-        self.main = generator.main
-        self.register_buffer("labels", labels.detach().float().reshape(1, -1, 1, 1).clone(), persistent=False)
+        self.main, self.residual = generator.main, generator.residual
+        self.register_buffer("labels", labels.detach().float().reshape(1, -1).clone(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        planes = self.labels.to(x.dtype).expand(x.shape[0], -1, x.shape[2], x.shape[3])
-        return self.main(torch.cat([x, planes], dim=1))
+        labels = self.labels.to(x.dtype).expand(x.shape[0], -1)
+        return self.generate(x, labels)
 
 
 class DomainClassifier(nn.Module):
@@ -167,4 +277,4 @@ class DomainClassifier(nn.Module):
         return self.head(self.main(padded)).mean(dim=(2, 3))
 
 
-__all__ = ["DomainClassifier", "LabelledGenerator", "StarGenerator", "StarResidualBlock"]
+__all__ = ["CONDITIONS", "DomainClassifier", "LabelNorm", "LabelledGenerator", "StarGenerator", "StarResidualBlock"]

@@ -51,6 +51,34 @@ def residual_blocks(channels: int, count: int, norm: str = "instance") -> nn.Seq
     return nn.Sequential(*[ResnetBlock(channels, norm=norm, dropout=False, padding="reflect") for _ in range(count)])
 
 
+def upsampling_head(dim: int, n_up: int, out_channels: int = 3, norm: str = "instance",
+                    residual: bool = False) -> list[nn.Module]:
+    """The end of a decoder, from a code of ``dim`` channels to an image (UNIT's and MUNIT's).
+
+    ``n_up`` x [nearest x2 upsample, reflect pad 2, 5x5 conv (channels /2), ``norm``, ReLU], then
+    reflect pad 3, 7x7 conv -> ``out_channels`` and tanh; with ``residual`` no tanh and the last conv
+    starts at zero (the output is a change to an image, see the module docstring). ``norm`` is any
+    kind of :func:`~translate.nets.layers.norm_layer` (MUNIT's decoder: ``"layer"``).
+    """
+    bias = conv_bias(norm)
+    layers: list[nn.Module] = []
+    width = dim
+    for _ in range(n_up):
+        layers += [
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.ReflectionPad2d(2),
+            nn.Conv2d(width, width // 2, kernel_size=5, bias=bias),
+            norm_layer(norm, width // 2),
+            nn.ReLU(inplace=True),
+        ]
+        width //= 2
+    head = nn.Conv2d(width, out_channels, kernel_size=7)
+    layers += [nn.ReflectionPad2d(3), starts_at_zero(head) if residual else head]
+    if not residual:
+        layers.append(nn.Tanh())
+    return layers
+
+
 class Encoder(nn.Module):
     """Image ``(N, in_channels, H, W)`` -> latent mean μ ``(N, dim·2**n_down, H/2**n_down, W/2**n_down)``.
 
@@ -131,22 +159,8 @@ class Decoder(nn.Module):
         super().__init__()
         check_counts("Decoder", out_channels=(out_channels, 1), n_up=(n_up, 0), n_res=(n_res, 0))
         check_counts("Decoder", dim=(dim, 2**n_up))  # halved at each upsampling
-        bias = conv_bias(norm)
         layers: list[nn.Module] = list(residual_blocks(dim, n_res, norm))
-        width = dim
-        for _ in range(n_up):
-            layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.ReflectionPad2d(2),
-                nn.Conv2d(width, width // 2, kernel_size=5, bias=bias),
-                norm_layer(norm, width // 2),
-                nn.ReLU(inplace=True),
-            ]
-            width //= 2
-        head = nn.Conv2d(width, out_channels, kernel_size=7)
-        layers += [nn.ReflectionPad2d(3), starts_at_zero(head) if residual else head]
-        if not residual:
-            layers.append(nn.Tanh())
+        layers += upsampling_head(dim, n_up, out_channels, norm, residual)
         self.private = nn.Sequential(*layers)
         object.__setattr__(self, "shared", nn.Identity() if shared is None else shared)  # applied, not owned
         #: Output H and W are the latent's times this.
@@ -156,4 +170,4 @@ class Decoder(nn.Module):
         return self.private(self.shared(z))
 
 
-__all__ = ["Decoder", "Encoder", "residual_blocks"]
+__all__ = ["Decoder", "Encoder", "residual_blocks", "upsampling_head"]

@@ -29,7 +29,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -38,6 +38,10 @@ from safetensors.torch import load_file, save_file, save_model
 from translate.errors import TranslateError
 from translate.files import give_plain_modes, partial_path
 from translate.options import OptionError, check_options
+
+if TYPE_CHECKING:
+    from translate.models.base import Model
+    from translate.plugin_host.manager import PluginRegistry
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -129,6 +133,22 @@ class Checkpoint:
             return model_cls(make_objective, image_size=self.metadata["image_size"], **options)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"'{self.description}' does not describe a model that can be built: {exc}") from exc
+
+    def inference_model(self, registry: "PluginRegistry", use_ema: bool = True) -> "Model":
+        """The checkpoint's model built for inference (no critics), with its weights loaded.
+
+        With ``use_ema`` the generators' averaged weights (:data:`EMA_WEIGHTS`, from ``--ema``) replace
+        the raw ones when the checkpoint has them.
+        """
+        model_name = self.metadata["model"]
+        model = self.build_model(registry.model(model_name))
+        weights = self.weights
+        if use_ema and (self.path / EMA_WEIGHTS).exists():
+            weights = {**weights, **self.extra_weights(EMA_WEIGHTS)}
+        missing, _critic_weights = self.load_into(model, model_name, weights)
+        if missing:
+            raise CheckpointError(f"'{self.path / WEIGHTS}' lacks weights for model {model_name!r}: {missing[:3]}")
+        return model
 
     def load_objective_state(self, model: Any) -> None:
         """Restore every critic's objective state of ``model`` from ``checkpoint.json``.
@@ -263,11 +283,19 @@ def save(run_dir: Path, step: int, model: torch.nn.Module, metadata: dict[str, A
     return final
 
 
+def kept(run_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoint folders of ``run_dir`` (``checkpoints/NNNNNN/``), by step; none if it has no such folder."""
+    checkpoints = Path(run_dir) / "checkpoints"
+    if not checkpoints.is_dir():
+        return []
+    return sorted((p for p in checkpoints.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
 def prune(run_dir: Path, keep: int) -> None:
     """Delete all but the ``keep`` checkpoints of ``run_dir`` with the highest step numbers,
     never the one ``latest`` points to."""
     current = (run_dir / LATEST).resolve()
-    by_step = sorted((p for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    by_step = kept(run_dir)
     for old in by_step[: max(0, len(by_step) - keep)]:
         if old.resolve() != current:
             shutil.rmtree(old)

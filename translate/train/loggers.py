@@ -11,7 +11,7 @@ shows the same picture. Built in:
 - ``tensorboard``: event files in ``tensorboard/`` when the ``tensorboard`` package is
   installed (``pip install "image-translate[tensorboard]"``).
 
-Plugins add loggers through the ``translate_loggers`` hook (see :mod:`translate.hookspecs`); the
+Plugins add loggers through the ``translate_loggers`` hook (see :mod:`translate.plugin_host.hookspecs`); the
 built-ins are registered the same way (entry point ``loggers``).
 """
 
@@ -22,39 +22,12 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from translate import hookimpl
 from translate.errors import TranslateWarning
 from translate.files import partial_path
-
-
-class RunLogger:
-    """Base class of loggers: override what the sink needs; every method may be left as is.
-
-    A logger is built once per run (on rank 0 only) with the run folder. Its ``name``
-    is what ``--logger`` selects.
-    """
-
-    #: What ``--logger`` selects.
-    name: ClassVar[str] = ""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
-
-    @classmethod
-    def available(cls) -> bool:
-        """Whether this logger can run here (e.g. its package is installed)."""
-        return True
-
-    def log_metrics(self, step: int, values: dict[str, float]) -> None:
-        """Scalars of one step (losses, ``lr/<group>``, objective state, speed)."""
-
-    def log_samples(self, step: int, epoch: int, path: Path) -> None:
-        """A sample grid was written to ``path`` at ``step`` (in ``epoch``, counted from 1)."""
-
-    def close(self) -> None:
-        """The run stopped (finished, failed or interrupted)."""
+from translate.run_logger import RunLogger
 
 
 class JsonLinesLogger(RunLogger):
@@ -207,11 +180,16 @@ class TensorBoardLogger(RunLogger):
             self.writer.add_scalar(key, value, step)
 
     def log_samples(self, step: int, epoch: int, path: Path) -> None:
-        import numpy as np
+        """Add the grid's PNG as it is (decoding and encoding it again would cost more than the step's logging)."""
         from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
 
-        with Image.open(path) as grid:
-            self.writer.add_image("samples", np.asarray(grid.convert("RGB")), step, dataformats="HWC")
+        with Image.open(path) as grid:  # reads the header only
+            width, height = grid.size
+            channels = len(grid.getbands())
+        image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=path.read_bytes())
+        # what SummaryWriter.add_image does with the summary it encodes
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag="samples", image=image)]), step)
 
     def close(self) -> None:
         self.writer.close()

@@ -13,9 +13,11 @@ run of at least one step updates the generator (the reference's generator steps 
 last iteration of a group, so a short run could end without one).
 
 Speed settings (none changes fp32 eager results): ``precision`` (bf16/fp16 autocast,
-fp16 with one gradient scaler per optimiser, CUDA only), ``compile`` (``torch.compile``
-of the networks), ``channels_last``; on CUDA also cuDNN autotuning, fused Adam and
-pinned memory. Under ``torchrun`` every network trains in DDP
+fp16 with one gradient scaler per optimiser, CUDA only; ``auto``, the default of a new run,
+picks bf16 where the device computes in it and fp32 elsewhere, and config.json records
+what it picked), ``compile`` (``torch.compile``
+of the networks), ``channels_last``; on CUDA also cuDNN autotuning and pinned memory. Adam is
+fused on CUDA and the CPU. Under ``torchrun`` every network trains in DDP
 (:mod:`translate.train.distributed`); rank 0 logs, draws samples and saves.
 
 Exact resume: a checkpoint holds the weights, optimiser and scheduler states, the
@@ -37,12 +39,15 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import shutil
+import signal
+import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -50,14 +55,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from translate import __version__
-from translate.errors import TranslateError
+from translate.devices import (AUTO, autocast, bf16_instructions, check_precision, resolve_device, resolve_precision,
+                               warn_if_slow)
+from translate.errors import TranslateError, TranslateWarning
 from translate.models.base import Model
+from translate.models.objective_checks import attribute_values, state_warning, unsaved_attributes
+from translate.objective import ObjectiveError
 from translate.options import COUNT, WIDTH, Limit, OptionError, check_limits, parse_options
-from translate.plugins import PluginRegistry
-from translate.precision import autocast, check_precision, warn_if_slow
+from translate.plugin_host.manager import PluginError, PluginRegistry
+from translate.run_logger import RunLogger
 from translate.train import checkpoint, distributed
 from translate.train.ema import ExponentialMovingAverage
-from translate.train.loggers import JsonLinesLogger, Loggers, RunLogger, truncate_metrics
+from translate.train.loggers import JsonLinesLogger, Loggers, truncate_metrics
 from translate.train.run_folder import LOCK, RunLock, remove_leftovers
 from translate.train.samples import save_sample_grid
 
@@ -74,9 +83,12 @@ PRESETS = ("translate", "reference")
 #: Settings that do not change what a run learns, with their defaults. ``None`` in a :class:`TrainConfig`
 #: means "not given": a new run takes the default, a resumed run keeps the value it was started with.
 RESUME_MAY_CHANGE: dict[str, Any] = {
-    "device": "auto", "precision": "fp32", "compile": False, "channels_last": False, "workers": 0,
-    "log_every": 1, "sample_every": 100, "checkpoint_every": 500, "loggers": (),
+    "device": "auto", "precision": AUTO, "compile": False, "channels_last": False, "workers": 0,
+    "log_every": 1, "sample_every": 100, "checkpoint_every": 500, "loggers": (), "plugin_checks": True,
 }
+#: Settings a resumed run may be given anew besides :data:`RESUME_MAY_CHANGE`: its length, where it is, and the
+#: ``--plugin`` modules to load. Every other setting a resumed run keeps; giving another value is an error.
+RESUME_MAY_GIVE = ("out", "steps", "epochs", "plugins")
 #: Valid values of the numeric settings (the command line checks the same ranges).
 SETTING_LIMITS = {
     "steps": WIDTH, "epochs": WIDTH, "batch_size": WIDTH, "image_size": WIDTH, "sample_every": WIDTH,
@@ -98,7 +110,11 @@ class TrainConfig:
     is always on). ``lr_decay_from`` ``None`` means the model's
     :attr:`~translate.models.base.Model.lr_decay_from`. ``preset``
     ``"reference"`` starts the model options from the model's ``reference_options``;
-    ``model_options`` override them.
+    ``model_options`` override them. ``plugin_checks`` checks what the objective returns on the first
+    steps (:mod:`translate.models.objective_checks`) and its state at the first checkpoint. ``precision``
+    ``"auto"`` (a new run's default) becomes the precision it picks (:func:`translate.devices.resolve_precision`)
+    before the run starts, so ``config.json`` holds fp32, bf16 or fp16: a resumed run computes in what it
+    was trained in unless ``--precision`` is given again.
     """
 
     model: str = "cyclegan"
@@ -126,6 +142,7 @@ class TrainConfig:
     channels_last: bool | None = None
     ema: float | None = None
     loggers: tuple[str, ...] | None = None
+    plugin_checks: bool | None = None
 
     def resolved_image_size(self) -> int:
         if self.image_size is not None:
@@ -143,19 +160,6 @@ class TrainConfig:
             check_limits("training setting", values, SETTING_LIMITS)
         except OptionError as exc:
             raise TrainingError(str(exc)) from None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    return torch.device(name)
 
 
 def new_run_dir(base: Path) -> Path:
@@ -209,6 +213,10 @@ class Trainer:
             config = self._saved_config(config)
         config = config.with_defaults()
         requested_device = resolve_device(config.device)
+        check_precision(config.precision, auto=True)
+        #: Why the run computes in its precision, when ``auto`` picked it (``None``: it was given or resumed).
+        self.precision_reason = _precision_reason(config.precision, requested_device)
+        config = replace(config, precision=resolve_precision(config.precision, requested_device))
         self._check_speed_settings(config.precision, requested_device)
         self.distributed = distributed.setup(requested_device)
         if not resume:
@@ -232,7 +240,10 @@ class Trainer:
         objective_cls = self.registry.objective(config.loss)
         loss_options = parse_options(objective_cls, config.loss_options, f"objective {config.loss!r}")
         model_options = parse_options(model_cls, config.model_options, f"model {config.model!r}")
-        model_options.pop("image_size", None)
+        if "image_size" in model_options:
+            raise OptionError(f"model {config.model!r}: --model-opt image_size={config.model_options['image_size']}: "
+                              "the training crop size is --image-size (image_size at the top of a configuration "
+                              "file), not a model option", "image_size")
         if config.preset not in PRESETS:
             raise TrainingError(f"--preset must be one of {', '.join(PRESETS)}, got {config.preset!r}")
         if config.preset == "reference":
@@ -246,7 +257,9 @@ class Trainer:
         self.objective_options = objective_cls(**loss_options).options()  # bad values fail before any work
         torch.manual_seed(config.seed)
         random.seed(config.seed)
-        self.model: Model = model_cls(lambda: objective_cls(**loss_options), image_size=self.image_size, **model_options)
+        self.make_objective = lambda: objective_cls(**loss_options)
+        self.model: Model = model_cls(self.make_objective, image_size=self.image_size, **model_options)
+        self.model.objective_checks = config.plugin_checks
         self._check_image_size()
         self.model.to(self.device, memory_format=torch.channels_last if config.channels_last else torch.preserve_format)
         for objective in self.model.objectives.values():
@@ -276,9 +289,18 @@ class Trainer:
         if config.ema is not None:
             self.ema = ExponentialMovingAverage(self.model, self.model.parameter_groups()["generator"], config.ema)
         self.logger_classes = self._logger_classes(config.loggers)
-        self.step = 0
-        if resume:
+        self.step = self.saved_step = 0
+        self._rng_before_step: tuple[torch.Tensor, Any] | None = None  # while a step runs: for _save_before_stopping
+        self._saving = False
+        #: What ``--resume`` restored, in one line (``None`` for a new run).
+        self.resumed: str | None = None
+        if resume and self._has_checkpoint():
             self._restore(checkpoint.load(self.run_dir))
+            return
+        if resume:  # killed before its first checkpoint: it starts again in its own folder
+            self.resumed = f"run '{self.run_dir}' has no checkpoint yet: starting it again from step 0"
+            if self.distributed.is_main:
+                truncate_metrics(self.run_dir, 0)
             return
         if self.distributed.is_main:  # everything was checked: only now does the run folder appear
             self.run_dir = self._create_run_dir()
@@ -302,8 +324,9 @@ class Trainer:
         warn_if_slow(device, precision)
 
     def _adam_implementation(self) -> dict[str, bool]:
-        """Fused Adam on CUDA (one kernel per step), the multi-tensor ``foreach`` one elsewhere."""
-        return {"fused": True} if self.device.type == "cuda" else {"foreach": True}
+        """Fused Adam on CUDA and the CPU (one pass over the parameters per step; on the CPU 4× faster than
+        ``foreach``, which runs each of its operations over every tensor in turn), ``foreach`` elsewhere."""
+        return {"fused": True} if self.device.type in ("cuda", "cpu") else {"foreach": True}
 
     def _logger_classes(self, names: tuple[str, ...]) -> list[type[RunLogger]]:
         """The loggers of ``--logger`` (default: every available one), always with ``jsonl`` first."""
@@ -372,6 +395,8 @@ class Trainer:
         try:
             # runs from before presets existed trained the reference's way
             saved = TrainConfig(**{"preset": "reference", **json.loads(path.read_text())})
+            if saved.precision is None:  # runs from before config.json held a precision trained in fp32
+                saved.precision = "fp32"
             saved.plugins = tuple(saved.plugins)
             saved.loggers = None if saved.loggers is None else tuple(saved.loggers)
         except (OSError, ValueError, TypeError) as exc:
@@ -381,6 +406,10 @@ class Trainer:
                 raise TrainingError(
                     f"--resume: run '{self.run_dir}' trained --{key} {getattr(saved, key)}, not {getattr(requested, key)}"
                 )
+        changed = _changed_settings(saved, requested)
+        if changed:
+            raise TrainingError(f"--resume: run '{self.run_dir}' keeps the settings it was started with, but "
+                                f"{'; '.join(changed)}; leave them out, or start a new run with another --out")
         saved.out = str(self.run_dir)
         if requested.steps is not None or requested.epochs is not None:
             saved.steps, saved.epochs = requested.steps, requested.epochs
@@ -389,6 +418,10 @@ class Trainer:
                 setattr(saved, key, getattr(requested, key))
         saved.check()
         return saved
+
+    def _has_checkpoint(self) -> bool:
+        """Whether the run folder holds a checkpoint to resume (``latest``, even a broken one, counts)."""
+        return os.path.lexists(self.run_dir / checkpoint.LATEST)
 
     def _data_root(self) -> str:
         if self.config.data is not None:
@@ -459,15 +492,15 @@ class Trainer:
     def train(self, progress: bool = True) -> Path:
         """Train until the configured number of steps; return the last checkpoint folder.
 
-        Returns only once that checkpoint loads; releases the run folder's lock in any case.
+        Returns only once that checkpoint loads; releases the run folder's lock in any case. When the
+        run stops early (a plugin fails, Ctrl-C, SIGTERM), the last finished step is checkpointed first
+        (:meth:`_save_before_stopping`). An objective that breaks the contract is a :class:`PluginError`
+        naming its plugin.
         """
         from tqdm.auto import tqdm
 
         main = self.distributed.is_main
         self.model.train()
-        images_per_step = self.config.batch_size * self.distributed.world_size
-        last_saved = None
-        started, started_step = time.perf_counter(), self.step
         with contextlib.ExitStack() as stack:
             stack.callback(self.release)
             with self._writing():
@@ -475,30 +508,104 @@ class Trainer:
             stack.callback(loggers.close)
             bar = stack.enter_context(tqdm(total=self.total_steps, initial=self.step, disable=not (progress and main),
                                            unit="step", dynamic_ncols=True))
-            for batch in self.batches():
-                if self.step >= self.total_steps:
-                    break
-                logged = self._train_step(batch)
-                learning_rates = {f"lr/{g}": o.param_groups[0]["lr"] for g, o in self.model.optimizers.items()}
-                self._step_schedules()
-                self.step += 1
-                seconds = (time.perf_counter() - started) / (self.step - started_step)
-                speed = {"s_per_iter": seconds, "images_per_s": images_per_step / seconds}
-                bar.update(1)
-                bar.set_postfix({"s/it": f"{seconds:.3g}", "img/s": f"{speed['images_per_s']:.3g}",
-                                 **{k: f"{v:.3g}" for k, v in logged.items()}}, refresh=False)
-                with self._writing():
-                    if self.step % self.config.log_every == 0 or self.step == self.total_steps:
-                        loggers.log_metrics(self.step, {**learning_rates, **logged, **speed})
-                    if main and (self.step % self.config.sample_every == 0 or self.step == self.total_steps):
-                        loggers.log_samples(self.step, self.epoch, self.save_samples())
-                    if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
-                        last_saved = self.save()
+            stack.enter_context(_terminate_as_interrupt())
+            try:
+                last_saved = self._loop(loggers, bar)
+            except ObjectiveError as exc:
+                self._save_before_stopping(exc)
+                raise self._contract_error(exc) from exc
+            except BaseException as exc:
+                self._save_before_stopping(exc)
+                raise
             # a resumed run with nothing left to do ends with the checkpoint it resumed from
             final = last_saved or checkpoint.folder(self.run_dir, self.step)
             if main:
                 checkpoint.verify(self.run_dir, final)
             return final
+
+    def _loop(self, loggers: Loggers, bar: Any) -> Path | None:
+        """Steps until the end of the run; returns the last checkpoint saved (``None``: none)."""
+        main = self.distributed.is_main
+        images_per_step = self.config.batch_size * self.distributed.world_size
+        last_saved = None
+        started, started_step = time.perf_counter(), self.step
+        initial_state = {name: attribute_values(objective) for name, objective in self.model.objectives.items()}
+        for batch in self.batches():
+            if self.step >= self.total_steps:
+                break
+            self._rng_before_step = _rng_state()
+            logged = self._train_step(batch)
+            self._rng_before_step = None
+            learning_rates = {f"lr/{g}": o.param_groups[0]["lr"] for g, o in self.model.optimizers.items()}
+            self._step_schedules()
+            self.step += 1
+            seconds = (time.perf_counter() - started) / (self.step - started_step)
+            speed = {"s_per_iter": seconds, "images_per_s": images_per_step / seconds}
+            bar.update(1)
+            bar.set_postfix({"s/it": f"{seconds:.3g}", "img/s": f"{speed['images_per_s']:.3g}",
+                             **{k: f"{v:.3g}" for k, v in logged.items()}}, refresh=False)
+            with self._writing():
+                if self.step % self.config.log_every == 0 or self.step == self.total_steps:
+                    loggers.log_metrics(self.step, {**learning_rates, **logged, **speed})
+                if main and (self.step % self.config.sample_every == 0 or self.step == self.total_steps):
+                    loggers.log_samples(self.step, self.epoch, self.save_samples())
+                if self.step % self.config.checkpoint_every == 0 or self.step == self.total_steps:
+                    last_saved = self.save()
+                    if initial_state is not None:  # once per process: state kept outside state_dict()
+                        self._warn_unsaved_objective_state(initial_state)
+                        initial_state = None
+        return last_saved
+
+    def _warn_unsaved_objective_state(self, initial: dict[str, dict[str, Any]]) -> None:
+        """Warn (one line, naming the plugin) about objective attributes that changed since ``initial`` but that
+        a checkpoint does not carry: a resumed run would start them afresh."""
+        if not (self.config.plugin_checks and self.distributed.is_main and self.model.objectives):
+            return
+        unsaved: set[str] = set()
+        for name, objective in self.model.objectives.items():
+            restored = self.make_objective()
+            try:
+                restored.load_state_dict(objective.state_dict())
+            except Exception:  # noqa: BLE001 -- a plugin's bug that --resume reports itself, naming the file
+                continue
+            unsaved.update(unsaved_attributes(initial[name], objective, restored))
+        if unsaved:
+            objective = next(iter(self.model.objectives.values()))
+            warnings.warn(f"{self._plugin_label(type(objective))}: {state_warning(objective.name, unsaved)}",
+                          TranslateWarning, stacklevel=2)
+
+    def _contract_error(self, error: ObjectiveError) -> PluginError:
+        """The one-line error for an objective that broke the contract, naming its plugin."""
+        return PluginError(f"{self._plugin_label(error.objective)} breaks the objective contract in "
+                           f"{error.objective.__qualname__}: {error.problem} (`translate plugins check "
+                           f"{error.objective.name}` lists every problem; --no-plugin-checks turns these checks off)")
+
+    def _plugin_label(self, cls: type) -> str:
+        plugin = self.registry.plugin_of(cls)
+        return plugin.label if plugin is not None else f"objective {getattr(cls, 'name', cls.__qualname__)!r}"
+
+    def _save_before_stopping(self, error: BaseException) -> None:
+        """Checkpoint the last finished step of a run that stops early, so ``--resume`` loses no finished step.
+
+        The RNG goes back to where the unfinished step began, so the resumed run draws what that step drew;
+        networks it had already stepped keep that update. Not for a :class:`TrainingError` (a diverged loss
+        or a full disk: nothing worth saving, or nowhere to save it), not for a save that failed itself, and
+        not under ``torchrun`` (saving needs every rank, and the others wait in the step that failed).
+        """
+        if (isinstance(error, TrainingError) or self.distributed.world_size > 1 or not self.distributed.is_main
+                or self.step in (0, self.saved_step) or self._saving):
+            return
+        if self._rng_before_step is not None:
+            _set_rng_state(self._rng_before_step)
+        try:
+            folder = self.save()
+        except Exception as exc:  # noqa: BLE001 -- the original error is what the user must see
+            warnings.warn(f"training stopped at step {self.step}, which could not be saved ({exc}); the last "
+                          f"checkpoint in '{self.run_dir}' is kept", TranslateWarning, stacklevel=2)
+            return
+        warnings.warn(f"training stopped during step {self.step + 1} of {self.total_steps}: saved step {self.step} "
+                      f"to '{folder}'; `translate train --resume` continues from there", TranslateWarning,
+                      stacklevel=2)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -582,8 +689,11 @@ class Trainer:
         folder = checkpoint.folder(self.run_dir, self.step)
         if self.distributed.is_main:
             extra = {checkpoint.EMA_WEIGHTS: self.ema.state_dict()} if self.ema is not None else {}
+            self._saving = True  # a save that fails is not tried again by _save_before_stopping
             checkpoint.save(self.run_dir, self.step, self.model, metadata, state, self.config.keep_checkpoints, extra)
+            self._saving = False
         self.distributed.barrier()
+        self.saved_step = self.step
         return folder
 
     def _restore(self, saved: checkpoint.Checkpoint) -> None:
@@ -611,9 +721,27 @@ class Trainer:
             ) from exc
         if self.ema is not None:
             self.ema.load_state_dict(saved.extra_weights(checkpoint.EMA_WEIGHTS), str(saved.path / checkpoint.EMA_WEIGHTS))
-        self.step = saved.metadata["step"]
+        self.step = self.saved_step = saved.metadata["step"]
+        self.resumed = (f"resumed at step {self.step} of {self.total_steps} from '{saved.path}'; restored: "
+                        f"{', '.join(self._restored_parts(state))}")
         if self.distributed.is_main:
             truncate_metrics(self.run_dir, self.step)  # lines a killed run logged after this checkpoint
+
+    def _restored_parts(self, state: dict[str, Any]) -> list[str]:
+        """What :meth:`_restore` put back, named for the user: weights, optimisers, schedules, state, RNG."""
+        parts = ["weights", f"optimizers ({', '.join(self.model.optimizers)})",
+                 f"learning-rate schedules ({', '.join(self.schedulers)})"]
+        if self.model.grad_scalers:
+            parts.append("gradient scalers")
+        objective_state = {name: sorted(objective.state_dict()) for name, objective in self.model.objectives.items()}
+        if any(objective_state.values()):
+            parts.append("objective state (" + "; ".join(f"{name}: {', '.join(keys)}"
+                                                         for name, keys in objective_state.items() if keys) + ")")
+        parts.append(f"model state ({', '.join(sorted(state['model']))})")
+        if self.ema is not None:
+            parts.append("EMA weights")
+        parts.append("RNG")
+        return parts
 
     def _restore_training_state(self, state: dict[str, Any], step: int) -> None:
         """Optimisers, gradient scalers, schedules, the model's training state and this rank's RNG."""
@@ -632,6 +760,67 @@ class Trainer:
         own = rng[self.distributed.rank] if len(rng) == self.distributed.world_size else rng[0]
         torch.set_rng_state(own["torch"])
         random.setstate(_python_rng_from(own["python"]))
+
+
+def _precision_reason(precision: str, device: torch.device) -> str | None:
+    """Why :data:`~translate.devices.AUTO` picks what it picks on ``device``, for the run's first line."""
+    if precision != AUTO:
+        return None
+    picked = resolve_precision(precision, device)
+    if device.type != "cpu":
+        return f"auto: {picked} on {device.type}"
+    if picked == "bf16":
+        flags = bf16_instructions()
+        return f"auto: this CPU has {' and '.join(flags)}" if flags else "auto: this CPU computes in bf16"
+    return "auto: this CPU has no bf16 instructions"
+
+
+def _changed_settings(saved: TrainConfig, requested: TrainConfig) -> list[str]:
+    """The settings ``requested`` gives (differing from their defaults) that differ from the ``saved`` run's,
+    each as ``--seed 5 (the run's: 0)``; settings a resumed run may change are not compared."""
+    defaults = TrainConfig()
+    changed = []
+    for setting in fields(TrainConfig):
+        name = setting.name
+        if name in RESUME_MAY_CHANGE or name in RESUME_MAY_GIVE or name in ("model", "loss"):
+            continue
+        wanted, kept = getattr(requested, name), getattr(saved, name)
+        if name in ("model_options", "loss_options"):
+            flag = "--" + name.replace("_options", "-opt")
+            for key, value in wanted.items():
+                if str(kept.get(key)) != str(value):
+                    theirs = f"{key}={kept[key]}" if key in kept else "it unset"
+                    changed.append(f"{flag} {key}={value} was given (the run has {theirs})")
+        elif wanted != getattr(defaults, name) and wanted != kept:
+            changed.append(f"--{name.replace('_', '-')} {wanted} was given (the run's: {kept})")
+    return changed
+
+
+def _rng_state() -> tuple[torch.Tensor, Any]:
+    """This process's torch and Python RNG states."""
+    return torch.get_rng_state(), random.getstate()
+
+
+def _set_rng_state(state: tuple[torch.Tensor, Any]) -> None:
+    torch.set_rng_state(state[0])
+    random.setstate(state[1])
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within: SIGTERM (``kill``, a job scheduler's stop) stops training as Ctrl-C does (the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _python_rng_state() -> list[Any]:
