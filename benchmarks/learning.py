@@ -4,7 +4,10 @@ Trains every configuration for the same steps on a task with known ground truth 
 from real photographs (:mod:`translate.data.photo_tasks`; needs the ``test`` extra) and
 scores it on the held-out crops, whose photographs it never saw:
 
-* ``grading`` (CycleGAN, UNIT): unpaired photo -> colour/tone grading, 64 px;
+* ``grading`` (CycleGAN, UNIT, CUT): unpaired photo -> colour/tone grading, 64 px;
+* ``outlines``, ``flat``, ``cartoon`` (``--task``; CycleGAN, UNIT, CUT): unpaired photo -> a
+  structural style, 64 px: dark ink lines along the edges, texture flattened into regions of
+  one colour, or both (:data:`translate.data.photo_tasks.UNPAIRED_STYLES`);
 * ``restoration`` (pix2pix): blurred grayscale -> colour, 128 px, paired;
 * ``domains`` (StarGAN): photo -> dusk and photo -> sepia with one generator, 64 px
   (:func:`~translate.data.photo_tasks.write_domain_gradings`). Each held-out photo is
@@ -20,7 +23,8 @@ the style of a training image of domain B (:func:`~translate.data.photo_tasks.st
 and their diversity is printed: the mean pairwise distance (mean |x − y| in [-1, 1]) between the
 held-out outputs of the styles of seeds 0-3. For each configuration and seed it prints the PSNR
 (dB) of the untrained and the trained generator, the identity baseline (the input as
-the output), and the checkerboard measure of the outputs
+the output; the header also gives the best per-pixel colour map's score,
+:func:`~translate.data.photo_tasks.best_colour_map`), and the checkerboard measure of the outputs
 (:func:`translate.metrics.checkerboard`: period-2 spectral energy relative to the
 truth's; 1 = as much as the photographs), then the means over seeds. ``--grid`` writes
 the held-out crops as input | first and last output of each configuration (first seed)
@@ -49,7 +53,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -59,12 +65,14 @@ from typing import Any
 import torch
 
 from translate.data.photo_tasks import (
+    UNPAIRED_STYLES,
+    best_colour_map,
     held_out_domains,
     held_out_pairs,
     style_example,
     write_domain_gradings,
     write_paired_restoration,
-    write_unpaired_grading,
+    write_unpaired_task,
 )
 from translate.metrics import checkerboard, psnr
 from translate.train.samples import save_sample_grid
@@ -74,7 +82,7 @@ import matrix  # benchmarks/matrix.py, beside this script: --matrix
 
 #: task -> (writer, crop size, steps of the issue's budget)
 TASKS = {
-    "grading": (write_unpaired_grading, 64, 480),
+    **{style: (functools.partial(write_unpaired_task, style=style), 64, 480) for style in UNPAIRED_STYLES},
     "restoration": (write_paired_restoration, 128, 720),
     "domains": (write_domain_gradings, 64, 480),
 }
@@ -89,9 +97,10 @@ DIVERSITY_STYLES = (0, 1, 2, 3)
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str], int | None]:
-    """``"name:key=value,key=value"`` -> (name, model options, steps or ``None``); ``steps=N`` is the run's length."""
+    """``"name:key=value,key=value"`` -> (name, model options, steps or ``None``); ``steps=N`` is the run's length;
+    a value may hold commas (``nce_layers=4,7,10``)."""
     name, _, rest = text.partition(":")
-    options = dict(item.split("=", 1) for item in rest.split(",") if item)
+    options = dict(item.split("=", 1) for item in re.split(r",(?=\w+=)", rest) if item)
     steps = options.pop("steps", None)
     return name, options, None if steps is None else int(steps)
 
@@ -209,13 +218,14 @@ def main() -> None:
             work.mkdir(parents=True)
         data = write(work / task, size=size)
         inputs, truths = held_out(task, data, size)
-        example = style_example(data, size) if task == "grading" else None
+        example = style_example(data, size) if task in UNPAIRED_STYLES else None
         identity = {name: psnr(inputs, truth) for name, (_, truth) in scored(truths).items()}
         print(f"{args.model} + {args.loss} on {task} ({len(inputs)} held-out {size} px crops), {steps} steps, "
               f"batch {args.batch_size}, options {shared or 'default'}, torch threads {args.threads}, "
               f"CPU capability {torch.backends.cpu.get_cpu_capability()}", flush=True)
         for name, (_, truth) in scored(truths).items():
-            print(f"  score {name or '-'}: identity {identity[name]:.2f} dB, "
+            print(f"  score {name or '-'}: identity {identity[name]:.2f} dB, best colour map "
+                  f"{psnr(best_colour_map(inputs, truth), truth):.2f} dB, "
                   f"checkerboard of the inputs {checkerboard(inputs, truth):.2f}", flush=True)
         print(f"{'configuration':<24}{'score':>12}{'seed':>5}{'untrained':>11}{'trained':>9}{'- identity':>12}"
               f"{'checkerboard first -> last':>28}{'s/step':>8}{'steps':>7}{'diversity':>10}", flush=True)

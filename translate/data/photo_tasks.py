@@ -10,6 +10,12 @@ what a model learned, not what it memorised.
   ``trainA/`` photo crops, ``trainB/`` *other* windows after :func:`tone_grading`,
   ``testA/``/``testB/`` paired held-out crops. The grading is strong (the input scores
   about 17 dB against the truth), so doing nothing is a real baseline to beat.
+* :func:`write_unpaired_task` — the same layout for any style: :data:`UNPAIRED_STYLES` names
+  the grading and three *structural* styles, local changes that no per-pixel colour map
+  produces: :func:`outlines` (dark ink lines along the photo's edges), :func:`flat_regions`
+  (edge-preserving smoothing that flattens texture into regions of one colour) and
+  :func:`cartoon` (both). Their best per-pixel colour map gains 1.5-2.8 dB over the input
+  where the grading's gains 23 (:func:`best_colour_map`).
 * :func:`write_paired_restoration` — a paired task (pix2pix): A is a blurred grayscale
   version of the colour crop B (:func:`degrade`), ``train/``/``test/`` side by side.
 * :func:`write_domain_gradings` — a multi-domain task (StarGAN): ``train/photo/`` crops and
@@ -26,10 +32,14 @@ libraries happen inside the functions.
 
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 from translate.data.domains import find_domains
@@ -55,6 +65,17 @@ SEPIA_CONTRAST = 1.4
 GRADED_DOMAINS = ("photo", "dusk", "sepia")
 #: Gaussian blur radius (pixels at the crop size) of :func:`degrade`.
 BLUR_RADIUS = 1.5
+#: :func:`flat_regions`: passes of a bilateral filter over a (2r+1)² window, its spatial and colour
+#: standard deviations (pixels at the crop size; RGB distance in [0, 1]).
+FLAT_PASSES, FLAT_RADIUS, FLAT_SIGMA_SPACE, FLAT_SIGMA_COLOUR = 8, 3, 3.0, 0.12
+#: :func:`ink_lines`: difference of Gaussians (standard deviations in pixels) of the flattened luminance;
+#: a line is full ink where the DoG is below -INK_RAMP and none where it is >= 0; then widened by a
+#: INK_WIDTH × INK_WIDTH maximum filter (bold lines, 3-4 px at 64 px).
+INK_SIGMAS, INK_RAMP, INK_WIDTH = (1.0, 1.6), 0.015, 3
+#: The ink's grey level in [0, 1] (near black).
+INK_LEVEL = 0.05
+#: Rec. 601 luma weights.
+LUMA = (0.299, 0.587, 0.114)
 
 _SEED = 20261127
 #: Independent window draws of each training domain of :func:`write_domain_gradings` (2 is the held-out draw).
@@ -157,8 +178,129 @@ def degrade(image: Image.Image) -> Image.Image:
     return image.convert("L").filter(ImageFilter.GaussianBlur(BLUR_RADIUS)).convert("RGB")
 
 
-def _graded(tile: Image.Image, grading=tone_grading) -> Image.Image:
-    return to_pil(grading(to_tensor(tile)))
+def _batched(style: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``style`` written for ``(N, 3, H, W)`` in [0, 1], applied to ``(3, H, W)`` or ``(N, 3, H, W)`` in [-1, 1]."""
+    @functools.wraps(style)
+    def on_images(images: torch.Tensor) -> torch.Tensor:
+        batch = images if images.dim() == 4 else images.unsqueeze(0)
+        styled = style(batch.add(1.0).div(2.0)).clamp(0.0, 1.0).mul(2.0).sub(1.0)
+        return styled if images.dim() == 4 else styled.squeeze(0)
+    return on_images
+
+
+def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (radius ⌈3σ⌉, reflect padding) of ``(N, C, H, W)``."""
+    radius = max(1, math.ceil(3.0 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-taps.square() / (2.0 * sigma**2))
+    kernel = (kernel / kernel.sum()).repeat(images.shape[1], 1, 1, 1)  # (C, 1, 1, k)
+    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    rows = F.conv2d(padded, kernel, groups=images.shape[1])
+    return F.conv2d(rows, kernel.transpose(2, 3), groups=images.shape[1])
+
+
+def _bilateral(images: torch.Tensor, radius: int, sigma_space: float, sigma_colour: float) -> torch.Tensor:
+    """One bilateral filter pass over ``(N, 3, H, W)`` in [0, 1]: each pixel becomes the mean of its
+    window weighted by spatial distance and by RGB distance, so edges between regions stay sharp."""
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    total = torch.zeros_like(images)
+    weights = torch.zeros_like(images[:, :1])
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            shifted = padded[..., radius + dy:radius + dy + height, radius + dx:radius + dx + width]
+            colour = (shifted - images).square().sum(1, keepdim=True) / (2.0 * sigma_colour**2)
+            weight = torch.exp(-(dx * dx + dy * dy) / (2.0 * sigma_space**2) - colour)
+            total += weight * shifted
+            weights += weight
+    return total / weights
+
+
+def _flattened(images: torch.Tensor) -> torch.Tensor:
+    for _ in range(FLAT_PASSES):
+        images = _bilateral(images, FLAT_RADIUS, FLAT_SIGMA_SPACE, FLAT_SIGMA_COLOUR)
+    return images
+
+
+def _ink(images: torch.Tensor) -> torch.Tensor:
+    """Line strength in [0, 1], ``(N, 1, H, W)``, of the flattened ``images`` in [0, 1]."""
+    luma = torch.einsum("c,nchw->nhw", images.new_tensor(LUMA), images).unsqueeze(1)
+    narrow, wide = INK_SIGMAS
+    dog = _gaussian_blur(luma, narrow) - _gaussian_blur(luma, wide)
+    lines = dog.neg().div(INK_RAMP).clamp(0.0, 1.0)
+    return F.max_pool2d(lines, INK_WIDTH, stride=1, padding=INK_WIDTH // 2)
+
+
+def _inked(images: torch.Tensor, lines: torch.Tensor) -> torch.Tensor:
+    return torch.lerp(images, torch.full_like(images, INK_LEVEL), lines)
+
+
+@_batched
+def flat_regions(images: torch.Tensor) -> torch.Tensor:
+    """A structural style: texture flattened into regions of one colour, edges between them kept.
+
+    :data:`FLAT_PASSES` passes of a bilateral filter (:data:`FLAT_RADIUS`, :data:`FLAT_SIGMA_SPACE`,
+    :data:`FLAT_SIGMA_COLOUR`). Images in [-1, 1], ``(3, H, W)`` or ``(N, 3, H, W)``, as :func:`tone_grading`.
+    """
+    return _flattened(images)
+
+
+@_batched
+def ink_lines(images: torch.Tensor) -> torch.Tensor:
+    """Where :func:`outlines` draws ink, as a grey image: -1 (black) on full lines, 1 elsewhere.
+
+    Lines lie on the dark side of the edges of the flattened image (:func:`flat_regions`): where its
+    luminance is below its surround, a difference of Gaussians (:data:`INK_SIGMAS`) below 0, full
+    ink below -:data:`INK_RAMP`; a maximum filter (:data:`INK_WIDTH`) makes them bold. Flattening
+    first keeps texture and noise from drawing lines.
+    """
+    return (1.0 - _ink(_flattened(images))).expand(-1, 3, -1, -1)
+
+
+@_batched
+def outlines(images: torch.Tensor) -> torch.Tensor:
+    """A structural style: the photo with dark ink lines (grey :data:`INK_LEVEL`) along its edges
+    (:func:`ink_lines`); everything else unchanged."""
+    return _inked(images, _ink(_flattened(images)))
+
+
+@_batched
+def cartoon(images: torch.Tensor) -> torch.Tensor:
+    """A structural style: :func:`flat_regions` with the :func:`outlines` ink lines drawn on it."""
+    flat = _flattened(images)
+    return _inked(flat, _ink(flat))
+
+
+#: Styles of :func:`write_unpaired_task` by name: the colour/tone grading and the structural styles.
+UNPAIRED_STYLES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "grading": tone_grading,
+    "outlines": outlines,
+    "flat": flat_regions,
+    "cartoon": cartoon,
+}
+
+
+def best_colour_map(inputs: torch.Tensor, targets: torch.Tensor, bins: int = 16) -> torch.Tensor:
+    """The best per-pixel colour map from ``inputs`` to ``targets``, applied to ``inputs``.
+
+    Each input colour's cell of a ``bins³`` RGB grid is moved by the mean change (target − input)
+    of the pixels in that cell, fitted on these very images, so no per-pixel colour map (a grading,
+    a curve, a LUT) does much better on them: what it leaves is what only a spatial change can
+    reach. (Fitted on few pixels it also fits noise: at 64 px, 24 held-out crops and 16 bins it gains
+    2.8 dB on outlines and cartoon, which darken dark pixels more often than light ones, 1.5 dB on
+    flat regions and 23 dB on the grading.) Images ``(N, 3, H, W)`` in [-1, 1].
+    """
+    cells = inputs.add(1.0).mul(bins / 2.0).long().clamp(0, bins - 1)
+    index = ((cells[:, 0] * bins + cells[:, 1]) * bins + cells[:, 2]).flatten()
+    changes = (targets - inputs).transpose(0, 1).reshape(3, -1)
+    sums = changes.new_zeros(3, bins**3).index_add_(1, index, changes)
+    counts = changes.new_zeros(bins**3).index_add_(0, index, torch.ones_like(changes[0]))
+    moved = (sums / counts.clamp_min(1.0))[:, index]
+    return inputs + moved.view(3, inputs.shape[0], *inputs.shape[2:]).transpose(0, 1)
+
+
+def _styled(tile: Image.Image, style: Callable[[torch.Tensor], torch.Tensor]) -> Image.Image:
+    return to_pil(style(to_tensor(tile)))
 
 
 def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
@@ -179,6 +321,32 @@ def _tiles(photos: tuple[str, ...], per_photo: int, size: int, stream: int) -> l
     return named
 
 
+def write_unpaired_task(root: str | Path, style: str | Callable[[torch.Tensor], torch.Tensor], size: int = 64,
+                        train_per_photo: int = 16, test_per_photo: int = 8) -> Path:
+    """Write an unpaired task under ``root``: ``trainA/ trainB/ testA/ testB/`` (PNG).
+
+    ``style`` is a name of :data:`UNPAIRED_STYLES` or a function of images in [-1, 1]
+    (``(3, H, W)`` in, same shape out). ``trainA`` holds photo crops; ``trainB`` styled crops of
+    windows drawn independently of ``trainA``'s (unpaired); ``testB/x`` is the styled ``testA/x``
+    of held-out photos (the ground truth). The crops are the same for every style.
+    """
+    if isinstance(style, str):
+        if style not in UNPAIRED_STYLES:
+            raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(UNPAIRED_STYLES)}")
+        style = UNPAIRED_STYLES[style]
+    root = Path(root)
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for name, tile in _tiles(TRAIN_PHOTOS, train_per_photo, size, stream=0):
+        tile.save(root / "trainA" / f"{name}.png")
+    for name, tile in _tiles(TRAIN_PHOTOS, train_per_photo, size, stream=1):
+        _styled(tile, style).save(root / "trainB" / f"{name}.png")
+    for name, tile in _tiles(TEST_PHOTOS, test_per_photo, size, stream=2):
+        tile.save(root / "testA" / f"{name}.png")
+        _styled(tile, style).save(root / "testB" / f"{name}.png")
+    return root
+
+
 def write_unpaired_grading(root: str | Path, size: int = 64, train_per_photo: int = 16,
                            test_per_photo: int = 8) -> Path:
     """Write the unpaired grading task under ``root``: ``trainA/ trainB/ testA/ testB/`` (PNG).
@@ -186,17 +354,7 @@ def write_unpaired_grading(root: str | Path, size: int = 64, train_per_photo: in
     ``trainB`` holds graded crops of windows drawn independently of ``trainA``'s (unpaired);
     ``testB/x`` is the graded ``testA/x`` of held-out photos (the ground truth).
     """
-    root = Path(root)
-    for folder in ("trainA", "trainB", "testA", "testB"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for name, tile in _tiles(TRAIN_PHOTOS, train_per_photo, size, stream=0):
-        tile.save(root / "trainA" / f"{name}.png")
-    for name, tile in _tiles(TRAIN_PHOTOS, train_per_photo, size, stream=1):
-        _graded(tile).save(root / "trainB" / f"{name}.png")
-    for name, tile in _tiles(TEST_PHOTOS, test_per_photo, size, stream=2):
-        tile.save(root / "testA" / f"{name}.png")
-        _graded(tile).save(root / "testB" / f"{name}.png")
-    return root
+    return write_unpaired_task(root, tone_grading, size, train_per_photo, test_per_photo)
 
 
 def write_paired_restoration(root: str | Path, size: int = 128, train_per_photo: int = 12,
@@ -228,12 +386,12 @@ def write_domain_gradings(root: str | Path, size: int = 64, train_per_photo: int
         folder = root / "train" / domain
         folder.mkdir(parents=True, exist_ok=True)
         for name, tile in _tiles(TRAIN_PHOTOS, train_per_photo, size, stream=_DOMAIN_STREAMS[domain]):
-            _graded(tile, DOMAIN_GRADINGS[domain]).save(folder / f"{name}.png")
+            _styled(tile, DOMAIN_GRADINGS[domain]).save(folder / f"{name}.png")
     for domain in GRADED_DOMAINS:
         (root / "test" / domain).mkdir(parents=True, exist_ok=True)
     for name, tile in _tiles(TEST_PHOTOS, test_per_photo, size, stream=2):
         for domain in GRADED_DOMAINS:
-            _graded(tile, DOMAIN_GRADINGS[domain]).save(root / "test" / domain / f"{name}.png")
+            _styled(tile, DOMAIN_GRADINGS[domain]).save(root / "test" / domain / f"{name}.png")
     return root
 
 
@@ -281,11 +439,17 @@ __all__ = [
     "GRADED_DOMAINS",
     "TEST_PHOTOS",
     "TRAIN_PHOTOS",
+    "UNPAIRED_STYLES",
+    "best_colour_map",
+    "cartoon",
     "degrade",
     "dusk_grading",
+    "flat_regions",
     "held_out_domains",
     "held_out_pairs",
+    "ink_lines",
     "load_photo",
+    "outlines",
     "random_tiles",
     "sepia_grading",
     "side_by_side",
@@ -294,4 +458,5 @@ __all__ = [
     "write_domain_gradings",
     "write_paired_restoration",
     "write_unpaired_grading",
+    "write_unpaired_task",
 ]
