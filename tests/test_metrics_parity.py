@@ -252,3 +252,30 @@ def test_ssim_and_psnr_equal_scikit_images_on_photographs():
     assert 0.2 < ssim < 0.95 and 10 < psnr < 40  # pairs that differ, as a model's outputs do
     assert metrics.ssim(outputs, targets) == pytest.approx(ssim, abs=1e-6)
     assert metrics.psnr(outputs, targets) == pytest.approx(psnr, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def munit_run(tiny_run, tmp_path_factory) -> Path:
+    """A tiny MUNIT run, this module's copy (``translate eval`` writes its report into the run folder)."""
+    return fresh_copy(tiny_run("munit"), tmp_path_factory.mktemp("munit"))
+
+
+def test_a_multimodal_model_reports_the_lpips_between_two_random_styles(alexnet_in_torch_cache, munit_run, tmp_path):
+    run = munit_run
+    result = CliRunner().invoke(main, ["eval", str(run), "--data", "sample", "--device", "cpu", "--json",
+                                       "--lpips-weights", str(alexnet_in_torch_cache),
+                                       "--out", str(tmp_path / "eval.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    translator = Translator.load(run, device="cpu")
+    inputs = resized(SAMPLE_ROOT / "testA", 32)
+    first, second = (translator.translate_batch(inputs, style=seed) for seed in (0, 1))
+    expected = lpips_package(first, second).mean().item()
+    assert expected > 0  # two styles give two outputs (barely, two steps from the identity it starts as)
+    assert report["metrics"]["lpips_diversity"] == pytest.approx(expected, rel=1e-4)
+    assert report["implementations"]["lpips_diversity"]["net"] == "alex"
+
+    plain = CliRunner().invoke(main, ["eval", str(run), "--data", "sample", "--device", "cpu",
+                                      "--out", str(tmp_path / "plain.json")])
+    assert plain.exit_code == 0, plain.output
+    assert "LPIPS: not computed" in plain.stdout and "diversity" not in plain.stdout

@@ -44,6 +44,9 @@ def table(result: dict[str, Any]) -> list[str]:
     for key, label in PAIRED_LABELS.items():
         if key in result["metrics"]:
             lines.append(f"{label:<14}{result['metrics'][key]:>10.4f}{result['identity'][key]:>10.4f}")
+    if "lpips_diversity" in result["metrics"]:
+        lines.append(f"{'diversity':<14}{result['metrics']['lpips_diversity']:>10.4f}  (LPIPS between the outputs of "
+                     f"two random styles)")
     lines += distribution_lines(result["metrics"])
     for key, value in result.get("objective_measures", {}).items():
         lines.append(f"{key:<14}{value:>10.4f}")
@@ -109,7 +112,8 @@ def provenance_lines(result: dict[str, Any]) -> list[str]:
 
 
 #: How metrics are named in the lines that say what computed them.
-METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "l1": "L1", "lpips": "LPIPS", "fid": "FID", "kid": "KID"}
+METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "l1": "L1", "lpips": "LPIPS", "lpips_diversity": "LPIPS diversity",
+                "fid": "FID", "kid": "KID"}
 
 
 def describe(implementation: dict[str, Any]) -> str:

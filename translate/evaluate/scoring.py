@@ -21,6 +21,8 @@ from translate.train import checkpoint
 
 #: Paired metrics reported for the model and the identity baseline.
 PAIRED_METRICS = ("psnr", "ssim", "l1")
+#: The random styles (their seeds) whose outputs LPIPS compares for a multimodal model's ``lpips_diversity``.
+DIVERSITY_STYLES = (0, 1)
 
 
 def evaluate(
@@ -57,6 +59,8 @@ def evaluate(
     condition, direction_used = evaluation_condition(meta, direction, to)
     images = EvalImages(Path(data), split, int(meta["image_size"]), direction_used, to)
     paired = _PairedScores(tools.lpips)
+    multimodal = bool(translator.model_metadata.get("style_dim"))
+    diversity = _StyleDiversity(translator, condition, tools.lpips) if multimodal and tools.lpips else None
     fakes: list[Tensor] = []
     recorder, fall_back = critic_recorder(saved, registry, translator.model.state_dict(), torch_device)
     for start in range(0, len(images), batch_size):
@@ -66,6 +70,8 @@ def evaluate(
             paired.add(output, source, target)
         if tools.fid_kid is not None:
             fakes.append(tools.fid_kid.features(output))
+        if diversity is not None:
+            diversity.add(source)
         if recorder is not None:
             try:
                 recorder.add(training_batch(meta, source, target, images, start, direction_used))
@@ -80,8 +86,10 @@ def evaluate(
     if tools.fid_kid is not None:
         real = tools.real_features(images.key, lambda: images.real_batches(batch_size))
         result["metrics"].update(tools.fid_kid.scores(torch.cat(fakes), real))
-    result["implementations"] = tools.implementations(images.paired, len(images), images.real_count)
-    result["notes"] = tools.notes(images.paired)
+    if diversity is not None:
+        result["metrics"]["lpips_diversity"] = diversity.mean()
+    result["implementations"] = tools.implementations(images.paired, len(images), images.real_count, multimodal)
+    result["notes"] = tools.notes(images.paired, multimodal)
     measures, source_note = (recorder.measures(), "test set, through the saved critics") if recorder else (None, None)
     if measures is None and fall_back:
         measures, source_note = logged_measures(saved)
@@ -112,6 +120,25 @@ def _description(saved: checkpoint.Checkpoint, data: Path, split: str, direction
         "metrics": {},
         "identity": {},
     }
+
+
+class _StyleDiversity:
+    """The running mean LPIPS between a multimodal model's outputs of two random styles
+    (:data:`DIVERSITY_STYLES`) for the same input: MUNIT's and BicycleGAN's diversity measure (0: every
+    style gives the same output)."""
+
+    def __init__(self, translator: Translator, condition: dict[str, Any], lpips: Lpips) -> None:
+        self.translator, self.lpips = translator, lpips
+        self.conditions = [{**condition, "style": seed} for seed in DIVERSITY_STYLES]
+        self.total, self.count = 0.0, 0
+
+    def add(self, source: Tensor) -> None:
+        first, second = (self.translator.translate_batch(source, **condition) for condition in self.conditions)
+        self.total += self.lpips.distance(first, second).sum().item()
+        self.count += source.shape[0]
+
+    def mean(self) -> float:
+        return self.total / self.count
 
 
 class _PairedScores:

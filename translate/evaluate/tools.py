@@ -54,12 +54,13 @@ class MetricTools:
             self._real_features[key] = torch.cat([self.fid_kid.features(batch) for batch in batches()])
         return self._real_features[key]
 
-    def notes(self, paired: bool) -> list[str]:
-        """One line for each metric not computed (LPIPS only on pairs), saying how to get it."""
+    def notes(self, paired: bool, multimodal: bool = False) -> list[str]:
+        """One line for each metric not computed (LPIPS on pairs, and between styles of a multimodal model),
+        saying how to get it."""
         wanted = {}
         if self.fid_kid is None:
             wanted["FID, KID"] = ("torch_fidelity", "--inception-weights FILE", inception.HOW_TO_GET)
-        if paired and self.lpips is None:
+        if (paired or multimodal) and self.lpips is None:
             wanted["LPIPS"] = ("lpips", "--lpips-weights FILE", perceptual.HOW_TO_GET)
         if not wanted:
             return []
@@ -68,11 +69,15 @@ class MetricTools:
             return [f"{', '.join(wanted)}: not computed; {INSTALL_HINT}, then pass {options}"]
         return [f"{names}: not computed. {how}" for names, (_, _, how) in wanted.items()]
 
-    def implementations(self, paired: bool, fake_count: int, real_count: int) -> dict[str, dict[str, Any]]:
-        """What computed each metric of an evaluation (paired or not, with so many generated and real images)."""
+    def implementations(self, paired: bool, fake_count: int, real_count: int,
+                        multimodal: bool = False) -> dict[str, dict[str, Any]]:
+        """What computed each metric of an evaluation (paired or not, of a multimodal model or not, with so many
+        generated and real images)."""
         found: dict[str, dict[str, Any]] = dict(PAIRED_IMPLEMENTATIONS) if paired else {}
         if paired and self.lpips is not None:
             found["lpips"] = self.lpips.implementation()
+        if multimodal and self.lpips is not None:
+            found["lpips_diversity"] = self.lpips.implementation()
         if self.fid_kid is not None:
             found.update(self.fid_kid.implementations(fake_count, real_count))
         return found
