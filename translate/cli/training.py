@@ -70,8 +70,8 @@ RUN_OPTIONS = (
     click.option("--precision", type=click.Choice(TRAIN_PRECISION_CHOICES), default=None,
                  help="Autocast precision: fp32, bf16 (faster on GPUs and on CPUs with bf16 instructions such as "
                       "AVX-512 BF16 or AMX; far slower on other CPUs, with a warning), fp16 (CUDA, loss scaling) "
-                      "or auto: bf16 where the GPU or CPU computes in it, else fp32, recorded in the run "
-                      "(default: fp32, which learns better; --resume: the run's own)."),
+                      "or auto: bf16 where the GPU or CPU computes in it, else fp32, recorded in the run; bf16 learns "
+                      "less in the same steps (default: fp32; --resume: the run's own)."),
     click.option("--compile/--no-compile", default=None,
                  help="torch.compile the networks (slow start; pays off on long GPU runs). Default: off; "
                       "--resume: the run's own."),
