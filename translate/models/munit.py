@@ -69,9 +69,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from translate import hookimpl
-from translate.data import UnpairedDataset
-from translate.models.base import Model, ObjectiveFactory
-from translate.models.directions import BothWays
+from translate.models.base import ObjectiveFactory
+from translate.models.encoder_decoder import DOMAINS, EncoderDecoderModel
 from translate.models.styles import style_codes
 from translate.nets import init_weights, pad_to_multiple
 from translate.nets.layers import LAYER_NORM, NORM_KINDS, residual_output
@@ -79,7 +78,6 @@ from translate.nets.munit import StyleDecoder, StyledPadCrop, StyledTranslator, 
 from translate.nets.unit import Encoder
 from translate.options import COUNT, WEIGHT, WIDTH, OptionError
 
-DOMAINS = ("A", "B")
 #: The reference's critic scales (1×, ½×, ¼×), used where the training crop allows.
 REFERENCE_SCALES = 3
 #: Smallest input of translate's 70×70 PatchGAN (``PatchDiscriminator().min_size``).
@@ -98,12 +96,12 @@ def critic_scales_for(image_size: int, most: int = REFERENCE_SCALES) -> int:
     return scales
 
 
-class MUNIT(BothWays, Model):
+class MUNIT(EncoderDecoderModel):
     """MUNIT: content and style codes, random or example-guided styles (see the module docstring)."""
 
     name = "munit"
     tiny_options = {"ngf": 8, "ndf": 8, "n_res": 1, "mlp_dim": 16}  # critic_scales: 1 at 32 px by itself
-    option_limits = {**Model.option_limits, "ngf": WIDTH, "ndf": WIDTH, "n_down": COUNT, "n_res": WIDTH,
+    option_limits = {**EncoderDecoderModel.option_limits, "ngf": WIDTH, "ndf": WIDTH, "n_down": COUNT, "n_res": WIDTH,
                      "style_dim": WIDTH, "style_down": COUNT, "mlp_dim": WIDTH, "n_mlp": WIDTH,
                      "lambda_gan": WEIGHT, "lambda_recon": WEIGHT, "lambda_content": WEIGHT, "lambda_style": WEIGHT,
                      "lambda_cycle": WEIGHT, "weight_decay": WEIGHT}
@@ -166,23 +164,12 @@ class MUNIT(BothWays, Model):
     # -- networks ---------------------------------------------------------------------------
 
     @property
-    def size_multiple(self) -> int:
-        """Images are reflect-padded to a multiple of this (``2**n_down``) and cropped back."""
-        return 2**self.n_down
-
-    @property
     def min_size(self) -> int:
         """Smallest H and W the content encoders take; smaller images are padded up to it."""
         return self.Ec_A.min_size
 
     def _networks(self, domain: str, kind: str):
-        if domain not in DOMAINS:
-            raise OptionError(f"domain must be A or B, got {domain!r}")
-        return getattr(self, f"{kind}_{domain}")
-
-    def _ends(self, direction: str | None) -> tuple[str, str]:
-        """(source domain, target domain) of ``direction`` (default: the model's)."""
-        return ("A", "B") if self.way(direction) == "AtoB" else ("B", "A")
+        return getattr(self, f"{kind}_{self.check_domain(domain)}")
 
     def decode(self, target: str, content: Tensor, style: Tensor, source: Tensor) -> Tensor:
         """Domain ``target``'s image of ``content`` with ``style``; with ``residual``, ``source`` changed."""
@@ -193,18 +180,7 @@ class MUNIT(BothWays, Model):
         """``count`` random style codes from N(0, I) (torch's global RNG), on ``like``'s device."""
         return torch.randn(count, self.style_dim, device=like.device, dtype=like.dtype)
 
-    def _pad(self, images: Tensor) -> Tensor:
-        return pad_to_multiple(images, self.size_multiple)[0]
-
     # -- the Model contract -----------------------------------------------------------------
-
-    @classmethod
-    def dataset(cls, root: str, split: str, image_size: int, train: bool, options: dict[str, Any]):
-        return UnpairedDataset(root, split=split, image_size=image_size, train=train)
-
-    def optimizer_settings(self, group: str) -> dict[str, Any]:
-        """Adam with the model's ``lr``, betas and ``weight_decay`` (both groups, as the reference)."""
-        return {**super().optimizer_settings(group), "weight_decay": self.weight_decay}
 
     def parameter_groups(self):
         generator = [p for kind in ("Ec", "Es", "G") for domain in DOMAINS
@@ -213,7 +189,7 @@ class MUNIT(BothWays, Model):
         return {"generator": generator, "critic": critics}
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
-        real_a, real_b = self._pad(batch["A"]), self._pad(batch["B"])
+        real_a, real_b = self.pad(batch["A"]), self.pad(batch["B"])
         generator_steps = self.start_iteration()
         with torch.set_grad_enabled(generator_steps):  # keep the graph only when the generators step
             content_a, content_b = self.Ec_A(real_a), self.Ec_B(real_b)
@@ -253,7 +229,7 @@ class MUNIT(BothWays, Model):
     def style_code(self, images: Tensor, direction: str | None = None) -> Tensor:
         """The style codes ``(N, style_dim)`` of example images of ``direction``'s target domain (any size;
         smaller than the style encoder's smallest size, padded up to it)."""
-        encoder = self._networks(self._ends(direction)[1], "Es")
+        encoder = self._networks(self.ends(direction)[1], "Es")
         return encoder(pad_to_multiple(images, 1, min_size=encoder.min_size)[0])
 
     def styles(self, style: object, count: int, direction: str | None, like: Tensor) -> Tensor:
@@ -270,7 +246,7 @@ class MUNIT(BothWays, Model):
     def inference_network(self, direction: str | None = None) -> StyledPadCrop:
         """The source's content encoder and the target's decoder, taking ``(images, style codes)`` (what
         ``translate`` runs; export gives it a second input, ``style``)."""
-        source, target = self._ends(direction)
+        source, target = self.ends(direction)
         net = StyledTranslator(self._networks(source, "Ec"), self._networks(target, "G"), self.residual)
         return StyledPadCrop(net, self.size_multiple, self.min_size, self.style_dim)
 

@@ -51,22 +51,18 @@ satisfies exactly, hold the decoders at the identity. ``reference_options``
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from translate import hookimpl
-from translate.data import UnpairedDataset
 from translate.models.base import Model, ObjectiveFactory
-from translate.models.directions import BothWays, check_direction
-from translate.nets import PadCrop, init_weights, pad_to_multiple
+from translate.models.directions import check_direction
+from translate.models.encoder_decoder import EncoderDecoderModel
+from translate.nets import PadCrop, init_weights
 from translate.nets.layers import NORM_KINDS, GlobalResidual, residual_output
 from translate.nets.unit import Decoder, Encoder, residual_blocks
 from translate.options import COUNT, WEIGHT, WIDTH, OptionError
-
-DOMAINS = ("A", "B")
 
 
 def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
@@ -81,7 +77,7 @@ def unique_parameters(*modules: nn.Module) -> list[nn.Parameter]:
     return unique
 
 
-class UNIT(BothWays, Model):
+class UNIT(EncoderDecoderModel):
     """UNIT with the paper's weight sharing, residual decoders and λ_gan = 100 (see the module docstring)."""
 
     name = "unit"
@@ -142,26 +138,15 @@ class UNIT(BothWays, Model):
     # -- networks ---------------------------------------------------------------------------
 
     @property
-    def size_multiple(self) -> int:
-        """Images are reflect-padded to a multiple of this (``2**n_down``) and cropped back."""
-        return 2**self.n_down
-
-    @property
     def min_size(self) -> int:
         """Smallest H and W the encoders take; smaller images are padded up to it (see :class:`Encoder`)."""
         return self.E_A.min_size
 
     def encoder(self, domain: str) -> Encoder:
-        return self.E_A if self._domain(domain) == "A" else self.E_B
+        return self.E_A if self.check_domain(domain) == "A" else self.E_B
 
     def decoder(self, domain: str) -> Decoder:
-        return self.G_A if self._domain(domain) == "A" else self.G_B
-
-    @staticmethod
-    def _domain(domain: str) -> str:
-        if domain not in DOMAINS:
-            raise OptionError(f"domain must be A or B, got {domain!r}")
-        return domain
+        return self.G_A if self.check_domain(domain) == "A" else self.G_B
 
     def latent(self, mu: Tensor) -> Tensor:
         """The code to decode: ``μ + ε`` (ε ~ N(0, I)) in training mode, ``μ`` in eval mode."""
@@ -171,9 +156,6 @@ class UNIT(BothWays, Model):
         """``decoder``'s image for code ``z`` of the images ``source``: with ``residual``, ``source`` changed."""
         decoded = decoder(z)
         return residual_output(source, decoded) if self.residual else decoded
-
-    def _pad(self, images: Tensor) -> Tensor:
-        return pad_to_multiple(images, self.size_multiple)[0]
 
     # -- the Model contract -----------------------------------------------------------------
 
@@ -185,14 +167,6 @@ class UNIT(BothWays, Model):
                 for user in users:
                     object.__setattr__(self._modules[user], "shared", self.replicas[shared])
 
-    @classmethod
-    def dataset(cls, root: str, split: str, image_size: int, train: bool, options: dict[str, Any]):
-        return UnpairedDataset(root, split=split, image_size=image_size, train=train)
-
-    def optimizer_settings(self, group: str) -> dict[str, Any]:
-        """Adam with the model's ``lr``, betas and ``weight_decay`` (both groups, as the reference)."""
-        return {**super().optimizer_settings(group), "weight_decay": self.weight_decay}
-
     def parameter_groups(self):
         generator = unique_parameters(self.E_A, self.E_B, self.shared_encoder,
                                       self.shared_decoder, self.G_A, self.G_B)
@@ -201,7 +175,7 @@ class UNIT(BothWays, Model):
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         # Training crops are normally multiples already; otherwise the losses see the padded images.
-        real_a, real_b = self._pad(batch["A"]), self._pad(batch["B"])
+        real_a, real_b = self.pad(batch["A"]), self.pad(batch["B"])
         generator_steps = self.start_iteration()
         with torch.set_grad_enabled(generator_steps):  # keep the graph only when the generators step
             mu_a, mu_b = self.E_A(real_a), self.E_B(real_b)
@@ -238,7 +212,7 @@ class UNIT(BothWays, Model):
 
     def inference_network(self, direction: str | None = None) -> PadCrop:
         """Source encoder then target decoder, padded to :attr:`size_multiple` (what ``translate`` runs)."""
-        source, target = ("A", "B") if self.way(direction) == "AtoB" else ("B", "A")
+        source, target = self.ends(direction)
         encoder, decoder = self.encoder(source), self.decoder(target)
         # spelled out layer by layer: the encoders and decoders only apply the shared blocks (not children)
         layers = nn.Sequential(encoder.private, encoder.shared, decoder.shared, decoder.private)
