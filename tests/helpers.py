@@ -197,3 +197,13 @@ def pip_install_example(package: Path, root: Path, module: str) -> tuple[Path, P
     )
     (source / f"{module}.py").unlink()
     return site, source
+
+
+def assert_example_tests_pass(source: Path, env: dict[str, str], timeout: int) -> None:
+    """Run an installed example package's own tests (in its ``source`` copy, through translate's pytest plugin
+    only) in a subprocess with ``env``, and assert they ran and passed."""
+    result = subprocess.run([str(Path(sys.executable).parent / "pytest"), "-q", "-p", "translate.pytest_plugin"],
+                            capture_output=True, text=True, env={**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                            cwd=source, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TRANSLATE, pip_install_example
+from helpers import TRANSLATE, assert_example_tests_pass, pip_install_example
 from translate.data.sample import SAMPLE_ROOT
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "translate-gcgan"
@@ -102,8 +102,4 @@ def test_it_trains_converts_and_exports_a_to_b_and_refuses_b_to_a(example, tmp_p
 
 def test_its_own_tests_pass_against_the_installed_package(example):
     site, source = example
-    env = {**environment(site), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    result = subprocess.run([str(Path(sys.executable).parent / "pytest"), "-q", "-p", "translate.pytest_plugin"],
-                            capture_output=True, text=True, env=env, cwd=source, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert_example_tests_pass(source, environment(site), timeout=600)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TRANSLATE, pip_install_example, tiny_flags
+from helpers import TRANSLATE, assert_example_tests_pass, pip_install_example, tiny_flags
 from translate.cli.config import tomllib  # the standard tomllib, or tomli on Python 3.10
 from translate.plugin_host.manager import PluginRegistry
 
@@ -85,8 +85,4 @@ def test_it_trains_with_every_model(example, tmp_path):
 
 def test_its_own_tests_pass_against_the_installed_package(example):
     site, source = example
-    env = {**environment(site), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    result = subprocess.run([str(Path(sys.executable).parent / "pytest"), "-q", "-p", "translate.pytest_plugin"],
-                            capture_output=True, text=True, env=env, cwd=source, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert_example_tests_pass(source, environment(site), timeout=300)
