@@ -214,9 +214,10 @@ class Trainer:
         config = config.with_defaults()
         requested_device = resolve_device(config.device)
         check_precision(config.precision, auto=True)
+        picked = resolve_precision(config.precision, requested_device)
         #: Why the run computes in its precision, when ``auto`` picked it (``None``: it was given or resumed).
-        self.precision_reason = _precision_reason(config.precision, requested_device)
-        config = replace(config, precision=resolve_precision(config.precision, requested_device))
+        self.precision_reason = _precision_reason(config.precision, picked, requested_device)
+        config = replace(config, precision=picked)
         self._check_speed_settings(config.precision, requested_device)
         self.distributed = distributed.setup(requested_device)
         if not resume:
@@ -316,7 +317,6 @@ class Trainer:
 
     @staticmethod
     def _check_speed_settings(precision: str, device: torch.device) -> None:
-        check_precision(precision)
         if precision == "fp16" and device.type != "cuda":
             raise TrainingError(
                 "--precision fp16 needs CUDA (it trains with a gradient scaler); use fp32 or bf16 on the CPU"
@@ -762,11 +762,11 @@ class Trainer:
         random.setstate(_python_rng_from(own["python"]))
 
 
-def _precision_reason(precision: str, device: torch.device) -> str | None:
-    """Why :data:`~translate.devices.AUTO` picks what it picks on ``device``, for the run's first line."""
+def _precision_reason(precision: str, picked: str, device: torch.device) -> str | None:
+    """Why ``precision`` :data:`~translate.devices.AUTO` picked ``picked`` on ``device``, for the run's first line
+    (``None`` for a precision that was given)."""
     if precision != AUTO:
         return None
-    picked = resolve_precision(precision, device)
     if device.type != "cpu":
         return f"auto: {picked} on {device.type}"
     if picked == "bf16":
