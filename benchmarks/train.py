@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from translate.devices import bf16_instructions, cpu_computes_in
+from translate.devices import bf16_instructions, cpu_computes_in, cpu_info
 
 #: Row name -> (model, options). Generators are the models' defaults for the image size
 #: (at 256 px: ResNet-9 for CycleGAN and CUT, U-Net-256 for pix2pix, as the references).
@@ -166,18 +166,9 @@ def measure_process(work: Path, row: str, preset: str, precision: str, args: arg
 
 def cpu_description() -> str:
     """The CPU's name, PyTorch's kernel capability and the instruction-set flags that matter here."""
-    name, flags = "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name") and name == "unknown CPU":
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    name, flags = cpu_info()
     present = [flag for flag in CPU_FLAGS if flag in flags]
-    return (f"{name}, {os.cpu_count()} cores; torch {torch.__version__}, capability "
+    return (f"{name or 'unknown CPU'}, {os.cpu_count()} cores; torch {torch.__version__}, capability "
             f"{torch.backends.cpu.get_cpu_capability()}; flags: {' '.join(present) or 'unknown'}")
 
 

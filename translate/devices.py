@@ -61,14 +61,28 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
+def cpu_info() -> tuple[str | None, set[str]]:
+    """This CPU's name and instruction-set flags as Linux's ``/proc/cpuinfo`` gives them for its first core;
+    ``(None, set())`` where the file cannot be read (not Linux)."""
+    name, flags = None, None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name") and name is None:
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and flags is None:
+                    flags = set(line.split(":", 1)[1].split())
+                if name is not None and flags is not None:
+                    break
+    except OSError:
+        pass
+    return name, flags or set()
+
+
 def bf16_instructions() -> list[str]:
     """This CPU's bf16 instruction sets as Linux names them in ``/proc/cpuinfo`` (``amx_bf16``,
     ``avx512_bf16``); empty where it has none or the file cannot be read (not Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:
-        return []
+    flags = cpu_info()[1]
     return [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags]
 
 
