@@ -136,7 +136,8 @@ def test_translate_keeps_any_size_and_sample_columns_follow_the_mode():
 def test_mode_sets_the_references_defaults_and_single_options_override_them():
     cut, fast = CUT(None, image_size=64), CUT(None, image_size=64, mode="FastCUT")
     assert (cut.lambda_nce, cut.nce_idt, cut.flip_equivariance) == (1.0, True, False)
-    assert (fast.mode, fast.lambda_nce, fast.nce_idt, fast.flip_equivariance) == ("fastcut", 10.0, False, True)
+    # FastCUT's PatchNCE weight is translate's own (the reference's 10 held it at the identity)
+    assert (fast.mode, fast.lambda_nce, fast.nce_idt, fast.flip_equivariance) == ("fastcut", 1.0, False, True)
     assert (cut.default_epochs, cut.lr_decay_from) == (400, 0.5)  # 200 + 200 epochs
     assert (fast.default_epochs, fast.lr_decay_from) == (200, 0.75)  # 150 + 50 epochs
     given = parse_options(CUT, {"mode": "fastcut", "lambda_nce": "4", "nce_idt": "yes"}, "model 'cut'")

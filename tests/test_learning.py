@@ -76,11 +76,11 @@ def train_on_grading(run: Path, data: Path, model: str, steps: int, **options: s
 # -- the issue's budgets ----------------------------------------------------------------------------
 
 
-def test_unit_beats_the_identity_by_1_db_after_480_steps_at_64_px(tmp_path, grading, record_property):
+def test_unit_beats_the_identity_by_2_db_after_480_steps_at_64_px(tmp_path, grading, record_property):
     trained = train_on_grading(tmp_path / "run", grading, "unit", GRADING_STEPS)
     identity = psnr(*held_out_pairs(grading, GRADING_SIZE))
     record_property("psnr", {"unit": trained, "identity": identity})
-    assert trained > identity + 1, f"UNIT {trained:.2f} dB, identity {identity:.2f} dB"
+    assert trained > identity + 2, f"UNIT {trained:.2f} dB, identity {identity:.2f} dB"
 
 
 def test_pix2pix_from_the_command_line_beats_the_identity_by_1_5_db_after_720_steps_at_128_px(tmp_path, restoration,
@@ -122,8 +122,8 @@ PSNR_SPREAD = 0.5
 
 def test_cyclegan_beats_the_identity_and_cut_reaches_it_at_equal_wall_clock_time(tmp_path, grading, record_property):
     """CycleGAN: 1 dB over the identity after 480 steps at 64 px. CUT at CycleGAN's wall-clock time:
-    at least CycleGAN's PSNR. FastCUT at that time: better than its untrained generator, the identity
-    (its PatchNCE weight, 10 against the adversarial 1, holds it near where it starts)."""
+    at least CycleGAN's PSNR. FastCUT at that time: 2 dB over the identity (issue #31; with the
+    reference's PatchNCE weight, 10, it stayed within 1.3 dB of it)."""
     identity = psnr(*held_out_pairs(grading, GRADING_SIZE))
     scores = {"cyclegan": train_on_grading(tmp_path / "cyclegan", grading, "cyclegan", GRADING_STEPS)}
     for mode, ratio in TIME_PER_CYCLEGAN_TIME.items():
@@ -132,7 +132,7 @@ def test_cyclegan_beats_the_identity_and_cut_reaches_it_at_equal_wall_clock_time
     failures = [message for failed, message in [
         (scores["cyclegan"] <= identity + 1, "CycleGAN does not beat the identity by 1 dB"),
         (scores["cut"] < scores["cyclegan"] - PSNR_SPREAD, f"CUT falls more than {PSNR_SPREAD} dB short of CycleGAN"),
-        (scores["fastcut"] <= identity, "FastCUT does not beat its untrained generator (the identity)"),
+        (scores["fastcut"] <= identity + 2, "FastCUT does not beat the identity by 2 dB"),
     ] if failed]
     assert not failures, f"{'; '.join(failures)}: " + ", ".join(
         f"{name} {value:.2f} dB" for name, value in {**scores, "identity": identity}.items())

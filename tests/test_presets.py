@@ -107,6 +107,24 @@ def test_a_run_started_before_presets_resumes_with_the_reference_options(tmp_pat
     resumed.train(progress=False)
 
 
+def test_the_reference_preset_trains_fastcut_with_the_references_patchnce_weight(tmp_path):
+    """CUT's reference values depend on its mode: FastCUT's PatchNCE weight is 10 there, 1 in translate."""
+    before = {**BEFORE["cut"], "mode": "fastcut", "lambda_nce": "10"}
+    before_weights, before_losses = trained(settings(tmp_path, "before", "cut", model_options=before))
+    preset_weights, preset_losses = trained(settings(tmp_path, "preset", "cut", preset="reference",
+                                                     model_options={"mode": "fastcut"}))
+    assert preset_losses == before_losses
+    assert all(torch.equal(preset_weights[key], before_weights[key]) for key in before_weights)
+    built = {(mode, preset): Trainer(settings(tmp_path, f"{mode}-{preset}", "cut", preset=preset,
+                                              model_options={"mode": mode})).model.lambda_nce
+             for mode in ("cut", "fastcut") for preset in ("translate", "reference")}
+    assert built == {("cut", "translate"): 1.0, ("cut", "reference"): 1.0,
+                     ("fastcut", "translate"): 1.0, ("fastcut", "reference"): 10.0}
+    given = Trainer(settings(tmp_path, "given", "cut", preset="reference",
+                             model_options={"mode": "fastcut", "lambda_nce": "3"}))
+    assert given.model.lambda_nce == 3.0
+
+
 def test_the_command_line_takes_the_preset_and_records_it(tmp_path):
     args = ["train", "--model", "pix2pix", "--steps", "1", "--image-size", "32", *tiny_flags("pix2pix"),
             "--out", str(tmp_path / "run"), "--preset", "reference", "--logger", "jsonl"]

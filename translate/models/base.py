@@ -110,6 +110,13 @@ class Model(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def reference_preset(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The model options ``--preset reference`` trains with: :attr:`reference_options`, then the
+        parsed ``--model-opt`` values ``options`` over them. A model whose reference values depend on
+        another option (CUT's ``mode``) overrides this."""
+        return {**cls.reference_options, **options}
+
+    @classmethod
     def options_from_data(cls, root: str, options: dict[str, Any]) -> dict[str, Any]:
         """Complete ``options`` from the training data before the model is built.
 

@@ -77,7 +77,7 @@ SAMPLE_SET_IMAGE_SIZE = 64
 
 
 #: ``--preset`` values: translate's defaults, or the reference implementations' training
-#: (each model's :attr:`~translate.models.base.Model.reference_options`).
+#: (each model's :meth:`~translate.models.base.Model.reference_preset`).
 PRESETS = ("translate", "reference")
 
 #: Settings that do not change what a run learns, with their defaults. ``None`` in a :class:`TrainConfig`
@@ -109,8 +109,8 @@ class TrainConfig:
     the run's own value on resume. ``loggers`` empty means every available logger (``jsonl``
     is always on). ``lr_decay_from`` ``None`` means the model's
     :attr:`~translate.models.base.Model.lr_decay_from`. ``preset``
-    ``"reference"`` starts the model options from the model's ``reference_options``;
-    ``model_options`` override them. ``plugin_checks`` checks what the objective returns on the first
+    ``"reference"`` starts the model options from the model's
+    :meth:`~translate.models.base.Model.reference_preset`; ``model_options`` override them. ``plugin_checks`` checks what the objective returns on the first
     steps (:mod:`translate.models.objective_checks`) and its state at the first checkpoint. ``precision``
     ``"auto"`` becomes the precision it picks (:func:`translate.devices.resolve_precision`)
     before the run starts, so ``config.json`` holds fp32, bf16 or fp16: a resumed run computes in what it
@@ -248,7 +248,7 @@ class Trainer:
         if config.preset not in PRESETS:
             raise TrainingError(f"--preset must be one of {', '.join(PRESETS)}, got {config.preset!r}")
         if config.preset == "reference":
-            model_options = {**model_cls.reference_options, **model_options}
+            model_options = model_cls.reference_preset(model_options)
         filled = model_cls.options_from_data(self._data_root(), dict(model_options))
         added = {key: str(value) for key, value in filled.items() if key not in model_options}
         if added:  # what the data decided goes into config.json, so --resume rebuilds the same model
