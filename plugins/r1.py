@@ -8,18 +8,21 @@ cross-entropy with logits averaged over batch and patch grid, as in ``vanilla``:
     L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)  +  R1
     L_G = BCE(D(G(z)), 1)                                 (non-saturating)
 
-    R1  = γ/2 · mean_i ‖∇_x Σ D(x)_i‖²                    (zero-centred, on real images)
+    R1  = γ/2 · mean_i ‖∇_x mean D(x)_i‖²                 (zero-centred, on real images)
 
-``Σ D(x)_i`` is the sum of sample i's score map, whose gradient with respect to its real
-image is flattened and squared (as the project's ``wgan-gp`` and mmagic's R1 take the
-gradient of a patch map; a one-logit critic gives the paper's ``‖∇D(x)‖²``). The gradient is
+``mean D(x)_i`` is the mean of sample i's score map of P logits, whose gradient with respect to
+its real image is flattened and squared: the critic is scored as the BCE scores it, by the mean
+of its map, and a one-logit critic gives the paper's ``‖∇D(x)‖²``. (The gradient of the map's
+*sum*, P times this one, made the penalty P² times as large: with a 6×6 map at 64 px and the
+instance-normed PatchGAN, whose input gradients are large at initialisation, γ = 0.03 on the sum
+held the critic at chance and a residual CycleGAN at the identity for 480 steps, docs/learning.md.)
+The gradient is
 taken with ``create_graph=True`` so that the penalty trains the critic, and never reaches the
 generator (the images are detached). Unlike ``vanilla`` the critic's BCE terms are not
 halved, as in StarGAN v2 and Mescheder's code: γ weighs the penalty against them.
 
 Option ``gamma`` γ ≥ 0 = 1.0 (StarGAN v2's λ_reg); ``gamma=0`` makes :meth:`R1.penalty`
-return ``None`` (the plain non-saturating GAN). A patch map of P scores makes the penalty
-larger than one logit's, so a large critic map may want a smaller γ. ``per_sample_critic =
+return ``None`` (the plain non-saturating GAN). ``per_sample_critic =
 True``: the penalty is per sample, so models build the critic without batch norm. One critic
 step per generator step; no state. ``r2`` (:mod:`translate_plugins.r2`) takes the same
 penalty on generated images.
@@ -39,13 +42,13 @@ from translate.options import OptionError
 
 
 def zero_centred_penalty(critic: CriticFn, images: Tensor, gamma: float) -> Tensor:
-    """``γ/2 · mean_i ‖∇ Σ critic(images)_i‖²``: the squared gradient norm of each sample's summed score map.
+    """``γ/2 · mean_i ‖∇ mean critic(images)_i‖²``: the squared gradient norm of each sample's mean score.
 
     ``images`` are detached first; the result is differentiable with respect to the critic.
     """
     images = images.detach().requires_grad_(True)
     score = critic(images).score
-    (grad,) = torch.autograd.grad(score.sum(), images, create_graph=True)
+    (grad,) = torch.autograd.grad(score.flatten(1).mean(1).sum(), images, create_graph=True)
     return 0.5 * gamma * grad.flatten(1).square().sum(1).mean()
 
 

@@ -7,7 +7,7 @@ losses are ``r1``'s, with BCE averaged over batch and patch grid::
     L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)  +  R2
     L_G = BCE(D(G(z)), 1)
 
-    R2  = γ/2 · mean_i ‖∇_y Σ D(y)_i‖²,   y = G(z) detached   (zero-centred, on generated images)
+    R2  = γ/2 · mean_i ‖∇_y mean D(y)_i‖²,   y = G(z) detached   (zero-centred, on generated images)
 
 The gradient is taken with ``create_graph=True`` (the penalty trains the critic) with
 respect to the detached generated images (it never reaches the generator). For CycleGAN

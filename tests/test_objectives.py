@@ -285,16 +285,21 @@ def test_r1_penalises_the_gradient_on_real_images_and_r2_on_generated_ones():
     assert R1(gamma=0.0).penalty(critic, real, fake) is None and R2(gamma=0.0).penalty(critic, real, fake) is None
 
 
-def test_r1_takes_the_gradient_of_each_samples_summed_score_map():
-    """Two patches, each w·x: the summed map has gradient 2w, so R1 = γ/2 · ‖2w‖² = ½ · 4 · 4."""
+def test_r1_takes_the_gradient_of_each_samples_mean_score():
+    """Patches w·x and 3w·x: the mean score has gradient 2w, so R1 = γ/2 · ‖2w‖² = ½ · 4 · 4, whatever
+    the map's size (the sum's gradient, 4w, would give 4 times that; with P equal patches P² times)."""
     weight = weight_with_norm(2.0)
 
     def two_patches(x):
         patch = (x * weight).flatten(1).sum(1).view(-1, 1, 1, 1)
-        return CriticOutput(torch.cat([patch, patch], 3))
+        return CriticOutput(torch.cat([patch, 3 * patch], 3))
+
+    def many_patches(x):
+        return CriticOutput((x * weight).flatten(1).sum(1).view(-1, 1, 1, 1).expand(-1, 1, 6, 6))
 
     x = torch.randn(3, 2, 2, 2, dtype=torch.float64)
     assert close(R1().penalty(two_patches, x, x), 0.5 * 4 * 4.0)
+    assert close(R2().penalty(many_patches, x, x), 0.5 * 4.0)
 
 
 def test_r1_trains_the_critic_and_never_the_generator():
