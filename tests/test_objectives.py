@@ -176,6 +176,21 @@ def test_gradient_penalty_norm_is_per_sample():
     assert close(WGANGP().penalty(critic, x, x.clone()), 20.0)
 
 
+def test_gradient_penalty_takes_the_norm_per_patch_unless_told_otherwise():
+    """Four equal patches w·x: the sum's gradient is 4w, ‖4w‖ = 4 for ‖w‖ = 1; per patch 4 / √4 = 2."""
+    weight = weight_with_norm(1.0)
+
+    def four_patches(x):
+        return CriticOutput((x * weight).flatten(1).sum(1).view(-1, 1, 1, 1).expand(-1, 1, 2, 2))
+
+    x = torch.randn(3, 2, 2, 2, dtype=torch.float64)
+    assert close(WGANGP().penalty(four_patches, x, x), 10.0 * (2.0 - 1.0) ** 2)
+    assert close(WGANGP(per_patch=False).penalty(four_patches, x, x), 10.0 * (4.0 - 1.0) ** 2)
+    assert parse_options(WGANGP, {"per_patch": "false"}, "objective 'wgan-gp'") == {"per_patch": False}
+    with pytest.raises(OptionError, match="'per_patch' must be true or false"):
+        WGANGP(per_patch="no")
+
+
 def test_gradient_penalty_interpolates_with_uniform_eps_per_sample():
     """real = 0, fake = unit vectors: x̂ = (1-ε) u, so GP/λ = mean over samples of ε²."""
     n = 4000

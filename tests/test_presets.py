@@ -56,6 +56,11 @@ def test_every_option_a_preset_names_exists_and_differs_from_the_default():
             assert key in defaults and defaults[key] != value, f"{name}: reference option {key}={value!r}"
     for name, options in BEFORE.items():
         assert set(REGISTRY.model(name).reference_options) == set(options), name
+    for name in REGISTRY.names("objective"):
+        objective_cls = REGISTRY.objective(name)
+        defaults = option_defaults(objective_cls)
+        for key, value in objective_cls.reference_options.items():
+            assert key in defaults and defaults[key] != value, f"{name}: reference option {key}={value!r}"
 
 
 @pytest.mark.parametrize("model", sorted(BEFORE))
@@ -123,6 +128,18 @@ def test_the_reference_preset_trains_fastcut_with_the_references_patchnce_weight
     given = Trainer(settings(tmp_path, "given", "cut", preset="reference",
                              model_options={"mode": "fastcut", "lambda_nce": "3"}))
     assert given.model.lambda_nce == 3.0
+
+
+def test_the_reference_preset_sets_the_objectives_reference_options_too(tmp_path):
+    """wgan-gp's penalty per patch is translate's; the reference (StarGAN's) takes the sum's norm."""
+    def penalty_per_patch(preset, **loss_options):
+        trainer = Trainer(settings(tmp_path, f"{preset}-{len(loss_options)}", "cyclegan", loss="wgan-gp",
+                                   preset=preset, loss_options=loss_options))
+        return trainer.model.objectives["D_A"].per_patch, trainer.objective_options["per_patch"]
+
+    assert penalty_per_patch("translate") == (True, True)
+    assert penalty_per_patch("reference") == (False, False)
+    assert penalty_per_patch("reference", per_patch="true") == (True, True)
 
 
 def test_the_command_line_takes_the_preset_and_records_it(tmp_path):

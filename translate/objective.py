@@ -95,6 +95,10 @@ class Objective:
     #: A class attribute that an instance may override, e.g. from an option
     #: (``wgan-gp`` takes ``critic_steps``, default 5).
     critic_steps: int = 1
+    #: Option values that restore the reference implementation's objective where the built-in's
+    #: defaults differ from it (``translate train --preset reference``, as a model's
+    #: ``reference_options``); options given with ``--loss-opt`` still win.
+    reference_options: ClassVar[dict[str, Any]] = {}
 
     def critic_loss(self, real: CriticOutput, fake: CriticOutput) -> Tensor:
         """Loss the critic minimises, from its outputs on real and generated input."""

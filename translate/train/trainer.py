@@ -110,7 +110,9 @@ class TrainConfig:
     is always on). ``lr_decay_from`` ``None`` means the model's
     :attr:`~translate.models.base.Model.lr_decay_from`. ``preset``
     ``"reference"`` starts the model options from the model's
-    :meth:`~translate.models.base.Model.reference_preset`; ``model_options`` override them. ``plugin_checks`` checks what the objective returns on the first
+    :meth:`~translate.models.base.Model.reference_preset` and the objective options from the
+    objective's :attr:`~translate.objective.Objective.reference_options`; ``model_options`` and
+    ``loss_options`` override them. ``plugin_checks`` checks what the objective returns on the first
     steps (:mod:`translate.models.objective_checks`) and its state at the first checkpoint. ``precision``
     ``"auto"`` becomes the precision it picks (:func:`translate.devices.resolve_precision`)
     before the run starts, so ``config.json`` holds fp32, bf16 or fp16: a resumed run computes in what it
@@ -249,6 +251,7 @@ class Trainer:
             raise TrainingError(f"--preset must be one of {', '.join(PRESETS)}, got {config.preset!r}")
         if config.preset == "reference":
             model_options = model_cls.reference_preset(model_options)
+            loss_options = {**objective_cls.reference_options, **loss_options}
         filled = model_cls.options_from_data(self._data_root(), dict(model_options))
         added = {key: str(value) for key, value in filled.items() if key not in model_options}
         if added:  # what the data decided goes into config.json, so --resume rebuilds the same model
