@@ -183,12 +183,13 @@ def mean_distance(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
 #: StarGAN's reduced widths (its width options have their own names; every other option is the default).
 STARGAN_SMALL = {"conv_dim": "16", "critic_dim": "16"}
 #: dB over the identity that StarGAN's translation to each grading must reach after 480 steps. Issue #31
-#: asks +1 for both; sepia does not get there yet (-0.6 to -1.2 dB over seeds 0-2, against -4.9 to -9.0
+#: asks +1 for both; sepia does not get there yet (-0.2 to -1.6 dB over seeds 0-4, against -5.0 to -9.0
 #: dB with the reference's training), so its floor stays below the identity until it does.
 STARGAN_MIN_GAIN = {"dusk": 1.0, "sepia": -1.5}
 #: dB by which the translation to the photo's own domain must be closer to the photo than the nearest
-#: grading is (the source domain keeps the photo).
-STARGAN_KEEP_MARGIN = 3.0
+#: grading is (the source domain keeps the photo): 6.4-14.0 dB over seeds 0-4 with the critic conditioned on
+#: the target, 4.3-8.4 over seeds 1, 3 and 4 without it.
+STARGAN_KEEP_MARGIN = 5.0
 
 
 def test_stargan_learns_the_target_domains_and_keeps_the_photo_after_480_steps_at_64_px(tmp_path, domains,

@@ -27,7 +27,7 @@ BEFORE = {
     "unit": {"residual": "false", "lambda_gan": "10"},
     # and StarGAN before issue #31 gave it its own
     "stargan": {"upsample": "transpose", "residual": "false", "condition": "input", "lr": "0.0001",
-                "critic_norm": "none"},
+                "critic_norm": "none", "conditional_critic": "false"},
 }
 
 

@@ -202,6 +202,47 @@ def test_critic_comes_from_the_objective_and_the_classifier_is_separate():
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
 
 
+def test_the_critic_is_conditioned_on_the_target_and_shown_real_images_of_it():
+    """Domains: D reads the target's label planes beside the image and compares the translations with
+    training images of the target domain (those of a permuted batch; the latest seen, in a batch of one)."""
+    torch.manual_seed(0)
+    model = attach_adam(StarGAN(objective("lsgan"), image_size=32, domains="a,b,c", **TINY))
+    assert model.conditional_critic is True and model.D.model[0].in_channels == 3 + 3
+    batch = labelled_batch(n=3)  # domains 0, 1, 2
+    seen = []
+    model.D.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
+    torch.manual_seed(1)
+    targets = model.sample_targets(batch["label"])
+    torch.manual_seed(1)
+    model.train_step(batch)
+    real_input = seen[0]  # the critic's first pass: the real images, with the targets' planes
+    wanted = targets.argmax(1)
+    assert torch.equal(real_input[:, :3], batch["A"][wanted])
+    assert torch.equal(real_input[:, 3:, 0, 0], targets)
+    unconditional = StarGAN(objective("lsgan"), image_size=32, domains="a,b,c", conditional_critic=False, **TINY)
+    assert unconditional.D.model[0].in_channels == 3
+
+
+def test_a_batch_of_one_skips_the_critic_until_the_target_domain_was_seen():
+    torch.manual_seed(0)
+    model = attach_adam(StarGAN(objective("lsgan"), image_size=32, domains="a,b", **TINY))
+    first = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "label": torch.tensor([[1.0, 0.0]])}
+    second = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "label": torch.tensor([[0.0, 1.0]])}
+    assert "D" not in model.train_step(first) and "G" in model.train_step(first)  # target b: none seen yet
+    assert "D" in model.train_step(second)  # target a: the first image
+    restored = attach_adam(StarGAN(objective("lsgan"), image_size=32, domains="a,b", **TINY))
+    restored.load_training_state(model.training_state())
+    assert torch.equal(restored.domain_reals, model.domain_reals) and restored.domains_seen.all()
+    assert "D" in restored.train_step(first)
+
+
+def test_attributes_train_an_unconditional_critic():
+    model = StarGAN(objective("lsgan"), image_size=32, attrs="Black_Hair,Male", **TINY)
+    assert model.conditional_critic is False and model.D.model[0].in_channels == 3
+    with pytest.raises(OptionError, match="'conditional_critic' needs domains"):
+        StarGAN(objective("lsgan"), image_size=32, attrs="Black_Hair,Male", conditional_critic=True, **TINY)
+
+
 def test_inference_model_has_no_critics_and_rebuilds_from_its_options():
     trained = StarGAN(objective("lsgan"), image_size=32, domains="photo, graded ,inverted", **TINY)
     assert trained.domains == "photo,graded,inverted"

@@ -14,7 +14,14 @@ and by default a per-label scale and shift after every instance norm). Labels co
 
 Critics. The adversarial critic ``D`` is whatever the objective asks for
 (:meth:`Model.add_critic`, normalised as ``critic_norm`` says: PatchGAN for lsgan/vanilla/hinge/wgan-gp,
-the energy autoencoder for began/ebgan); its objective never sees labels. Domain
+the energy autoencoder for began/ebgan); its objective never sees labels. With domains it is
+**conditioned on the target** (``conditional_critic``, translate's default): it reads the target's
+label planes beside the image, and the translations to a domain are compared with training images
+of that domain (the permuted batch's own; in a batch of one, the latest image seen of the domain,
+kept in :meth:`training_state`; the critic skips its step until every target has been seen). It then
+asks "is this a real image *of that domain*", where the reference's unconditional critic asks "is
+this a real image of any domain" and must call an unchanged photo real. Attribute labels keep the
+unconditional critic (a combination of attributes may have no real image). Domain
 classification is a **separate network** ``C`` (:class:`~translate.nets.stargan.DomainClassifier`:
 the reference critic's trunk with a 1×1 conv + global average pooling head, so it works
 at any image size) with its own optimiser group ``"classifier"``. The reference shares one
@@ -48,7 +55,7 @@ of one cannot be permuted: a one-hot sample then gets a random *other* domain, a
 sample the reference's test edit of one random attribute (a hair colour is set and the
 other hair colours cleared, any other attribute flipped) among the edits that change it.
 
-translate's defaults differ from the reference in five ways, chosen by measurement on photos
+translate's defaults differ from the reference in six ways, chosen by measurement on photos
 with two gradings as three domains (``benchmarks/learning.py --model stargan``; the learning
 docs have the table). With the reference's generator the label reaches the net only through
 the zero-padded borders of its first convolution (the instance norm after it removes constant
@@ -64,7 +71,10 @@ change; with the global residual path alone the generator stayed the identity. T
 * ``lr=2e-4`` instead of 1e-4: at 1e-4 the change had barely begun after 480 steps;
 * ``critic_norm="instance"``: the adversarial critic normalises its features (the reference's
   has no norm); the un-normalised critic hardly learned in 480 steps (its loss stayed at the
-  0.25 of a constant output), so nothing held the generator's outputs to real images.
+  0.25 of a constant output), so nothing held the generator's outputs to real images;
+* ``conditional_critic`` (domains): the critic judges each translation against real images of its
+  target domain (above); unconditional, only the classifier said where to go, and it was fooled by
+  changes that missed the grading (sepia stayed below the identity).
 
 ``reference_options`` (``--preset reference``) restores the reference's network and training
 (and checkpoints saved before these options existed load with them). The loss weights stay the
@@ -118,7 +128,8 @@ def split_names(value: str | Sequence[str]) -> list[str]:
 
 class StarGAN(Model):
     """StarGAN: the reference's widths and loss weights (conv_dim 64, 6 blocks, 6-layer classifier, λ_cls 1,
-    λ_rec 10) with translate's learning defaults (label norms, residual path, resize-conv, lr 2e-4, IN critic)."""
+    λ_rec 10) with translate's learning defaults (label norms, residual path, resize-conv, lr 2e-4, IN critic
+    conditioned on the target domain)."""
 
     name = "stargan"
     optimizer_names = ("generator", "critic", "classifier")
@@ -128,7 +139,7 @@ class StarGAN(Model):
     #: The critic schedule moved to the objective (``critic_steps``).
     retired_options = frozenset({"n_critic"})
     reference_options = {"upsample": "transpose", "residual": False, "condition": "input", "lr": 1e-4,
-                         "critic_norm": "none"}
+                         "critic_norm": "none", "conditional_critic": False}
 
     def __init__(
         self,
@@ -142,6 +153,7 @@ class StarGAN(Model):
         critic_dim: int = 64,
         critic_layers: int = 6,
         critic_norm: str = "instance",
+        conditional_critic: bool | None = None,
         lambda_cls: float = 1.0,
         lambda_rec: float = 10.0,
         upsample: str = "nearest",
@@ -167,6 +179,10 @@ class StarGAN(Model):
             for group in CELEBA_EXCLUSIVE_GROUPS
             if self.multi_label and sum(name in self.labels for name in group) >= 2
         ]
+        self.conditional_critic = not self.multi_label if conditional_critic is None else conditional_critic
+        if self.conditional_critic and self.multi_label:
+            raise OptionError("model 'stargan' option 'conditional_critic' needs domains: a critic conditioned on "
+                              "the target is shown real images of it, and attribute combinations may have none")
         self.check_options()
         for option, value, valid in (("upsample", upsample, UPSAMPLE_KINDS), ("condition", condition, CONDITIONS),
                                      ("critic_norm", critic_norm, NORM_KINDS)):
@@ -174,10 +190,15 @@ class StarGAN(Model):
                 raise OptionError(f"model option {option!r} must be one of {', '.join(valid)}, got {value!r}")
         self.G = StarGenerator(len(self.labels), conv_dim=conv_dim, repeat_num=repeat_num, upsample=upsample,
                                residual=residual, condition=condition)
-        self.D = self.add_critic("D", in_channels=3, ndf=critic_dim, norm=critic_norm)
+        critic_channels = 3 + len(self.labels) if self.conditional_critic else 3
+        self.D = self.add_critic("D", in_channels=critic_channels, ndf=critic_dim, norm=critic_norm)
         self.C = None
         if self.trains:
             self.C = DomainClassifier(len(self.labels), conv_dim=critic_dim, n_layers=critic_layers)
+        #: The latest training image of each domain (rows of ``domains_seen``), which the conditional
+        #: critic is shown as the real image of that target; in :meth:`training_state` for exact resume.
+        self.domain_reals: Tensor | None = None
+        self.domains_seen: Tensor | None = None
 
     @staticmethod
     def _check_names(domains: list[str], attrs: list[str]) -> list[str]:
@@ -315,18 +336,55 @@ class StarGAN(Model):
         generator_steps = self.start_iteration()
         with torch.set_grad_enabled(generator_steps):  # keep G's graph only when G steps
             fake = self.G(real, targets)
-        logged = self.critic_step([("D", self.D, real, fake)])
+        critic, critic_real = self._critic_for(real, labels, targets)
+        logged = self.critic_step([("D", critic, critic_real, fake)]) if critic_real is not None else {}
         cls_real = self.classification_loss(self.C(real), labels)
         self.optimize("classifier", self.lambda_cls * cls_real)
         logged["cls_real"] = cls_real.item()
         if generator_steps:
             with self.frozen(self.D, self.C):
-                adversarial = self.adversarial_loss("D", self.D, fake, real)
+                adversarial = self.adversarial_loss("D", critic, fake, real if critic_real is None else critic_real)
                 cls_fake = self.classification_loss(self.C(fake), targets)
                 rec = F.l1_loss(self.G(fake, labels), real)
                 self.optimize("generator", adversarial + self.lambda_cls * cls_fake + self.lambda_rec * rec)
             logged.update({"G": adversarial.item(), "cls_fake": cls_fake.item(), "rec": rec.item()})
         return logged
+
+    def _critic_for(self, real: Tensor, labels: Tensor, targets: Tensor) -> tuple[Any, Tensor | None]:
+        """The adversarial critic for translations to ``targets``, and the real images it compares them with.
+
+        Unconditional: ``D`` itself and the batch's images. Conditional: ``D`` reading the target's
+        label planes beside the image, and for each target the latest training image of that domain
+        (in a permuted batch, one of the batch's own); ``None`` while a target domain has not been
+        seen yet (the first steps of a batch-1 run), when the critic skips its step.
+        """
+        if not self.conditional_critic:
+            return self.D, real
+        if self.domain_reals is None:
+            self.domain_reals = real.new_zeros((len(self.labels), *real.shape[1:]))
+            self.domains_seen = torch.zeros(len(self.labels), dtype=torch.bool, device=real.device)
+        for index, domain in enumerate(labels.argmax(dim=1).tolist()):  # in order: the batch's last image wins
+            self.domain_reals[domain] = real[index].detach()
+            self.domains_seen[domain] = True
+        wanted = targets.argmax(dim=1)
+
+        def critic(images: Tensor) -> Any:
+            return self.D(with_label_planes(images, targets))
+
+        return critic, self.domain_reals[wanted] if bool(self.domains_seen[wanted].all()) else None
+
+    def training_state(self) -> dict[str, Any]:
+        if self.domain_reals is None:
+            return super().training_state()
+        return {**super().training_state(), "domain_reals": self.domain_reals.cpu(),
+                "domains_seen": self.domains_seen.cpu()}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        super().load_training_state(state)
+        if "domain_reals" in state:
+            device = next(self.parameters()).device
+            self.domain_reals = state["domain_reals"].to(device)
+            self.domains_seen = state["domains_seen"].to(device)
 
     # -- conversion ---------------------------------------------------------------------
 
@@ -369,6 +427,12 @@ class StarGAN(Model):
             "exclusive_groups": [list(group) for group in self.exclusive_groups],
             "targets": self.targets(),
         }
+
+
+def with_label_planes(images: Tensor, labels: Tensor) -> Tensor:
+    """``images`` ``(N, 3, H, W)`` with one constant plane per label entry of ``labels`` ``(N, c)`` after them."""
+    labels = labels.to(images.dtype)
+    return torch.cat([images, labels.view(*labels.shape, 1, 1).expand(-1, -1, *images.shape[2:])], dim=1)
 
 
 __all__ = ["StarGAN", "split_names"]
