@@ -18,7 +18,7 @@ sample, and its L2 norm divided by √P (P scores in a sample's map) compared wi
 output at any image size. ``per_patch=False`` compares the sum's norm itself with 1, as the
 StarGAN reference does with its small map (P = 1 at 64 px, 4 at 128 px); on an instance-normed
 PatchGAN (P = 36 at 64 px) that penalty started in the thousands, held the critics at chance and
-left a residual CycleGAN at the identity even after 2,400 iterations (per patch: +3.65 dB;
+left a residual CycleGAN at the identity even after 2,400 iterations (per patch: +4.62 dB;
 docs/learning.md). ``--preset reference`` sets ``per_patch=False`` (:attr:`reference_options`).
 ``λ = gp_weight = 10``; with ``gp_weight=0`` ``penalty`` returns ``None`` (plain
 weight-unconstrained WGAN).

@@ -35,7 +35,8 @@ The gradient penalty (wgan-gp) is taken through ``D`` only, never through the cl
 Update order per iteration (``yunjey/stargan:solver.py``), with ``c`` the real labels and
 ``c'`` the targets:
 
-1. critic step: ``D`` on real ``x`` vs ``G(x, c')`` through the objective (plus its penalty);
+1. critic step: ``D`` on real ``x`` vs ``G(x, c')`` through the objective (plus its penalty); with
+   the conditional critic, real images of the domains ``c'`` (labelled ``c'``) vs ``G(x, c')``;
 2. classifier step: ``λ_cls · cls(C(x), c)`` — real images only (``yunjey/stargan#129``);
 3. on the first of every ``critic_steps`` iterations, a generator step with ``D`` and ``C``
    frozen on ``adv(D(G(x, c'))) + λ_cls · cls(C(G(x, c')), c') + λ_rec · |G(G(x, c'), c) − x|₁``.
