@@ -112,6 +112,29 @@ def test_a_run_started_before_presets_resumes_with_the_reference_options(tmp_pat
     resumed.train(progress=False)
 
 
+def test_a_run_started_before_a_default_changed_resumes_as_it_was_built(tmp_path):
+    """A StarGAN run from before ``conditional_critic`` existed: its files name no such option, its critic
+    reads 3 channels. Resumed, it keeps that critic (built from the checkpoint's options, the missing one
+    taking the reference value) instead of failing on today's default, and FastCUT keeps its PatchNCE weight."""
+    Trainer(settings(tmp_path, "star", "stargan", steps=2, model_options={"conditional_critic": "false"})).train(
+        progress=False)
+    for name in ("config.json", "latest/checkpoint.json"):
+        path = tmp_path / "star" / name
+        saved = json.loads(path.read_text())
+        saved["model_options"].pop("conditional_critic")
+        path.write_text(json.dumps(saved))
+    resumed = Trainer(settings(tmp_path, "star", "stargan", steps=4), resume=True)
+    assert resumed.model.conditional_critic is False and resumed.step == 2
+    resumed.train(progress=False)
+    Trainer(settings(tmp_path, "fast", "cut", steps=1, model_options={"mode": "fastcut"})).train(progress=False)
+    path = tmp_path / "fast" / "latest" / "checkpoint.json"
+    saved = json.loads(path.read_text())
+    saved["model_options"]["lambda_nce"] = 10.0  # what a run of the previous default saved
+    path.write_text(json.dumps(saved))
+    assert Trainer(settings(tmp_path, "fast", "cut", steps=2, model_options={"mode": "fastcut"}),
+                   resume=True).model.lambda_nce == 10.0
+
+
 def test_the_reference_preset_trains_fastcut_with_the_references_patchnce_weight(tmp_path):
     """CUT's reference values depend on its mode: FastCUT's PatchNCE weight is 10 there, 1 in translate."""
     before = {**BEFORE["cut"], "mode": "fastcut", "lambda_nce": "10"}

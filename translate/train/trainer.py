@@ -252,6 +252,11 @@ class Trainer:
         if config.preset == "reference":
             model_options = model_cls.reference_preset(model_options)
             loss_options = {**objective_cls.reference_options, **loss_options}
+        saved = checkpoint.load(self.run_dir) if resume and self._has_checkpoint() else None
+        if saved is not None and saved.metadata["model"] == config.model:
+            # the options the run was built with, the defaults of its day included: a default changed
+            # since (a new version of translate) must not change, or break, a run that continues
+            model_options = {**saved.model_options(model_cls), **model_options}
         filled = model_cls.options_from_data(self._data_root(), dict(model_options))
         added = {key: str(value) for key, value in filled.items() if key not in model_options}
         if added:  # what the data decided goes into config.json, so --resume rebuilds the same model
@@ -298,8 +303,8 @@ class Trainer:
         self._saving = False
         #: What ``--resume`` restored, in one line (``None`` for a new run).
         self.resumed: str | None = None
-        if resume and self._has_checkpoint():
-            self._restore(checkpoint.load(self.run_dir))
+        if saved is not None:
+            self._restore(saved)
             return
         if resume:  # killed before its first checkpoint: it starts again in its own folder
             self.resumed = f"run '{self.run_dir}' has no checkpoint yet: starting it again from step 0"
