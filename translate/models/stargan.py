@@ -117,7 +117,13 @@ from translate.data.domains import (
 from translate.models.base import Model, ObjectiveFactory
 from translate.nets import PadCrop
 from translate.nets.layers import NORM_KINDS, UPSAMPLE_KINDS
-from translate.nets.stargan import CONDITIONS, DomainClassifier, LabelledGenerator, StarGenerator
+from translate.nets.stargan import (
+    CONDITIONS,
+    DomainClassifier,
+    LabelledGenerator,
+    StarGenerator,
+    with_label_planes,
+)
 from translate.options import COUNT, WEIGHT, WIDTH, OptionError
 
 
@@ -428,12 +434,6 @@ class StarGAN(Model):
             "exclusive_groups": [list(group) for group in self.exclusive_groups],
             "targets": self.targets(),
         }
-
-
-def with_label_planes(images: Tensor, labels: Tensor) -> Tensor:
-    """``images`` ``(N, 3, H, W)`` with one constant plane per label entry of ``labels`` ``(N, c)`` after them."""
-    labels = labels.to(images.dtype)
-    return torch.cat([images, labels.view(*labels.shape, 1, 1).expand(-1, -1, *images.shape[2:])], dim=1)
 
 
 __all__ = ["StarGAN", "split_names"]

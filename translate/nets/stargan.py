@@ -142,6 +142,14 @@ class StarResidualBlock(nn.Module):
         return x + y
 
 
+def with_label_planes(images: Tensor, labels: Tensor) -> Tensor:
+    """``images`` ``(N, C, H, W)`` with one constant plane per entry of ``labels`` ``(N, c)`` after them
+    (the generator's input, and a conditional critic's)."""
+    labels = labels.to(images.dtype)
+    planes = labels.view(labels.shape[0], labels.shape[1], 1, 1).expand(-1, -1, images.shape[2], images.shape[3])
+    return torch.cat([images, planes], dim=1)
+
+
 class _LabelledLayers(nn.Module):
     """The generator's computation over ``self.main`` and ``self.residual``, shared by
     :class:`StarGenerator` and :class:`LabelledGenerator` (a method, so TorchScript compiles it)."""
@@ -150,8 +158,7 @@ class _LabelledLayers(nn.Module):
         """``G(x, c)`` for ``x`` whose H and W are multiples of 4: label planes concatenated, the layers, the
         residual path."""
         c = c.to(x.dtype)
-        planes = c.view(c.shape[0], c.shape[1], 1, 1).expand(-1, -1, x.shape[2], x.shape[3])
-        out = torch.cat([x, planes], dim=1)
+        out = with_label_planes(x, c)
         for layer in self.main:  # unrolled by TorchScript: hasattr is decided per layer
             if hasattr(layer, "reads_labels"):
                 out = layer(out, c)
@@ -277,4 +284,5 @@ class DomainClassifier(nn.Module):
         return self.head(self.main(padded)).mean(dim=(2, 3))
 
 
-__all__ = ["CONDITIONS", "DomainClassifier", "LabelNorm", "LabelledGenerator", "StarGenerator", "StarResidualBlock"]
+__all__ = ["CONDITIONS", "DomainClassifier", "LabelNorm", "LabelledGenerator", "StarGenerator", "StarResidualBlock",
+           "with_label_planes"]

@@ -712,7 +712,6 @@ class Trainer:
                 f"objective {trained[1]!r} at step {saved.metadata.get('step')!r}; the run trains "
                 f"{self.config.model!r} with {self.config.loss!r})"
             )
-        saved.model_options(type(self.model))
         missing, unexpected = saved.load_into(self.model, self.config.model)
         if missing or unexpected:
             raise checkpoint.CheckpointError(
