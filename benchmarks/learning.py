@@ -5,9 +5,11 @@ from real photographs (:mod:`translate.data.photo_tasks`; needs the ``test`` ext
 scores it on the held-out crops, whose photographs it never saw:
 
 * ``grading`` (CycleGAN, UNIT, CUT): unpaired photo -> colour/tone grading, 64 px;
-* ``outlines``, ``flat``, ``cartoon`` (``--task``; CycleGAN, UNIT, CUT): unpaired photo -> a
-  structural style, 64 px: dark ink lines along the edges, texture flattened into regions of
-  one colour, or both (:data:`translate.data.photo_tasks.UNPAIRED_STYLES`);
+* ``vignette``, ``graduated``, ``pencil``, ``defocus``, ``outlines``, ``flat``, ``cartoon``
+  (``--task``; CycleGAN, UNIT, CUT): unpaired photo -> a structural style, 64 px: a spotlight
+  vignette, a graduated filter, pencil shading along the edges, a blur, dark ink lines along the
+  edges, texture flattened into regions of one colour, or both
+  (:data:`translate.data.photo_tasks.UNPAIRED_STYLES`);
 * ``restoration`` (pix2pix): blurred grayscale -> colour, 128 px, paired;
 * ``domains`` (StarGAN): photo -> dusk and photo -> sepia with one generator, 64 px
   (:func:`~translate.data.photo_tasks.write_domain_gradings`). Each held-out photo is
@@ -23,8 +25,10 @@ the style of a training image of domain B (:func:`~translate.data.photo_tasks.st
 and their diversity is printed: the mean pairwise distance (mean |x − y| in [-1, 1]) between the
 held-out outputs of the styles of seeds 0-3. For each configuration and seed it prints the PSNR
 (dB) of the untrained and the trained generator, the identity baseline (the input as
-the output; the header also gives the best per-pixel colour map's score,
-:func:`~translate.data.photo_tasks.best_colour_map`), and the checkerboard measure of the outputs
+the output; the header also gives, for the unpaired styles, the score of the colour map learned from
+the training photos, :func:`~translate.data.photo_tasks.training_colour_map`, and the best per-pixel
+colour map's, fitted on the held-out truth itself, :func:`~translate.data.photo_tasks.best_colour_map`),
+and the checkerboard measure of the outputs
 (:func:`translate.metrics.checkerboard`: period-2 spectral energy relative to the
 truth's; 1 = as much as the photographs), then the means over seeds. ``--grid`` writes
 the held-out crops as input | first and last output of each configuration (first seed)
@@ -70,6 +74,7 @@ from translate.data.photo_tasks import (
     held_out_domains,
     held_out_pairs,
     style_example,
+    training_colour_map,
     write_domain_gradings,
     write_paired_restoration,
     write_unpaired_task,
@@ -224,7 +229,10 @@ def main() -> None:
               f"batch {args.batch_size}, options {shared or 'default'}, torch threads {args.threads}, "
               f"CPU capability {torch.backends.cpu.get_cpu_capability()}", flush=True)
         for name, (_, truth) in scored(truths).items():
-            print(f"  score {name or '-'}: identity {identity[name]:.2f} dB, best colour map "
+            learned = (f"colour map learned from the training photos "
+                       f"{psnr(training_colour_map(data, task, size)(inputs), truth):.2f} dB, "
+                       if task in UNPAIRED_STYLES else "")
+            print(f"  score {name or '-'}: identity {identity[name]:.2f} dB, {learned}best colour map "
                   f"{psnr(best_colour_map(inputs, truth), truth):.2f} dB, "
                   f"checkerboard of the inputs {checkerboard(inputs, truth):.2f}", flush=True)
         print(f"{'configuration':<24}{'score':>12}{'seed':>5}{'untrained':>11}{'trained':>9}{'- identity':>12}"

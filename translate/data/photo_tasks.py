@@ -11,11 +11,16 @@ what a model learned, not what it memorised.
   ``testA/``/``testB/`` paired held-out crops. The grading is strong (the input scores
   about 17 dB against the truth), so doing nothing is a real baseline to beat.
 * :func:`write_unpaired_task` — the same layout for any style: :data:`UNPAIRED_STYLES` names
-  the grading and three *structural* styles, local changes that no per-pixel colour map
-  produces: :func:`outlines` (dark ink lines along the photo's edges), :func:`flat_regions`
+  the grading and *structural* styles, changes that no per-pixel colour map produces. Two
+  are spatial, a pixel's change depends on where it lies in the frame: :func:`vignette` (a
+  spotlight) and :func:`graduated` (a graduated filter); the colour map learned from the
+  training photos scores below the identity on them (:func:`training_colour_map`). The
+  others follow the photo's edges: :func:`pencil` (shading by edge strength),
+  :func:`defocus` (a blur), :func:`outlines` (dark ink lines), :func:`flat_regions`
   (edge-preserving smoothing that flattens texture into regions of one colour) and
-  :func:`cartoon` (both). Their best per-pixel colour map gains 1.5-2.8 dB over the input
-  where the grading's gains 23 (:func:`best_colour_map`).
+  :func:`cartoon` (the last two together). The best per-pixel colour map fitted on the
+  held-out truth itself gains 1.5-5 dB on them, mostly noise fitted
+  (:func:`best_colour_map`), where the grading's gains 23.
 * :func:`write_paired_restoration` — a paired task (pix2pix): A is a blurred grayscale
   version of the colour crop B (:func:`degrade`), ``train/``/``test/`` side by side.
 * :func:`write_domain_gradings` — a multi-domain task (StarGAN): ``train/photo/`` crops and
@@ -74,6 +79,15 @@ FLAT_PASSES, FLAT_RADIUS, FLAT_SIGMA_SPACE, FLAT_SIGMA_COLOUR = 8, 3, 3.0, 0.12
 INK_SIGMAS, INK_RAMP, INK_WIDTH = (1.0, 1.6), 0.015, 3
 #: The ink's grey level in [0, 1] (near black).
 INK_LEVEL = 0.05
+#: :func:`pencil`: blur of the luminance before its gradient (pixels), the gradient magnitude (per
+#: pixel, luminance in [0, 1]) of full shading, and the darkening there (a factor of 1 - depth).
+PENCIL_SIGMA, PENCIL_RAMP, PENCIL_DEPTH = 0.7, 0.25, 0.7
+#: :func:`defocus`: the Gaussian blur's standard deviation (pixels at the crop size).
+DEFOCUS_SIGMA = 2.5
+#: :func:`vignette`: how far brightness swings between the centre and the corners.
+VIGNETTE_DEPTH = 0.9
+#: :func:`graduated`: the R, G, B factors of the top row (dark blue) and of the bottom row (bright warm).
+GRADUATED_TOP, GRADUATED_BOTTOM = (0.45, 0.55, 0.8), (1.45, 1.3, 1.0)
 #: Rec. 601 luma weights.
 LUMA = (0.299, 0.587, 0.114)
 
@@ -222,9 +236,14 @@ def _flattened(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
+def _luma(images: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luminance ``(N, 1, H, W)`` of ``(N, 3, H, W)`` images."""
+    return torch.einsum("c,nchw->nhw", images.new_tensor(LUMA), images).unsqueeze(1)
+
+
 def _ink(images: torch.Tensor) -> torch.Tensor:
     """Line strength in [0, 1], ``(N, 1, H, W)``, of the flattened ``images`` in [0, 1]."""
-    luma = torch.einsum("c,nchw->nhw", images.new_tensor(LUMA), images).unsqueeze(1)
+    luma = _luma(images)
     narrow, wide = INK_SIGMAS
     dog = _gaussian_blur(luma, narrow) - _gaussian_blur(luma, wide)
     lines = dog.neg().div(INK_RAMP).clamp(0.0, 1.0)
@@ -265,6 +284,59 @@ def outlines(images: torch.Tensor) -> torch.Tensor:
 
 
 @_batched
+def pencil(images: torch.Tensor) -> torch.Tensor:
+    """A structural style: the photo darkened along its edges in proportion to their strength, like
+    pencil shading (a soft :func:`outlines`: no threshold, no flattening).
+
+    The gradient magnitude of the lightly blurred luminance (:data:`PENCIL_SIGMA`, central differences)
+    over :data:`PENCIL_RAMP`, capped at 1, darkens by up to :data:`PENCIL_DEPTH` (multiplying).
+    """
+    luma = _gaussian_blur(_luma(images), PENCIL_SIGMA)
+    padded = F.pad(luma, (1, 1, 1, 1), mode="replicate")
+    across = padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]
+    down = padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]
+    strength = torch.hypot(across, down).div(PENCIL_RAMP).clamp(0.0, 1.0)
+    return images * (1.0 - PENCIL_DEPTH * strength)
+
+
+@_batched
+def defocus(images: torch.Tensor) -> torch.Tensor:
+    """A structural style: the photo out of focus (a Gaussian blur of :data:`DEFOCUS_SIGMA` pixels)."""
+    return _gaussian_blur(images, DEFOCUS_SIGMA)
+
+
+def _coordinates(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column positions in [-1, 1] of ``images``' pixels, shaped ``(H, 1)`` and ``(1, W)``."""
+    height, width = images.shape[-2:]
+    rows = torch.linspace(-1.0, 1.0, height, dtype=images.dtype, device=images.device).view(-1, 1)
+    columns = torch.linspace(-1.0, 1.0, width, dtype=images.dtype, device=images.device).view(1, -1)
+    return rows, columns
+
+
+@_batched
+def vignette(images: torch.Tensor) -> torch.Tensor:
+    """A spatial style: a spotlight, the frame's centre brightened and its corners darkened (a colour map
+    cannot: a pixel's change depends on where it lies, and averages out over the frame). Brightness is
+    multiplied by ``1 + depth · (1/3 − r²/2)``, r² the squared distance from the centre in [-1, 1]
+    coordinates (1/3 its mean over the frame): by 1.3 at the centre and 0.4 in the corners
+    (:data:`VIGNETTE_DEPTH` 0.9)."""
+    rows, columns = _coordinates(images)
+    return images * (1.0 + VIGNETTE_DEPTH * (1.0 / 3.0 - (rows.square() + columns.square()) / 2.0))
+
+
+@_batched
+def graduated(images: torch.Tensor) -> torch.Tensor:
+    """A spatial style: a graduated filter, the frame's top darkened and tinted blue, its bottom
+    brightened warm, blending linearly from row to row (:data:`GRADUATED_TOP`, :data:`GRADUATED_BOTTOM`:
+    each channel's factor at the top and bottom rows)."""
+    rows, _ = _coordinates(images)
+    bottom = rows.add(1.0).div(2.0)  # 0 at the top row, 1 at the bottom
+    top_factor = images.new_tensor(GRADUATED_TOP).view(1, 3, 1, 1)
+    bottom_factor = images.new_tensor(GRADUATED_BOTTOM).view(1, 3, 1, 1)
+    return images * torch.lerp(top_factor, bottom_factor, bottom)
+
+
+@_batched
 def cartoon(images: torch.Tensor) -> torch.Tensor:
     """A structural style: :func:`flat_regions` with the :func:`outlines` ink lines drawn on it."""
     flat = _flattened(images)
@@ -277,26 +349,62 @@ UNPAIRED_STYLES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "outlines": outlines,
     "flat": flat_regions,
     "cartoon": cartoon,
+    "pencil": pencil,
+    "defocus": defocus,
+    "vignette": vignette,
+    "graduated": graduated,
 }
+
+
+def _colour_cells(images: torch.Tensor, bins: int) -> torch.Tensor:
+    """Each pixel's cell of a ``bins³`` RGB grid, flattened over ``(N, H, W)``."""
+    cells = images.add(1.0).mul(bins / 2.0).long().clamp(0, bins - 1)
+    return ((cells[:, 0] * bins + cells[:, 1]) * bins + cells[:, 2]).flatten()
+
+
+def fit_colour_map(inputs: torch.Tensor, targets: torch.Tensor, bins: int = 16
+                   ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The per-pixel colour map that moves each colour as ``inputs`` → ``targets`` moves it on average.
+
+    Each cell of a ``bins³`` RGB grid is moved by the mean change (target − input) of the fitting
+    pixels in it (cells no fitting pixel falls in stay put). Returns the map, for images
+    ``(N, 3, H, W)`` in [-1, 1] like the fitting pairs.
+    """
+    changes = (targets - inputs).transpose(0, 1).reshape(3, -1)
+    index = _colour_cells(inputs, bins)
+    sums = changes.new_zeros(3, bins**3).index_add_(1, index, changes)
+    counts = changes.new_zeros(bins**3).index_add_(0, index, torch.ones_like(changes[0]))
+    moves = sums / counts.clamp_min(1.0)
+
+    def apply(images: torch.Tensor) -> torch.Tensor:
+        moved = moves[:, _colour_cells(images, bins)]
+        return images + moved.view(3, images.shape[0], *images.shape[2:]).transpose(0, 1)
+    return apply
 
 
 def best_colour_map(inputs: torch.Tensor, targets: torch.Tensor, bins: int = 16) -> torch.Tensor:
     """The best per-pixel colour map from ``inputs`` to ``targets``, applied to ``inputs``.
 
-    Each input colour's cell of a ``bins³`` RGB grid is moved by the mean change (target − input)
-    of the pixels in that cell, fitted on these very images, so no per-pixel colour map (a grading,
+    :func:`fit_colour_map` fitted on these very images, so no per-pixel colour map (a grading,
     a curve, a LUT) does much better on them: what it leaves is what only a spatial change can
-    reach. (Fitted on few pixels it also fits noise: at 64 px, 24 held-out crops and 16 bins it gains
-    2.8 dB on outlines and cartoon, which darken dark pixels more often than light ones, 1.5 dB on
-    flat regions and 23 dB on the grading.) Images ``(N, 3, H, W)`` in [-1, 1].
+    reach. Fitted on few pixels it also fits noise and chance: at 64 px, 24 held-out crops and 16
+    bins it gains 2.8 dB on outlines and cartoon, which darken dark pixels more often than light ones,
+    1.5 dB on flat regions and 23 dB on the grading. :func:`training_colour_map` is the fairer
+    baseline. Images ``(N, 3, H, W)`` in [-1, 1].
     """
-    cells = inputs.add(1.0).mul(bins / 2.0).long().clamp(0, bins - 1)
-    index = ((cells[:, 0] * bins + cells[:, 1]) * bins + cells[:, 2]).flatten()
-    changes = (targets - inputs).transpose(0, 1).reshape(3, -1)
-    sums = changes.new_zeros(3, bins**3).index_add_(1, index, changes)
-    counts = changes.new_zeros(bins**3).index_add_(0, index, torch.ones_like(changes[0]))
-    moved = (sums / counts.clamp_min(1.0))[:, index]
-    return inputs + moved.view(3, inputs.shape[0], *inputs.shape[2:]).transpose(0, 1)
+    return fit_colour_map(inputs, targets, bins)(inputs)
+
+
+def training_colour_map(root: str | Path, style: str, size: int, bins: int = 16
+                        ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The colour map a model could learn from a task's training photos: :func:`fit_colour_map` on
+    ``trainA/``'s crops of the task under ``root`` and their ``style`` (a name of
+    :data:`UNPAIRED_STYLES`). Applied to the held-out inputs, it scores what the best per-pixel
+    colour map reaches without seeing the held-out truth; a spatial style's is no better than the
+    identity (:func:`vignette`, :func:`graduated`)."""
+    resize = EvalTransform(size)
+    crops = torch.stack([resize(load_rgb(path))[0] for path in image_files(Path(root) / "trainA")])
+    return fit_colour_map(crops, UNPAIRED_STYLES[style](crops), bins)
 
 
 def _styled(tile: Image.Image, style: Callable[[torch.Tensor], torch.Tensor]) -> Image.Image:
@@ -442,19 +550,25 @@ __all__ = [
     "UNPAIRED_STYLES",
     "best_colour_map",
     "cartoon",
+    "defocus",
     "degrade",
     "dusk_grading",
+    "fit_colour_map",
     "flat_regions",
+    "graduated",
     "held_out_domains",
     "held_out_pairs",
     "ink_lines",
     "load_photo",
     "outlines",
+    "pencil",
     "random_tiles",
     "sepia_grading",
     "side_by_side",
     "style_example",
     "tone_grading",
+    "training_colour_map",
+    "vignette",
     "write_domain_gradings",
     "write_paired_restoration",
     "write_unpaired_grading",
