@@ -140,7 +140,7 @@ def test_plugins_show_describes_a_model_and_a_builtin_objective():
     model = cli("plugins", "show", "cyclegan")
     assert model.exit_code == 0, model.output
     assert "  options:       --model-opt KEY=VALUE" in model.stdout.splitlines()
-    assert "    lambda_cycle     float  default 10.0" in model.stdout.splitlines()
+    assert "    lambda_cycle     float  default 1.0" in model.stdout.splitlines()
     assert "critic steps" not in model.stdout
     began = cli("plugins", "show", "began").stdout.splitlines()
     assert began[:2] == ["objective began",

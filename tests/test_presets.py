@@ -21,10 +21,10 @@ REGISTRY = PluginRegistry()
 #: The options translate trained with before issue #17 gave it its own defaults (the reference
 #: implementations' choices), spelled out: the reference preset must reproduce exactly these.
 BEFORE = {
-    "cyclegan": {"upsample": "transpose", "residual": "false", "lambda_identity": "0.5"},
+    "cyclegan": {"upsample": "transpose", "residual": "false", "lambda_cycle": "10", "lambda_identity": "0.5"},
     "pix2pix": {"upsample": "transpose"},
     "cut": {"upsample": "transpose", "residual": "false"},
-    "unit": {"residual": "false", "lambda_gan": "10"},
+    "unit": {"residual": "false", "lambda_gan": "10", "lambda_recon": "100"},
     # and StarGAN before issue #31 gave it its own
     "stargan": {"upsample": "transpose", "residual": "false", "condition": "input", "lr": "0.0001",
                 "critic_norm": "none", "conditional_critic": "false"},

@@ -137,7 +137,8 @@ def test_the_reference_preset_is_the_paper_era_configuration():
     assert model.optimizer_settings("generator") == {"lr": 1e-4, "betas": (0.5, 0.999), "weight_decay": 1e-4}
     assert (model.ngf, model.n_down, model.n_res, model.n_shared) == (64, 2, 3, 1)
     assert not model.residual and isinstance(model.G_A.private[-1], torch.nn.Tanh)
-    assert (UNIT(None).lambda_gan, UNIT(None).residual) == (100.0, True)  # translate's defaults
+    defaults = UNIT(None)  # translate's
+    assert (defaults.lambda_gan, defaults.lambda_recon, defaults.residual) == (100.0, 10.0, True)
 
 
 def test_residual_decoders_translate_to_the_input_untrained_and_learn_a_change():
