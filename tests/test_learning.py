@@ -1,7 +1,8 @@
 """Learning is a behaviour: models trained on photographs with a known answer move towards it.
 
 The tasks come from :mod:`translate.data.photo_tasks` (written once per module): an
-unpaired colour/tone grading at 64 px (CycleGAN, UNIT, CUT/FastCUT, MUNIT), a paired
+unpaired colour/tone grading at 64 px (CycleGAN, UNIT, CUT/FastCUT, MUNIT), two unpaired
+structural styles at 64 px (CycleGAN, UNIT, CUT), a paired
 restoration, blurred grayscale to colour, at 128 px (pix2pix), and photos with two
 gradings as three domains at 64 px (StarGAN). Scores are PSNR on held-out
 crops of photographs no model trains on. The budgets are issue #17's (480 steps at 64 px,
@@ -30,6 +31,7 @@ from translate.data.photo_tasks import (
     write_domain_gradings,
     write_paired_restoration,
     write_unpaired_grading,
+    write_unpaired_task,
 )
 from translate.metrics import psnr
 from translate.train.trainer import Trainer, TrainConfig
@@ -46,6 +48,12 @@ SMALL = {"ngf": "16", "ndf": "16"}
 @pytest.fixture(scope="module")
 def grading(tmp_path_factory) -> Path:
     return write_unpaired_grading(tmp_path_factory.mktemp("grading"), size=GRADING_SIZE)
+
+
+@pytest.fixture(scope="module")
+def structural(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("structural")
+    return {style: write_unpaired_task(root / style, style, size=GRADING_SIZE) for style in STRUCTURAL_STYLES}
 
 
 @pytest.fixture(scope="module")
@@ -116,25 +124,20 @@ def translate(*args: str) -> None:
 #: --steps 30 --warmup 5` on an idle AVX-512 Xeon: CUT 0.87, FastCUT 0.62 (rounded up here, so CUT and
 #: FastCUT get at most CycleGAN's time).
 TIME_PER_CYCLEGAN_TIME = {"cut": 0.9, "fastcut": 0.65}
-#: Allowed shortfall of CUT against CycleGAN at equal time (GAN results vary by seed).
-PSNR_SPREAD = 0.5
 
 
-def test_cyclegan_beats_the_identity_and_cut_reaches_it_at_equal_wall_clock_time(tmp_path, grading, record_property):
-    """CycleGAN: 1 dB over the identity after 480 steps at 64 px. CUT at CycleGAN's wall-clock time:
-    at least CycleGAN's PSNR. FastCUT at that time: 2 dB over the identity (issue #31; with the
-    reference's PatchNCE weight, 10, it stayed within 1.3 dB of it)."""
+def test_cyclegan_cut_and_fastcut_beat_the_identity_by_2_db_at_equal_wall_clock_time(tmp_path, grading,
+                                                                                      record_property):
+    """CycleGAN after 480 steps at 64 px, CUT and FastCUT in CycleGAN's wall-clock time: each 2 dB over the
+    identity (issue #31). FastCUT with the reference's PatchNCE weight, 10, stayed within 1.3 dB of it;
+    CycleGAN with the reference's cycle weight, 10, at +0.10 dB on one seed in three."""
     identity = psnr(*held_out_pairs(grading, GRADING_SIZE))
     scores = {"cyclegan": train_on_grading(tmp_path / "cyclegan", grading, "cyclegan", GRADING_STEPS)}
     for mode, ratio in TIME_PER_CYCLEGAN_TIME.items():
         scores[mode] = train_on_grading(tmp_path / mode, grading, "cut", round(GRADING_STEPS / ratio), mode=mode)
     record_property("psnr", {**scores, "identity": identity})
-    failures = [message for failed, message in [
-        (scores["cyclegan"] <= identity + 1, "CycleGAN does not beat the identity by 1 dB"),
-        (scores["cut"] < scores["cyclegan"] - PSNR_SPREAD, f"CUT falls more than {PSNR_SPREAD} dB short of CycleGAN"),
-        (scores["fastcut"] <= identity + 2, "FastCUT does not beat the identity by 2 dB"),
-    ] if failed]
-    assert not failures, f"{'; '.join(failures)}: " + ", ".join(
+    short = {name: value for name, value in scores.items() if value <= identity + 2}
+    assert not short, "not 2 dB over the identity: " + ", ".join(
         f"{name} {value:.2f} dB" for name, value in {**scores, "identity": identity}.items())
 
 
@@ -176,6 +179,31 @@ def test_munit_guided_by_a_b_image_beats_the_identity_and_its_random_styles_diff
 def mean_distance(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     """Mean over ``pairs`` of the mean absolute pixel difference (images in [-1, 1])."""
     return sum((a - b).abs().mean().item() for a, b in pairs) / len(pairs)
+
+
+# -- structural styles (issue #31) -----------------------------------------------------------------
+
+#: Structural styles every unpaired model learns (no per-pixel colour map produces them): a graduated filter,
+#: whose change depends on where a pixel lies in the frame, and pencil shading, which follows the photo's
+#: edges. Seed 0, one thread: CycleGAN +3.30 / +1.07 dB (seeds 1, 2 on pencil +1.44, +1.46), UNIT +1.30 /
+#: +1.52, CUT +4.61 / +1.41 dB over the identity (docs/learning.md).
+STRUCTURAL_STYLES = ("graduated", "pencil")
+#: Widths for them: the critic twice as wide as SMALL's, which left CycleGAN's pencil shading at +0.37 dB.
+STRUCTURAL_WIDTHS = {"ngf": "16", "ndf": "32"}
+
+
+@pytest.mark.parametrize("model", ["cyclegan", "unit", "cut"])
+def test_unpaired_models_learn_two_structural_styles_after_480_steps_at_64_px(model, tmp_path, structural,
+                                                                               record_property):
+    """1 dB over the identity on each of :data:`STRUCTURAL_STYLES` (issue #31: at least two structural
+    styles). Ink lines, flattened regions and blur are not reached yet (docs/learning.md)."""
+    gains = {}
+    for style, data in structural.items():
+        trained = train_on_grading(tmp_path / style, data, model, GRADING_STEPS, **STRUCTURAL_WIDTHS)
+        gains[style] = trained - psnr(*held_out_pairs(data, GRADING_SIZE))
+    record_property("gain_over_identity", gains)
+    assert all(gain > 1 for gain in gains.values()), f"{model}: " + ", ".join(
+        f"{style} {gain:+.2f} dB over the identity" for style, gain in gains.items())
 
 
 # -- StarGAN (issue #31) ---------------------------------------------------------------------------
