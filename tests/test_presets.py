@@ -19,7 +19,8 @@ from translate.train.trainer import Trainer, TrainConfig, TrainingError
 
 REGISTRY = PluginRegistry()
 #: The options translate trained with before issue #17 gave it its own defaults (the reference
-#: implementations' choices), spelled out: the reference preset must reproduce exactly these.
+#: implementations' choices; CycleGAN's cycle and UNIT's reconstruction weight until issue #31),
+#: spelled out: the reference preset must reproduce exactly these.
 BEFORE = {
     "cyclegan": {"upsample": "transpose", "residual": "false", "lambda_cycle": "10", "lambda_identity": "0.5"},
     "pix2pix": {"upsample": "transpose"},

@@ -21,9 +21,8 @@ from the first step instead of hiding it in blobs that the other generator decod
 the identity loss is off (``lambda_identity=0``: it asks ``G_AB(b) = b``, which holds the
 residual generators at the identity and works against colour and tone changes), the
 cycle weight is 1 instead of 10 (``lambda_cycle``: a residual generator starts with the
-cycle satisfied exactly, and at 10 every change it tries costs more in cycle loss than the
-critic pays for it, so within a CPU budget it stayed at the identity on spatial styles and
-on one grading seed in three), and the upsampling resizes then convolves (``upsample``: no
+cycle satisfied exactly, and at 10 it stayed at the identity within a CPU budget on
+structural styles and on one grading seed in three), and the upsampling resizes then convolves (``upsample``: no
 checkerboard pattern). λ_id stays relative to λ_cyc (``lambda_identity=0.5`` weighs 0.5 here).
 ``reference_options`` (``--preset reference``) restores the reference's training.
 """

@@ -45,10 +45,10 @@ encoded image (``residual``; see :mod:`translate.nets.unit`), so translations ke
 photo from the first step (the paper's autoencoders take thousands of steps to
 reconstruct anything), the adversarial weight is as large as the cycle weight
 (``lambda_gan=100``): at 10 the reconstruction and cycle terms, which an unchanged image
-satisfies exactly, hold the decoders at the identity, and the within-domain reconstruction
-weighs 10 (``lambda_recon``), not 100: at 100 it held the shared latent code to each
-domain's own images, and changes that follow the photo's edges (pencil shading) did not
-appear within a CPU budget; the grading and the graduated filter gained too.
+satisfies exactly, hold the decoders at the identity, and the within-domain reconstruction,
+another such term, weighs 10 (``lambda_recon``), not 100: at 100 pencil shading, a change
+that follows the photo's edges, stayed within 0.3 dB of the identity in 480 steps (+1.35 dB
+at 10), and the grading gained less (+4.0 against +5.5 dB).
 ``reference_options`` (``--preset reference``) restores the paper-era training.
 """
 
