@@ -402,9 +402,14 @@ def training_colour_map(root: str | Path, style: str, size: int, bins: int = 16
     :data:`UNPAIRED_STYLES`). Applied to the held-out inputs, it scores what the best per-pixel
     colour map reaches without seeing the held-out truth; a spatial style's is no better than the
     identity (:func:`vignette`, :func:`graduated`)."""
-    resize = EvalTransform(size)
-    crops = torch.stack([resize(load_rgb(path))[0] for path in image_files(Path(root) / "trainA")])
+    crops = _load_crops(image_files(Path(root) / "trainA"), size)
     return fit_colour_map(crops, UNPAIRED_STYLES[style](crops), bins)
+
+
+def _load_crops(files: list[Path], size: int) -> torch.Tensor:
+    """``files`` as ``(N, 3, size, size)`` in [-1, 1], each resized by :class:`EvalTransform`."""
+    resize = EvalTransform(size)
+    return torch.stack([resize(load_rgb(path))[0] for path in files])
 
 
 def _styled(tile: Image.Image, style: Callable[[torch.Tensor], torch.Tensor]) -> Image.Image:
@@ -515,13 +520,12 @@ def held_out_domains(root: str | Path, size: int, source: str = "photo") -> tupl
     if source not in domains:
         raise DataError(f"data folder '{root / 'test'}' has no '{source}' domain (found: {', '.join(domains)})")
     names = [path.name for path in image_files(root / "test" / source)]
-    resize = EvalTransform(size)
     crops: dict[str, torch.Tensor] = {}
     for domain in domains:
         files = image_files(root / "test" / domain)
         if [path.name for path in files] != names:
             raise DataError(f"'{root / 'test' / domain}' does not hold the same crops as '{root / 'test' / source}'")
-        crops[domain] = torch.stack([resize(load_rgb(path))[0] for path in files])
+        crops[domain] = _load_crops(files, size)
     return crops[source], crops
 
 
