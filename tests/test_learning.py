@@ -210,23 +210,23 @@ def test_unpaired_models_learn_two_structural_styles_after_480_steps_at_64_px(mo
 
 #: StarGAN's reduced widths (its width options have their own names; every other option is the default).
 STARGAN_SMALL = {"conv_dim": "16", "critic_dim": "16"}
-#: dB over the identity that StarGAN's translation to each grading must reach after 480 steps. Issue #31
-#: asks +1 for both; sepia does not get there yet (-0.2 to -1.6 dB over seeds 0-4, against -5.0 to -9.0
-#: dB with the reference's training), so its floor stays below the identity until it does.
-STARGAN_MIN_GAIN = {"dusk": 1.0, "sepia": -1.5}
-#: dB by which the translation to the photo's own domain must be closer to the photo than the nearest
-#: grading is (the source domain keeps the photo): 6.4-14.0 dB over seeds 0-4 with the critic conditioned on
-#: the target, 4.3-8.4 over seeds 1, 3 and 4 without it.
+#: dB over the identity that StarGAN's translation to each grading must reach after 480 steps (issue #31).
+#: Seeds 0-4 at translate's defaults: dusk +6.2 to +10.9, sepia +1.3 to +2.9 (one thread).
+STARGAN_MIN_GAIN = {"dusk": 1.0, "sepia": 1.0}
+#: The translation to the photo's own domain keeps the photo: scored against each grading's truth like the
+#: other translations, it stays within this many dB of the identity (seeds 0-4: -0.96 to +0.92 dB) ...
+STARGAN_KEEP_TOLERANCE = 1.0
+#: ... and it is closer to the photo by this many dB than either grading is (seeds 0-4: 7.3-7.9 dB).
 STARGAN_KEEP_MARGIN = 5.0
 
 
 def test_stargan_learns_the_target_domains_and_keeps_the_photo_after_480_steps_at_64_px(tmp_path, domains,
                                                                                         record_property):
-    """One generator, three domains: held-out photos translated to ``dusk`` beat the identity by 1 dB
-    against that grading's truth, to ``sepia`` they stay within 1.5 dB below it (see
-    :data:`STARGAN_MIN_GAIN`), and translated to ``photo`` they stay the photo: closer to it by
-    :data:`STARGAN_KEEP_MARGIN` dB than either grading is. The reference's training fails all three
-    (its outputs for every label are the same blotchy change)."""
+    """One generator, three domains: held-out photos translated to ``dusk`` and to ``sepia`` beat the
+    identity by 1 dB against that grading's truth, and translated to ``photo`` they stay the photo: within
+    :data:`STARGAN_KEEP_TOLERANCE` dB of the identity against each grading's truth, and closer to the photo
+    by :data:`STARGAN_KEEP_MARGIN` dB than either grading is. The reference's training fails all of it (its
+    outputs for every label are the same blotchy change)."""
     run = tmp_path / "run"
     config = TrainConfig(model="stargan", loss="lsgan", data=str(domains), out=str(run), steps=GRADING_STEPS,
                          image_size=GRADING_SIZE, model_options=dict(STARGAN_SMALL), sample_every=10**6,
@@ -238,11 +238,14 @@ def test_stargan_learns_the_target_domains_and_keeps_the_photo_after_480_steps_a
     with torch.no_grad():
         outputs = {name: model.translate(inputs, to=name) for name in truths}
     gains = {name: psnr(outputs[name], truths[name]) - identity[name] for name in STARGAN_MIN_GAIN}
+    own = {name: psnr(outputs["photo"], truths[name]) - identity[name] for name in STARGAN_MIN_GAIN}
     kept = psnr(outputs["photo"], inputs)
     record_property("psnr", {"gain_over_identity": gains, "identity": identity, "photo_kept": kept,
-                             "photo_vs_truths": {name: psnr(outputs["photo"], truths[name]) for name in identity}})
+                             "photo_vs_identity": own})
     failures = [f"to {name}: {gain:+.2f} dB over the identity ({identity[name]:.2f} dB), needs "
                 f"{STARGAN_MIN_GAIN[name]:+.1f}" for name, gain in gains.items() if gain < STARGAN_MIN_GAIN[name]]
+    failures += [f"to photo: {change:+.2f} dB from the identity against the {name} truth, needs at most "
+                 f"{STARGAN_KEEP_TOLERANCE}" for name, change in own.items() if abs(change) > STARGAN_KEEP_TOLERANCE]
     if kept < max(identity.values()) + STARGAN_KEEP_MARGIN:
         failures.append(f"to photo: {kept:.2f} dB from the photo, needs {STARGAN_KEEP_MARGIN} dB more than the "
                         f"nearest grading ({max(identity.values()):.2f} dB)")

@@ -28,7 +28,7 @@ BEFORE = {
     "unit": {"residual": "false", "lambda_gan": "10", "lambda_recon": "100"},
     # and StarGAN before issue #31 gave it its own
     "stargan": {"upsample": "transpose", "residual": "false", "condition": "input", "lr": "0.0001",
-                "critic_norm": "none", "conditional_critic": "false"},
+                "critic_norm": "none", "conditional_critic": "false", "colour_matrix": "false"},
 }
 
 

@@ -21,7 +21,13 @@ from translate.data.domains import (
 )
 from translate.data.folders import DataError
 from translate.data.images import list_images, load_rgb, to_pil, to_tensor
-from translate.data.photo_tasks import TEST_PHOTOS, TRAIN_PHOTOS, held_out_domains, write_domain_gradings
+from translate.data.photo_tasks import (
+    SEPIA_MATRIX,
+    TEST_PHOTOS,
+    TRAIN_PHOTOS,
+    held_out_domains,
+    write_domain_gradings,
+)
 from translate.data.sample import SAMPLE_ROOT, apply_sample_mapping
 from translate.convert.export import exportable_network
 from translate.metrics import psnr
@@ -29,7 +35,7 @@ from translate.models.stargan import StarGAN
 from translate.nets.energy import EnergyCritic
 from translate.nets.patchgan import PatchDiscriminator
 from translate.nets.layers import RESIDUAL_MARGIN
-from translate.nets.stargan import DomainClassifier, StarGenerator
+from translate.nets.stargan import COLOUR_MATRIX_GAIN, DomainClassifier, StarGenerator
 from translate.options import OptionError
 from translate.plugin_host.manager import PluginRegistry
 from translate.train.checkpoint import CheckpointError
@@ -149,14 +155,58 @@ def test_the_label_reaches_a_generator_with_label_norms_past_instance_norm():
 def test_the_new_generator_options_keep_the_reference_keys():
     """Every option keeps the ``main.N`` indices: label norms add ``.label`` keys, resize-conv a ``.conv`` level."""
     reference = set(StarGenerator(3, conv_dim=8, repeat_num=2).state_dict())
-    changed = StarGenerator(3, conv_dim=8, repeat_num=2, upsample="nearest", residual=True, condition="norm")
-    keys = set(changed.state_dict())
+    changed = StarGenerator(3, conv_dim=8, repeat_num=2, upsample="nearest", residual=True, condition="norm",
+                            colour_matrix=True)
+    keys = set(changed.state_dict()) - {"colours.weight"}
+    assert "colours.weight" in changed.state_dict()
     assert {key.replace(".conv.", ".") for key in keys if ".label." not in key} == reference
     norms = {key.removesuffix(".bias") for key in reference if key.endswith(".bias")}  # only norms have biases
     assert {key for key in keys if ".label." in key} == {f"{norm}.label.weight" for norm in norms}
     assert not any(isinstance(m, nn.ConvTranspose2d) for m in changed.modules())
     with pytest.raises(ValueError, match="unknown condition 'label'; valid kinds: input, norm"):
         StarGenerator(3, condition="label")
+
+
+def colour_matrix_generator() -> StarGenerator:
+    """A residual generator with a colour matrix, untrained but for label 1's matrix, which is sepia's."""
+    generator = StarGenerator(2, conv_dim=8, repeat_num=1, upsample="nearest", residual=True, condition="norm",
+                              colour_matrix=True)
+    change = torch.cat([torch.tensor(SEPIA_MATRIX) - torch.eye(3), torch.full((3, 1), -0.1)], dim=1)
+    with torch.no_grad():
+        generator.colours.weight[1] = change.flatten() / COLOUR_MATRIX_GAIN
+    return generator
+
+
+def test_the_colour_matrix_recolours_the_residual_path_for_its_label_only():
+    """Label 1's matrix turns the input into its sepia mix (the untrained body adds nothing); label 0's is
+    still the identity, and a label halfway between them mixes halfway."""
+    generator = colour_matrix_generator()
+    images = torch.rand(2, 3, 24, 24) - 0.5
+    mixed = torch.einsum("oc,nchw->nohw", torch.tensor(SEPIA_MATRIX), images) - 0.1
+    with torch.no_grad():
+        assert (generator(images, torch.eye(2)[[0, 0]]) - images).abs().max() < 1e-5
+        assert (generator(images, torch.eye(2)[[1, 1]]) - mixed.clamp(-1, 1)).abs().max() <= RESIDUAL_MARGIN
+        half = generator(images, torch.full((2, 2), 0.5))
+        assert (half - ((images + mixed) / 2).clamp(-1, 1)).abs().max() <= RESIDUAL_MARGIN
+    with pytest.raises(ValueError, match="needs residual=True"):
+        StarGenerator(2, colour_matrix=True)
+
+
+def test_one_optimiser_step_moves_the_colour_matrix_its_gain_times_the_learning_rate():
+    """Adam steps every weight by about the learning rate: the gain is what lets a grading's matrix (entries
+    of ~0.6) appear within a few hundred steps. Only the trained label's matrix moves."""
+    generator = colour_matrix_generator()
+    with torch.no_grad():
+        generator.colours.weight.zero_()
+    images = torch.rand(2, 3, 24, 24) - 0.5
+    labels = torch.eye(2)[[1, 1]]
+    optimizer = torch.optim.Adam([generator.colours.weight], lr=1e-3)
+    loss = (generator(images, labels) - images.mean(dim=1, keepdim=True)).abs().mean()
+    loss.backward()
+    optimizer.step()
+    matrix = generator.colours.weight.detach() * COLOUR_MATRIX_GAIN
+    assert torch.count_nonzero(matrix[0]) == 0
+    assert matrix[1].abs().max() == pytest.approx(COLOUR_MATRIX_GAIN * 1e-3, rel=1e-3)
 
 
 @pytest.mark.parametrize("options", [{}, {"upsample": "nearest", "residual": True, "condition": "norm"}])
@@ -267,6 +317,8 @@ def test_bad_options_are_option_errors():
         StarGAN(None, domains="a,b", condition="label")
     with pytest.raises(OptionError, match="model option 'upsample' must be one of transpose, nearest, bilinear"):
         StarGAN(None, domains="a,b", upsample="pixelshuffle")
+    with pytest.raises(OptionError, match="option 'colour_matrix' .* needs residual=true"):
+        StarGAN(None, domains="a,b", residual=False)
 
 
 def test_metadata_describes_domains_attributes_and_groups():

@@ -23,7 +23,7 @@ statistics), and ``.eval()`` here gives the same outputs as training. Drop the
 ``running_mean``/``running_var``/``num_batches_tracked`` entries when porting.
 
 Options (:class:`StarGenerator` keeps the reference's network by default; the model's defaults
-switch all three on, see :mod:`translate.models.stargan`):
+switch all four on, see :mod:`translate.models.stargan`):
 
 * ``condition="norm"`` makes every IN a :class:`LabelNorm`: after normalising, each channel is
   scaled and shifted by a linear function of the label (conditional instance norm), so the label
@@ -31,6 +31,8 @@ switch all three on, see :mod:`translate.models.stargan`):
 * ``residual=True``: the head conv starts at zero and the output is the input changed by it
   (:func:`~translate.nets.layers.residual_output`), so the untrained generator is the identity.
 * ``upsample="nearest"`` (or ``"bilinear"``): resize, then a 3×3 conv, instead of the transposed convs.
+* ``colour_matrix=True`` (needs ``residual``): the residual path starts from the input under a learned
+  colour matrix per label (:class:`LabelColourMatrix`) instead of the input itself.
 
 Every option keeps the ``main.N`` indices, so a reference state dict loads into the reference
 layout and the new layouts differ only by added keys (``.label.weight``) or one more level
@@ -75,6 +77,45 @@ CONDITIONS = ("input", "norm")
 #: starts with its own features (the residual head starts at zero, so the output is still the identity),
 #: not the 0.02 of every other layer, whose labels the head could not tell apart for hundreds of steps.
 LABEL_INIT_STD = 0.5
+
+
+#: How much faster :class:`LabelColourMatrix` moves than its raw weights: the matrix is this gain times
+#: its parameters, so Adam (whose steps have the size of the learning rate, whatever the gradient's
+#: scale) moves it 30 times as far per step as any other weight. A grading such as sepia moves the
+#: matrix by about 0.6; at lr 2e-4 an ungained weight moves at most 0.03 in the 160 steps a domain
+#: gets of 480, so the gain is what lets a global recolouring appear within that budget.
+COLOUR_MATRIX_GAIN = 30.0
+
+
+class LabelColourMatrix(nn.Module):
+    """A learned affine colour transform per label: ``x + A(c) x + b(c)`` per pixel.
+
+    ``[A(c) | b(c)]`` (3×4) is :data:`COLOUR_MATRIX_GAIN` · ``Σ_k c_k W_k``, one ``W_k`` per label
+    (:attr:`weight`, ``(c_dim, 12)``), zero at the start, so the untrained transform is the identity.
+    It recolours the input of the generator's residual path: the convolutional body, whose instance
+    norms remove each image's own contrast and colour amplitude, need not also learn to scale the
+    input's colours (a desaturation such as sepia is a rank-one colour matrix, which the body learned
+    only slowly even when trained on the truth). Computed with element-wise products, so autocast keeps
+    it in the input's precision.
+    """
+
+    def __init__(self, c_dim: int, gain: float = COLOUR_MATRIX_GAIN) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(c_dim, 12))
+        self.gain = gain
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        weights = self.weight.to(x.dtype)
+        affine = (c.to(x.dtype).unsqueeze(2) * weights.unsqueeze(0)).sum(dim=1).mul(self.gain).view(-1, 3, 4)
+        mixed = (affine[:, :, :3].unsqueeze(-1).unsqueeze(-1) * x.unsqueeze(1)).sum(dim=2)
+        return x + mixed + affine[:, :, 3].unsqueeze(-1).unsqueeze(-1)
+
+
+class KeepColours(nn.Module):
+    """The residual path's input unchanged (a generator without :class:`LabelColourMatrix`; no parameters)."""
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        return x
 
 
 class LabelNorm(nn.Module):
@@ -151,12 +192,12 @@ def with_label_planes(images: Tensor, labels: Tensor) -> Tensor:
 
 
 class _LabelledLayers(nn.Module):
-    """The generator's computation over ``self.main`` and ``self.residual``, shared by
+    """The generator's computation over ``self.main``, ``self.residual`` and ``self.colours``, shared by
     :class:`StarGenerator` and :class:`LabelledGenerator` (a method, so TorchScript compiles it)."""
 
     def generate(self, x: Tensor, c: Tensor) -> Tensor:
         """``G(x, c)`` for ``x`` whose H and W are multiples of 4: label planes concatenated, the layers, the
-        residual path."""
+        residual path (from the input recoloured by ``self.colours``)."""
         c = c.to(x.dtype)
         out = with_label_planes(x, c)
         for layer in self.main:  # unrolled by TorchScript: hasattr is decided per layer
@@ -164,7 +205,7 @@ class _LabelledLayers(nn.Module):
                 out = layer(out, c)
             else:
                 out = layer(out)
-        return residual_output(x, out) if self.residual else out
+        return residual_output(self.colours(x, c), out) if self.residual else out
 
 
 class StarGenerator(_LabelledLayers):
@@ -186,6 +227,8 @@ class StarGenerator(_LabelledLayers):
         parameters, so no key moves).
     :param condition: one of :data:`CONDITIONS`: ``"norm"`` makes every IN a :class:`LabelNorm`
         (its ``label`` weights are new keys; the others keep their names).
+    :param colour_matrix: with ``residual``, the residual path starts from the input recoloured by a
+        learned matrix per label (:class:`LabelColourMatrix`, the new key ``colours.weight``).
     """
 
     size_multiple = 4
@@ -193,12 +236,15 @@ class StarGenerator(_LabelledLayers):
     min_size = 8
 
     def __init__(self, c_dim: int, conv_dim: int = 64, repeat_num: int = 6, *, upsample: str = "transpose",
-                 residual: bool = False, condition: str = "input") -> None:
+                 residual: bool = False, condition: str = "input", colour_matrix: bool = False) -> None:
         super().__init__()
         check_counts("StarGenerator", c_dim=(c_dim, 1), conv_dim=(conv_dim, 1), repeat_num=(repeat_num, 0))
         if condition not in CONDITIONS:
             raise ValueError(f"unknown condition {condition!r}; valid kinds: {', '.join(CONDITIONS)}")
+        if colour_matrix and not residual:
+            raise ValueError("a colour matrix recolours the residual path's input: it needs residual=True")
         self.c_dim, self.residual = c_dim, residual
+        self.colours = LabelColourMatrix(c_dim) if colour_matrix else KeepColours()
         layers: list[nn.Module] = [
             nn.Conv2d(3 + c_dim, conv_dim, kernel_size=7, stride=1, padding=3, bias=False),
             _norm(conv_dim, c_dim, condition),
@@ -249,7 +295,7 @@ class LabelledGenerator(_LabelledLayers):
         super().__init__()
         if labels.numel() != generator.c_dim:
             raise ValueError(f"LabelledGenerator needs {generator.c_dim} label values, got {labels.numel()}")
-        self.main, self.residual = generator.main, generator.residual
+        self.main, self.residual, self.colours = generator.main, generator.residual, generator.colours
         self.register_buffer("labels", labels.detach().float().reshape(1, -1).clone(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -284,5 +330,5 @@ class DomainClassifier(nn.Module):
         return self.head(self.main(padded)).mean(dim=(2, 3))
 
 
-__all__ = ["CONDITIONS", "DomainClassifier", "LabelNorm", "LabelledGenerator", "StarGenerator", "StarResidualBlock",
-           "with_label_planes"]
+__all__ = ["COLOUR_MATRIX_GAIN", "CONDITIONS", "DomainClassifier", "KeepColours", "LabelColourMatrix", "LabelNorm",
+           "LabelledGenerator", "StarGenerator", "StarResidualBlock", "with_label_planes"]
