@@ -114,18 +114,21 @@ def test_a_run_started_before_presets_resumes_with_the_reference_options(tmp_pat
 
 
 def test_a_run_started_before_a_default_changed_resumes_as_it_was_built(tmp_path):
-    """A StarGAN run from before ``conditional_critic`` existed: its files name no such option, its critic
-    reads 3 channels. Resumed, it keeps that critic (built from the checkpoint's options, the missing one
-    taking the reference value) instead of failing on today's default, and FastCUT keeps its PatchNCE weight."""
-    Trainer(settings(tmp_path, "star", "stargan", steps=2, model_options={"conditional_critic": "false"})).train(
-        progress=False)
+    """A StarGAN run from before ``conditional_critic`` and ``colour_matrix`` existed: its files name neither
+    option, its critic reads 3 channels and its generator has no colour matrix. Resumed, it keeps both
+    (built from the checkpoint's options, the missing ones taking the reference values) instead of failing
+    on today's defaults, and FastCUT keeps its PatchNCE weight."""
+    old = {"conditional_critic": "false", "colour_matrix": "false"}
+    Trainer(settings(tmp_path, "star", "stargan", steps=2, model_options=old)).train(progress=False)
     for name in ("config.json", "latest/checkpoint.json"):
         path = tmp_path / "star" / name
         saved = json.loads(path.read_text())
-        saved["model_options"].pop("conditional_critic")
+        for option in old:
+            saved["model_options"].pop(option)
         path.write_text(json.dumps(saved))
     resumed = Trainer(settings(tmp_path, "star", "stargan", steps=4), resume=True)
-    assert resumed.model.conditional_critic is False and resumed.step == 2
+    assert resumed.model.conditional_critic is False and resumed.model.colour_matrix is False
+    assert "G.colours.weight" not in resumed.model.state_dict() and resumed.step == 2
     resumed.train(progress=False)
     Trainer(settings(tmp_path, "fast", "cut", steps=1, model_options={"mode": "fastcut"})).train(progress=False)
     path = tmp_path / "fast" / "latest" / "checkpoint.json"
