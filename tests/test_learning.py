@@ -91,9 +91,11 @@ def test_unit_beats_the_identity_by_2_db_after_480_steps_at_64_px(tmp_path, grad
     assert trained > identity + 2, f"UNIT {trained:.2f} dB, identity {identity:.2f} dB"
 
 
-def test_pix2pix_from_the_command_line_beats_the_identity_by_1_5_db_after_720_steps_at_128_px(tmp_path, restoration,
-                                                                                              record_property):
-    """The user's path end to end: an aligned folder, `translate train` with sample grids, `translate convert`."""
+def test_pix2pix_from_the_command_line_beats_the_identity_by_2_db_after_720_steps_at_128_px(tmp_path, restoration,
+                                                                                            record_property):
+    """The user's path end to end: an aligned folder, `translate train` with sample grids, `translate convert`.
+    Issue #31's target, 2 dB over the identity: +2.07 to +2.44 over seeds 0-4 (one thread; +1.38 to +1.91
+    with the reference's batch norm and learning rate)."""
     run = tmp_path / "run"
     translate("train", "--model", "pix2pix", "--data", str(restoration), "--out", str(run),
               "--steps", str(RESTORATION_STEPS), "--image-size", str(RESTORATION_SIZE), "--sample-every", "360",
@@ -109,7 +111,7 @@ def test_pix2pix_from_the_command_line_beats_the_identity_by_1_5_db_after_720_st
     sources, targets = held_out_pairs(restoration, RESTORATION_SIZE)
     trained, identity = psnr(outputs, targets), psnr(sources, targets)
     record_property("psnr", {"pix2pix": trained, "identity": identity})
-    assert trained > identity + 1.5, f"pix2pix {trained:.2f} dB, identity {identity:.2f} dB"
+    assert trained > identity + 2, f"pix2pix {trained:.2f} dB, identity {identity:.2f} dB"
 
 
 def translate(*args: str) -> None:

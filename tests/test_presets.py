@@ -23,7 +23,7 @@ REGISTRY = PluginRegistry()
 #: spelled out: the reference preset must reproduce exactly these.
 BEFORE = {
     "cyclegan": {"upsample": "transpose", "residual": "false", "lambda_cycle": "10", "lambda_identity": "0.5"},
-    "pix2pix": {"upsample": "transpose"},
+    "pix2pix": {"upsample": "transpose", "norm": "batch", "lr": "0.0002"},
     "cut": {"upsample": "transpose", "residual": "false"},
     "unit": {"residual": "false", "lambda_gan": "10", "lambda_recon": "100"},
     # and StarGAN before issue #31 gave it its own
