@@ -71,8 +71,8 @@ def test_pencil_darkens_edges_by_their_strength_and_defocus_blurs_them():
     shaded, blurred = pencil(image), defocus(image)
     assert torch.allclose(shaded[:, 2, 2], image[:, 2, 2]) and torch.allclose(shaded[:, 16, 16], image[:, 16, 16])
     assert (shaded[:, 16, 7] < image[:, 16, 7] - 0.5).all()  # the light side of the edge, shaded dark
-    faint = pencil(edge_and_flat().mul(0.1))  # a tenth of the contrast: lighter shading
-    assert (faint[:, 16, 7] - edge_and_flat().mul(0.1)[:, 16, 7]).abs().max() < (shaded - image)[:, 16, 7].abs().min()
+    faint = image.mul(0.1)  # a tenth of the contrast: lighter shading
+    assert (pencil(faint) - faint)[:, 16, 7].abs().max() < (shaded - image)[:, 16, 7].abs().min()
     assert torch.allclose(blurred[:, 16, 16], image[:, 16, 16], atol=0.01)  # 3 sigma from the edge: as it was
     assert image[0, 16, 7] > blurred[0, 16, 7] > blurred[0, 16, 8] > image[0, 16, 8]  # the step, softened
 
